@@ -1,0 +1,392 @@
+// Package chhttp serves ClickHouse's HTTP interface on top of the in-process
+// engine, so that clickhouse-go, curl and analysts' tools reach the embedded
+// warehouse exactly as they reach a ClickHouse server.
+package chhttp
+
+import (
+	"bytes"
+	"compress/gzip"
+	"compress/zlib"
+	"context"
+	"crypto/subtle"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/url"
+	"os"
+	"strconv"
+	"strings"
+	"time"
+
+	chcompress "github.com/ClickHouse/ch-go/compress"
+
+	"github.com/ikd-pipeline/ikd/internal/engine"
+)
+
+// Engine runs statements; *engine.Engine is one.
+type Engine interface {
+	Query(engine.Request) (engine.Result, error)
+	Version() string
+}
+
+// Config says where and for whom the interface listens.
+type Config struct {
+	Addr     string // host:port on a loopback address
+	User     string // when set, requests must authenticate as User/Password
+	Password string
+	TempDir  string // where request bodies wait for the engine; default os.TempDir()
+	Logger   *slog.Logger
+}
+
+// Server is a running HTTP interface.
+type Server struct {
+	eng  Engine
+	cfg  Config
+	ln   net.Listener
+	http *http.Server
+	tz   string
+}
+
+// Listen binds cfg.Addr, refusing non-loopback addresses, and serves in the
+// background until Close.
+func Listen(eng Engine, cfg Config) (*Server, error) {
+	host, _, err := net.SplitHostPort(cfg.Addr)
+	if err != nil {
+		return nil, fmt.Errorf("clickhouse http address %q: %w", cfg.Addr, err)
+	}
+	if ip := net.ParseIP(host); host != "localhost" && (ip == nil || !ip.IsLoopback()) {
+		return nil, fmt.Errorf("clickhouse http address %q: the embedded warehouse listens on loopback only", cfg.Addr)
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	if cfg.TempDir == "" {
+		cfg.TempDir = os.TempDir()
+	}
+	if err := os.MkdirAll(cfg.TempDir, 0o755); err != nil {
+		return nil, fmt.Errorf("clickhouse http temp dir: %w", err)
+	}
+	res, err := eng.Query(engine.Request{SQL: "SELECT timezone()", Format: "TabSeparatedRaw"})
+	if err != nil {
+		return nil, fmt.Errorf("clickhouse http: ask engine for its timezone: %w", err)
+	}
+	ln, err := net.Listen("tcp", cfg.Addr)
+	if err != nil {
+		return nil, fmt.Errorf("clickhouse http: listen %s: %w (is another ikd-dev running?)", cfg.Addr, err)
+	}
+	s := &Server{eng: eng, cfg: cfg, ln: ln, tz: strings.TrimSpace(string(res.Data))}
+	s.http = &http.Server{Handler: s, ReadHeaderTimeout: 10 * time.Second}
+	go func() {
+		if err := s.http.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			cfg.Logger.Error("clickhouse http stopped", "err", err)
+		}
+	}()
+	return s, nil
+}
+
+// Addr is the address the interface listens on.
+func (s *Server) Addr() string { return s.ln.Addr().String() }
+
+// Close stops accepting requests and waits for those under way.
+func (s *Server) Close(ctx context.Context) error { return s.http.Shutdown(ctx) }
+
+// interfaceParams are the URL parameters of the HTTP interface itself; every
+// other parameter, but param_*, is a setting for the statement.
+var interfaceParams = map[string]bool{
+	"query": true, "database": true, "default_format": true, "query_id": true,
+	"user": true, "password": true, "quota_key": true, "compress": true, "decompress": true,
+	"session_id": true, "session_timeout": true, "session_check": true, "buffer_size": true,
+	"wait_end_of_query": true, "enable_http_compression": true, "http_zlib_compression_level": true,
+	"http_native_compression_disable_checksumming_on_decompress": true,
+	"network_compression_method": true, "network_zstd_compression_level": true,
+	"client_protocol_version": true, // the engine rejects it as a setting; see ../../README.md
+	"default_session_timeout": true,
+}
+
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	params := r.URL.Query()
+	switch {
+	case r.URL.Path == "/ping" || r.URL.Path == "/replicas_status":
+		_, _ = io.WriteString(w, "Ok.\n")
+		return
+	case r.URL.Path != "/":
+		s.fail(w, params, &engine.Error{Code: 0, Message: "There is no handle " + r.URL.Path}, http.StatusNotFound)
+		return
+	case r.Method == http.MethodGet && !params.Has("query"):
+		_, _ = io.WriteString(w, "Ok.\n")
+		return
+	}
+	if err := s.authenticate(r, params); err != nil {
+		s.fail(w, params, err, http.StatusUnauthorized)
+		return
+	}
+	if strings.HasPrefix(r.Header.Get("Content-Type"), "multipart/") {
+		s.fail(w, params, newErr(48, "External tables are not supported by the embedded warehouse. (NOT_IMPLEMENTED)"), 0)
+		return
+	}
+	req, cleanup, err := s.request(r, params)
+	defer cleanup()
+	if err != nil {
+		s.fail(w, params, err, 0)
+		return
+	}
+	start := time.Now()
+	res, err := s.run(req, params)
+	if err != nil {
+		s.cfg.Logger.Debug("query failed", "err", err)
+		s.fail(w, params, err, 0)
+		return
+	}
+	s.reply(w, r, params, req.Format, res, time.Since(start))
+}
+
+// request turns an HTTP request into one engine statement. Data sent with an
+// INSERT waits in a temporary file, since the engine reads inline data only
+// partially; cleanup removes it.
+func (s *Server) request(r *http.Request, params url.Values) (engine.Request, func(), error) {
+	nothing := func() {}
+	body, err := decodedBody(r, params)
+	if err != nil {
+		return engine.Request{}, nothing, newErr(27, "Cannot read request body: "+err.Error()+". (CANNOT_PARSE_INPUT_ASSERTION_FAILED)")
+	}
+	defer body.Close()
+	query := params.Get("query")
+	if query == "" {
+		// Without a query parameter the body is the query, data and all.
+		b, err := io.ReadAll(body)
+		if err != nil {
+			return engine.Request{}, nothing, newErr(27, "Cannot read request body: "+err.Error())
+		}
+		query, body = string(b), io.NopCloser(strings.NewReader(""))
+	}
+	st := parseStatement(query)
+	req := engine.Request{
+		Database: params.Get("database"),
+		Params:   map[string]string{},
+		Settings: map[string]string{},
+		Format:   firstNonEmpty(st.format, params.Get("default_format"), "TabSeparated"),
+	}
+	for name, values := range params {
+		switch {
+		case strings.HasPrefix(name, "param_"):
+			req.Params[strings.TrimPrefix(name, "param_")] = values[0]
+		case !interfaceParams[name]:
+			req.Settings[name] = values[0]
+		}
+	}
+	if !st.insert || st.dataFormat == "" {
+		rest, err := io.ReadAll(body)
+		if err != nil {
+			return engine.Request{}, nothing, newErr(27, "Cannot read request body: "+err.Error())
+		}
+		if len(bytes.TrimSpace(rest)) > 0 {
+			query += "\n" + string(rest)
+		}
+		req.SQL = query
+		return req, nothing, nil
+	}
+	f, err := os.CreateTemp(s.cfg.TempDir, "insert-*.data")
+	if err != nil {
+		return engine.Request{}, nothing, newErr(1001, "cannot buffer insert data: "+err.Error())
+	}
+	cleanup := func() { f.Close(); os.Remove(f.Name()) }
+	if _, err := io.Copy(f, io.MultiReader(strings.NewReader(st.inline), body)); err != nil {
+		return engine.Request{}, cleanup, newErr(1001, "cannot buffer insert data: "+err.Error())
+	}
+	if err := f.Close(); err != nil {
+		return engine.Request{}, cleanup, newErr(1001, "cannot buffer insert data: "+err.Error())
+	}
+	req.SQL = fmt.Sprintf("%s FROM INFILE '%s' FORMAT %s", strings.TrimSpace(st.head), f.Name(), st.dataFormat)
+	return req, cleanup, nil
+}
+
+// helloQuery is how clickhouse-go asks an HTTP server who it is.
+const helloQuery = "SELECT displayName(), version(), revision(), timezone()"
+
+func (s *Server) run(req engine.Request, params url.Values) (engine.Result, error) {
+	rev := params.Get("client_protocol_version")
+	if rev == "" || strings.Join(strings.Fields(req.SQL), " ") != helloQuery {
+		return s.eng.Query(req)
+	}
+	// The engine writes Native at protocol revision 0 whatever it is asked,
+	// so it must tell the client revision 0, in a block the client decodes
+	// at its own revision.
+	req.SQL = "SELECT displayName(), version(), toUInt32(0), timezone()"
+	res, err := s.eng.Query(req)
+	if err != nil || req.Format != "Native" {
+		return res, err
+	}
+	revision, err := strconv.ParseUint(rev, 10, 64)
+	if err != nil {
+		return res, newErr(27, "client_protocol_version must be a number. (CANNOT_PARSE_INPUT_ASSERTION_FAILED)")
+	}
+	res.Data, err = reencodeNative(res.Data, revision)
+	return res, err
+}
+
+func (s *Server) reply(w http.ResponseWriter, r *http.Request, params url.Values, format string, res engine.Result, took time.Duration) {
+	h := w.Header()
+	h.Set("Content-Type", contentType(format))
+	h.Set("X-ClickHouse-Format", format)
+	h.Set("X-ClickHouse-Timezone", s.tz)
+	h.Set("X-ClickHouse-Server-Display-Name", "ikd-embedded")
+	if id := params.Get("query_id"); id != "" {
+		h.Set("X-ClickHouse-Query-Id", id)
+	}
+	h.Set("X-ClickHouse-Summary", fmt.Sprintf(
+		`{"read_rows":"%d","read_bytes":"%d","written_rows":"%d","written_bytes":"%d","total_rows_to_read":"0","result_rows":"0","result_bytes":"%d","elapsed_ns":"%d"}`,
+		res.RowsRead, res.BytesRead, res.RowsWritten, res.BytesWritten, len(res.Data), took.Nanoseconds()))
+	data := res.Data
+	switch {
+	case params.Get("compress") == "1":
+		compressed, err := compressNative(data)
+		if err != nil {
+			s.fail(w, params, newErr(1001, "compress result: "+err.Error()), 0)
+			return
+		}
+		data = compressed
+	case params.Get("enable_http_compression") == "1" && strings.Contains(r.Header.Get("Accept-Encoding"), "gzip"):
+		var buf bytes.Buffer
+		zw := gzip.NewWriter(&buf)
+		_, _ = zw.Write(data)
+		_ = zw.Close()
+		data = buf.Bytes()
+		h.Set("Content-Encoding", "gzip")
+	}
+	h.Set("Content-Length", strconv.Itoa(len(data)))
+	_, _ = w.Write(data)
+}
+
+// fail answers as ClickHouse does: a status chosen by the error code, the
+// code in X-ClickHouse-Exception-Code and the exception text as the body.
+func (s *Server) fail(w http.ResponseWriter, params url.Values, err error, status int) {
+	var ee *engine.Error
+	if !errors.As(err, &ee) {
+		ee = newErr(1001, err.Error())
+	}
+	if status == 0 {
+		status = statusFor(ee.Code)
+	}
+	h := w.Header()
+	h.Set("Content-Type", "text/plain; charset=UTF-8")
+	h.Set("X-ClickHouse-Exception-Code", strconv.Itoa(ee.Code))
+	if id := params.Get("query_id"); id != "" {
+		h.Set("X-ClickHouse-Query-Id", id)
+	}
+	w.WriteHeader(status)
+	msg := ee.Message
+	if !strings.Contains(msg, "(version ") {
+		msg += " (version " + s.eng.Version() + ")"
+	}
+	_, _ = io.WriteString(w, msg+"\n")
+}
+
+func (s *Server) authenticate(r *http.Request, params url.Values) error {
+	if s.cfg.User == "" {
+		return nil
+	}
+	user, pass := r.Header.Get("X-ClickHouse-User"), r.Header.Get("X-ClickHouse-Key")
+	if u, p, ok := r.BasicAuth(); ok {
+		user, pass = u, p
+	}
+	if params.Has("user") {
+		user, pass = params.Get("user"), params.Get("password")
+	}
+	okUser := subtle.ConstantTimeCompare([]byte(user), []byte(s.cfg.User)) == 1
+	okPass := subtle.ConstantTimeCompare([]byte(pass), []byte(s.cfg.Password)) == 1
+	if okUser && okPass {
+		return nil
+	}
+	return newErr(516, fmt.Sprintf("%s: Authentication failed: password is incorrect, or there is no user with such name. (AUTHENTICATION_FAILED)", firstNonEmpty(user, "default")))
+}
+
+func decodedBody(r *http.Request, params url.Values) (io.ReadCloser, error) {
+	var body io.ReadCloser = r.Body
+	switch enc := r.Header.Get("Content-Encoding"); enc {
+	case "":
+	case "gzip":
+		zr, err := gzip.NewReader(r.Body)
+		if err != nil {
+			return nil, err
+		}
+		body = zr
+	case "deflate":
+		zr, err := zlib.NewReader(r.Body)
+		if err != nil {
+			return nil, err
+		}
+		body = zr
+	default:
+		return nil, fmt.Errorf("unsupported Content-Encoding %q", enc)
+	}
+	if params.Get("decompress") == "1" {
+		body = io.NopCloser(chcompress.NewReader(body))
+	}
+	return body, nil
+}
+
+// compressNative frames data in ClickHouse's native compression, as the
+// server does for compress=1.
+func compressNative(data []byte) ([]byte, error) {
+	const chunk = 1 << 20
+	w := chcompress.NewWriter(chcompress.LevelLZ4HCDefault, chcompress.LZ4)
+	var out []byte
+	for len(data) > 0 {
+		n := min(chunk, len(data))
+		if err := w.Compress(data[:n]); err != nil {
+			return nil, err
+		}
+		out = append(out, w.Data...)
+		data = data[n:]
+	}
+	return out, nil
+}
+
+// statusFor mirrors the HTTP statuses ClickHouse gives the common exceptions;
+// everything else is 500.
+func statusFor(code int) int {
+	switch code {
+	case 62, 27, 26, 6, 36, 43, 47, 53, 69, 72, 115, 117, 456, 457: // syntax, parse, bad arguments, unknown identifier or setting
+		return http.StatusBadRequest
+	case 60, 81, 46: // unknown table, database, function
+		return http.StatusNotFound
+	case 516, 192, 193, 194:
+		return http.StatusUnauthorized
+	case 164, 497: // readonly, access denied
+		return http.StatusForbidden
+	case 159: // timeout exceeded
+		return http.StatusGatewayTimeout
+	}
+	return http.StatusInternalServerError
+}
+
+func contentType(format string) string {
+	switch f := strings.ToLower(format); {
+	case strings.HasPrefix(f, "json"):
+		return "application/json; charset=UTF-8"
+	case strings.HasPrefix(f, "tabseparated") || strings.HasPrefix(f, "tsv"):
+		return "text/tab-separated-values; charset=UTF-8"
+	case strings.HasPrefix(f, "csv"):
+		return "text/csv; charset=UTF-8; header=absent"
+	case strings.HasPrefix(f, "pretty") || f == "vertical" || f == "markdown":
+		return "text/plain; charset=UTF-8"
+	default:
+		return "application/octet-stream"
+	}
+}
+
+func newErr(code int, msg string) *engine.Error {
+	return &engine.Error{Code: code, Message: fmt.Sprintf("Code: %d. DB::Exception: %s", code, msg)}
+}
+
+func firstNonEmpty(ss ...string) string {
+	for _, s := range ss {
+		if s != "" {
+			return s
+		}
+	}
+	return ""
+}
