@@ -101,7 +101,7 @@ var interfaceParams = map[string]bool{
 	"session_id": true, "session_timeout": true, "session_check": true, "buffer_size": true,
 	"wait_end_of_query": true, "enable_http_compression": true, "http_zlib_compression_level": true,
 	"http_native_compression_disable_checksumming_on_decompress": true,
-	"network_compression_method": true, "network_zstd_compression_level": true,
+	"network_compression_method":                                 true, "network_zstd_compression_level": true,
 	"client_protocol_version": true, // the engine rejects it as a setting; see ../../README.md
 	"default_session_timeout": true,
 }

@@ -17,6 +17,8 @@ import (
 
 	"github.com/ClickHouse/clickhouse-go/v2"
 	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
+
+	"github.com/ikd-pipeline/ikd/internal/config"
 )
 
 // DefaultDSN reaches the embedded warehouse that ikd-dev hosts.
@@ -28,7 +30,7 @@ const DefaultDSN = "http://127.0.0.1:8123"
 func Open(ctx context.Context, dsn string, logger *slog.Logger) (driver.Conn, error) {
 	opt, err := clickhouse.ParseDSN(dsn)
 	if err != nil {
-		return nil, fmt.Errorf("parse IKD_CLICKHOUSE_DSN %q: %w", Redact(dsn), err)
+		return nil, fmt.Errorf("parse IKD_CLICKHOUSE_DSN %q: %w", config.RedactDSN(dsn), err)
 	}
 	if logger != nil {
 		opt.Logger = logger.With("component", "clickhouse-go")
@@ -38,29 +40,13 @@ func Open(ctx context.Context, dsn string, logger *slog.Logger) (driver.Conn, er
 	}
 	conn, err := clickhouse.Open(opt)
 	if err != nil {
-		return nil, fmt.Errorf("open ClickHouse at %s: %w", Redact(dsn), err)
+		return nil, fmt.Errorf("open ClickHouse at %s: %w", config.RedactDSN(dsn), err)
 	}
 	if err := conn.Ping(ctx); err != nil {
 		conn.Close()
-		return nil, fmt.Errorf("reach ClickHouse at %s: %w; start bin/ikd-dev or set IKD_CLICKHOUSE_DSN", Redact(dsn), err)
+		return nil, fmt.Errorf("reach ClickHouse at %s: %w; start bin/ikd-dev or set IKD_CLICKHOUSE_DSN", config.RedactDSN(dsn), err)
 	}
 	return conn, nil
-}
-
-// Redact hides the password in a DSN, for logs and errors.
-func Redact(dsn string) string {
-	scheme, rest, ok := strings.Cut(dsn, "://")
-	if !ok {
-		return dsn
-	}
-	creds, host, ok := strings.Cut(rest, "@")
-	if !ok {
-		return dsn
-	}
-	if user, _, hasPass := strings.Cut(creds, ":"); hasPass {
-		creds = user + ":xxxxx"
-	}
-	return scheme + "://" + creds + "@" + host
 }
 
 // transientCodes are ClickHouse exceptions that a later attempt may not meet:

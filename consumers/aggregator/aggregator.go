@@ -1,0 +1,142 @@
+// Package aggregator is the consumer that turns the event stream into
+// warehouse rows: fetch → batch → validate → write → acknowledge. It
+// acknowledges a message only after the warehouse accepted its batch, sends
+// what can never be written to the dead-letter stream with the reason, and
+// relies on the warehouse's set-based aggregates for exactly-once counts.
+package aggregator
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync/atomic"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/ikd-pipeline/ikd/internal/batch"
+	"github.com/ikd-pipeline/ikd/internal/broker"
+	"github.com/ikd-pipeline/ikd/internal/events"
+	"github.com/ikd-pipeline/ikd/internal/warehouse"
+)
+
+// Config tunes the consumer; the defaults suit one aggregator on a laptop.
+type Config struct {
+	Durable       string        `envconfig:"DURABLE" default:"ikd-aggregator"`
+	BatchSize     int           `envconfig:"BATCH_SIZE" default:"5000"`
+	FlushInterval time.Duration `envconfig:"FLUSH_INTERVAL" default:"200ms"`
+	AckWait       time.Duration `envconfig:"ACK_WAIT" default:"30s"`
+	// MaxDeliver bounds how often one message is tried before it is
+	// dead-lettered with the last reason it failed.
+	MaxDeliver int `envconfig:"MAX_DELIVER" default:"10"`
+	// RetryMaxInterval caps the backoff while the warehouse is down, so that
+	// work resumes within that time after it returns.
+	RetryMaxInterval time.Duration `envconfig:"RETRY_MAX_INTERVAL" default:"2s"`
+	FutureTolerance  time.Duration `envconfig:"FUTURE_TOLERANCE" default:"10m"`
+}
+
+// Writer stores accepted events; *warehouse.EventWriter is one.
+type Writer interface {
+	Write(ctx context.Context, records []warehouse.Record) error
+}
+
+// Stats are running totals since start, for dashboards and tests.
+type Stats struct {
+	Written      atomic.Uint64 // events the warehouse accepted
+	DeadLettered atomic.Uint64
+	Batches      atomic.Uint64
+	Retries      atomic.Uint64 // failed write attempts that were retried
+}
+
+// Aggregator consumes IKD_EVENTS through one durable pull consumer; several
+// aggregators with the same durable share the work.
+type Aggregator struct {
+	cfg       Config
+	js        jetstream.JetStream
+	consumer  jetstream.Consumer
+	writer    Writer
+	validator *events.Validator
+	logger    *slog.Logger
+	Stats     Stats
+}
+
+// New creates or updates the durable consumer and returns an aggregator
+// ready to Run.
+func New(ctx context.Context, cfg Config, js jetstream.JetStream, writer Writer, validator *events.Validator, logger *slog.Logger) (*Aggregator, error) {
+	consumer, err := js.CreateOrUpdateConsumer(ctx, broker.EventsStream, jetstream.ConsumerConfig{
+		Durable:       cfg.Durable,
+		Description:   "aggregates events into the warehouse",
+		FilterSubject: events.SubjectPrefix + ".>",
+		AckPolicy:     jetstream.AckExplicitPolicy,
+		AckWait:       cfg.AckWait,
+		MaxDeliver:    cfg.MaxDeliver,
+		MaxAckPending: 4 * cfg.BatchSize,
+		DeliverPolicy: jetstream.DeliverAllPolicy,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("create consumer %s on %s: %w", cfg.Durable, broker.EventsStream, err)
+	}
+	return &Aggregator{cfg: cfg, js: js, consumer: consumer, writer: writer, validator: validator, logger: logger}, nil
+}
+
+// Run consumes until ctx ends or a failure that no retry can mend.
+func (a *Aggregator) Run(ctx context.Context) error {
+	iter, err := a.consumer.Messages(jetstream.PullMaxMessages(2 * a.cfg.BatchSize))
+	if err != nil {
+		return fmt.Errorf("consume %s: %w", broker.EventsStream, err)
+	}
+	defer iter.Stop()
+	next := func(ctx context.Context) (jetstream.Msg, error) { return iter.Next(jetstream.NextContext(ctx)) }
+	for {
+		msgs, err := batch.Collect(ctx, a.cfg.BatchSize, a.cfg.FlushInterval, next)
+		if len(msgs) > 0 {
+			if perr := a.process(ctx, msgs); perr != nil {
+				return perr
+			}
+		}
+		if err != nil {
+			if ctx.Err() != nil {
+				return nil
+			}
+			return fmt.Errorf("fetch from %s: %w", broker.EventsStream, err)
+		}
+	}
+}
+
+// pending is a valid message waiting for the warehouse.
+type pending struct {
+	msg    jetstream.Msg
+	record warehouse.Record
+	tries  uint64
+}
+
+func (a *Aggregator) process(ctx context.Context, msgs []jetstream.Msg) error {
+	valid := make([]pending, 0, len(msgs))
+	for _, msg := range msgs {
+		meta, err := msg.Metadata()
+		if err != nil {
+			a.logger.Error("message without JetStream metadata; terminating it", "subject", msg.Subject(), "err", err)
+			_ = msg.Term()
+			continue
+		}
+		ev, err := a.validator.Decode(msg.Data())
+		if err != nil {
+			a.deadLetter(ctx, msg, meta, reasonOf(err), err.Error())
+			continue
+		}
+		valid = append(valid, pending{msg: msg, record: warehouse.Record{Event: ev, Seq: meta.Sequence.Stream}, tries: meta.NumDelivered})
+	}
+	if len(valid) == 0 {
+		return nil
+	}
+	return a.write(ctx, valid)
+}
+
+func reasonOf(err error) string {
+	var ve *events.Error
+	if errors.As(err, &ve) {
+		return string(ve.Reason)
+	}
+	return "invalid"
+}

@@ -1,0 +1,335 @@
+package aggregator_test
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/ikd-pipeline/ikd/consumers/aggregator"
+	"github.com/ikd-pipeline/ikd/internal/broker"
+	"github.com/ikd-pipeline/ikd/internal/events"
+	"github.com/ikd-pipeline/ikd/internal/nik"
+	"github.com/ikd-pipeline/ikd/internal/region"
+	"github.com/ikd-pipeline/ikd/internal/testenv"
+	"github.com/ikd-pipeline/ikd/internal/warehouse"
+)
+
+func TestMain(m *testing.M) { os.Exit(testenv.Run(m)) }
+
+var quiet = slog.New(slog.NewTextHandler(io.Discard, nil))
+
+// pipeline is a fresh broker and an emptied warehouse with an aggregator
+// running between them.
+type pipeline struct {
+	js      jetstream.JetStream
+	conn    driver.Conn
+	agg     *aggregator.Aggregator
+	builder *events.Builder
+	ref     *region.Reference
+}
+
+func testConfig() aggregator.Config {
+	return aggregator.Config{
+		Durable: "ikd-aggregator", BatchSize: 500, FlushInterval: 50 * time.Millisecond, AckWait: 5 * time.Second,
+		MaxDeliver: 5, RetryMaxInterval: 200 * time.Millisecond, FutureTolerance: 10 * time.Minute,
+	}
+}
+
+func start(t *testing.T) *pipeline {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	t.Cleanup(cancel)
+	b, err := broker.StartEmbedded(broker.EmbeddedConfig{Dir: t.TempDir(), Port: -1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(b.Shutdown)
+	nc, err := broker.Connect(b.URL(), "test", quiet)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(nc.Close)
+	js, err := jetstream.New(nc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	conn, err := warehouse.Open(ctx, testenv.WarehouseDSN(t), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { conn.Close() })
+	if err := conn.Exec(ctx, "TRUNCATE ALL TABLES FROM IF EXISTS ikd"); err != nil {
+		t.Fatal(err)
+	}
+	agg, err := aggregator.Setup(ctx, testConfig(), js, conn, broker.StreamOptions{}, quiet)
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- agg.Run(ctx) }()
+	t.Cleanup(func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("aggregator: %v", err)
+		}
+	})
+	ref, err := region.Load()
+	if err != nil {
+		t.Fatal(err)
+	}
+	pseudonyms, err := nik.NewPseudonymizer([]byte(nik.DevelopmentKey))
+	if err != nil {
+		t.Fatal(err)
+	}
+	builder := &events.Builder{Ref: ref, Pseudonyms: pseudonyms, Now: time.Now, FutureTolerance: 10 * time.Minute}
+	return &pipeline{js: js, conn: conn, agg: agg, builder: builder, ref: ref}
+}
+
+// residentOf returns a valid NIK of someone living in city.
+func (p *pipeline) residentOf(t *testing.T, city string, serial int) string {
+	t.Helper()
+	districts := p.ref.DistrictsOf(city)
+	if len(districts) == 0 {
+		t.Fatalf("no districts in %s", city)
+	}
+	c, _ := p.ref.City(city)
+	return nik.Format(c.ProvinceCode, city, districts[0].Code, time.Date(1990, 1, 1+serial%28, 0, 0, 0, 0, time.UTC), serial%2 == 0, serial)
+}
+
+func line(typ, nikNumber, office, at string) string {
+	return fmt.Sprintf(`{"type":%q,"nik":%q,"office_id":%q,"occurred_at":%q,"channel":"counter"}`, typ, nikNumber, office, at)
+}
+
+// publish builds and publishes counter lines as ikd-counter does.
+func (p *pipeline) publish(t *testing.T, lines ...string) {
+	t.Helper()
+	for _, l := range lines {
+		ev, err := p.builder.Build([]byte(l))
+		if err != nil {
+			t.Fatalf("build %s: %v", l, err)
+		}
+		p.publishEvent(t, ev)
+	}
+}
+
+func (p *pipeline) publishEvent(t *testing.T, ev events.Event) {
+	t.Helper()
+	data, err := ev.Marshal()
+	if err != nil {
+		t.Fatal(err)
+	}
+	msg := nats.NewMsg(ev.Subject())
+	msg.Data = data
+	msg.Header.Set(nats.MsgIdHdr, ev.EventID)
+	if _, err := p.js.PublishMsg(context.Background(), msg); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func (p *pipeline) publishRaw(t *testing.T, subject string, data []byte) {
+	t.Helper()
+	if _, err := p.js.Publish(context.Background(), subject, data); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// settle waits until the aggregator has settled n messages.
+func (p *pipeline) settle(t *testing.T, n uint64) {
+	t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for time.Now().Before(deadline) {
+		if p.agg.Stats.Written.Load()+p.agg.Stats.DeadLettered.Load() >= n {
+			return
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	t.Fatalf("aggregator settled %d+%d messages, want %d", p.agg.Stats.Written.Load(), p.agg.Stats.DeadLettered.Load(), n)
+}
+
+type cityRow struct {
+	Activated, Enrolled, Target uint64
+	AttainmentPct, ExpectedPct  float64
+	BehindPace                  bool
+}
+
+func (p *pipeline) city(t *testing.T, code string, year int) cityRow {
+	t.Helper()
+	var r cityRow
+	err := p.conn.QueryRow(context.Background(), `SELECT activated, enrolled, target, attainment_pct, expected_pct, behind_pace
+		FROM ikd.attainment_city WHERE city_code = ? AND year = ?`, code, year).
+		Scan(&r.Activated, &r.Enrolled, &r.Target, &r.AttainmentPct, &r.ExpectedPct, &r.BehindPace)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return r
+}
+
+func (p *pipeline) count(t *testing.T, sql string, args ...any) uint64 {
+	t.Helper()
+	var n uint64
+	if err := p.conn.QueryRow(context.Background(), sql, args...).Scan(&n); err != nil {
+		t.Fatalf("%s: %v", sql, err)
+	}
+	return n
+}
+
+func (p *pipeline) exec(t *testing.T, sql string) {
+	t.Helper()
+	if err := p.conn.Exec(context.Background(), sql); err != nil {
+		t.Fatalf("%s: %v", sql, err)
+	}
+}
+
+func TestViewsListEveryRegionOfTheReferenceData(t *testing.T) {
+	p := start(t)
+	year := time.Now().Year()
+	if n := p.count(t, "SELECT count() FROM ikd.attainment_city WHERE year = ?", year); n != 514 {
+		t.Errorf("cities: got %d want 514", n)
+	}
+	if n := p.count(t, "SELECT count() FROM ikd.attainment_province WHERE year = ?", year); n != 38 {
+		t.Errorf("provinces: got %d want 38", n)
+	}
+}
+
+func TestPublishedEventsShowExactNumbersAndRepublishingChangesNothing(t *testing.T) {
+	p := start(t)
+	year := time.Now().Year()
+	now := time.Now().Add(-time.Minute).Format(time.RFC3339)
+	var lines []string
+	for i := 1; i <= 8; i++ {
+		lines = append(lines, line("enrolment", p.residentOf(t, "17.71", i), "1771-OFF-01", now))
+	}
+	for i := 1; i <= 3; i++ {
+		lines = append(lines, line("activation", p.residentOf(t, "17.71", i), "1771-OFF-01", now))
+	}
+	p.publish(t, lines...)
+	p.settle(t, uint64(len(lines)))
+	got := p.city(t, "17.71", year)
+	// Default target: 25 % of (baseline 0 + 8 enrolled) = 2.
+	if got.Activated != 3 || got.Enrolled != 8 || got.Target != 2 || got.AttainmentPct != 150 {
+		t.Fatalf("Kota Bengkulu: %+v", got)
+	}
+	p.publish(t, lines...) // the same file again
+	time.Sleep(300 * time.Millisecond)
+	if again := p.city(t, "17.71", year); again != got {
+		t.Fatalf("republishing changed the view: %+v then %+v", got, again)
+	}
+	if n := p.count(t, "SELECT count() FROM ikd.events FINAL"); n != uint64(len(lines)) {
+		t.Fatalf("raw events: got %d want %d", n, len(lines))
+	}
+}
+
+func TestReactivationAndActivationAwayFromHomeCountOnceAtHome(t *testing.T) {
+	p := start(t)
+	year := time.Now().Year()
+	resident := p.residentOf(t, "17.71", 42)
+	t1 := time.Now().Add(-3 * time.Hour).Format(time.RFC3339)
+	t2 := time.Now().Add(-2 * time.Hour).Format(time.RFC3339)
+	t3 := time.Now().Add(-1 * time.Hour).Format(time.RFC3339)
+	p.publish(t,
+		line("activation", resident, "1771-OFF-01", t1), // at home
+		line("activation", resident, "1771-OFF-01", t2), // again, at home
+		line("activation", resident, "3171-DKI-01", t3), // again, in Jakarta
+	)
+	p.settle(t, 3)
+	if got := p.city(t, "17.71", year); got.Activated != 1 {
+		t.Fatalf("Kota Bengkulu activated: got %d want 1", got.Activated)
+	}
+	if n := p.count(t, "SELECT sum(activated) FROM ikd.attainment_city WHERE year = ? AND city_code != '17.71'", year); n != 0 {
+		t.Fatalf("activations counted away from home: %d", n)
+	}
+	if n := p.count(t, "SELECT activated FROM ikd.attainment_province WHERE year = ? AND province_code = '17'", year); n != 1 {
+		t.Fatalf("Bengkulu province activated: got %d want 1", n)
+	}
+}
+
+func TestTargetsInsertedByAdminsDriveAttainment(t *testing.T) {
+	p := start(t)
+	year := time.Now().Year()
+	p.exec(t, fmt.Sprintf(`INSERT INTO ikd.targets (year, region_code, kind, value, recorded_baseline) VALUES
+		(%d, '17.71', 'absolute', 4, 0), (%d, '18.71', 'percent_of_recorded', 25, 8), (%d, '17', 'absolute', 100, 0)`, year, year, year))
+	now := time.Now().Add(-time.Minute).Format(time.RFC3339)
+	p.publish(t,
+		line("activation", p.residentOf(t, "17.71", 1), "1771-OFF-01", now),
+		line("enrolment", p.residentOf(t, "18.71", 1), "1871-OFF-01", now),
+		line("enrolment", p.residentOf(t, "18.71", 2), "1871-OFF-01", now),
+		line("activation", p.residentOf(t, "18.71", 1), "1871-OFF-01", now),
+	)
+	p.settle(t, 4)
+	if got := p.city(t, "17.71", year); got.Target != 4 || got.AttainmentPct != 25 {
+		t.Errorf("absolute target: %+v", got)
+	}
+	// 25 % of (8 recorded before the year + 2 enrolled in it) = 2.5, rounded up to 3.
+	if got := p.city(t, "18.71", year); got.Target != 3 || got.AttainmentPct != 33.33 {
+		t.Errorf("percent target: %+v", got)
+	}
+	var target, citiesTarget uint64
+	if err := p.conn.QueryRow(context.Background(), "SELECT target, cities_target FROM ikd.attainment_province WHERE year = ? AND province_code = '17'", year).Scan(&target, &citiesTarget); err != nil {
+		t.Fatal(err)
+	}
+	if target != 100 || citiesTarget != 4 {
+		t.Errorf("province 17: target %d, cities_target %d", target, citiesTarget)
+	}
+}
+
+func TestInvalidMessagesAreDeadLetteredWithTheirReasonAndTheRestCounts(t *testing.T) {
+	p := start(t)
+	year := time.Now().Year()
+	now := time.Now().Add(-time.Minute)
+	good, err := p.builder.Build([]byte(line("activation", p.residentOf(t, "17.71", 1), "1771-OFF-01", now.Format(time.RFC3339))))
+	if err != nil {
+		t.Fatal(err)
+	}
+	unknownRegion := good
+	unknownRegion.EventID, unknownRegion.ProvinceCode, unknownRegion.CityCode, unknownRegion.DistrictCode = "bad-region", "99", "99.01", "99.01.01"
+	future := good
+	future.EventID, future.OccurredAt = "future", time.Now().Add(48*time.Hour)
+	cases := map[string][]byte{
+		"malformed_json":  []byte(`{"v":1,`),
+		"unknown_version": []byte(strings.Replace(string(mustMarshal(t, good)), `"v":1`, `"v":2`, 1)),
+		"unknown_type":    []byte(strings.Replace(string(mustMarshal(t, good)), `"activation"`, `"renewal"`, 1)),
+		"unknown_region":  mustMarshal(t, unknownRegion),
+		"future_time":     mustMarshal(t, future),
+		"oversized":       []byte(`{"v":1,"pad":"` + strings.Repeat("x", events.MaxMessageBytes) + `"}`),
+	}
+	for _, data := range cases {
+		p.publishRaw(t, "ikd.v1.activation.17.71", data)
+	}
+	p.publishEvent(t, good)
+	p.settle(t, uint64(len(cases)+1))
+	if got := p.city(t, "17.71", year); got.Activated != 1 {
+		t.Fatalf("the valid event behind the poison ones: activated %d", got.Activated)
+	}
+	stream, err := p.js.Stream(context.Background(), broker.DeadLetterStream)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for reason, data := range cases {
+		msg, err := stream.GetLastMsgForSubject(context.Background(), aggregator.DeadLetterSubject(reason))
+		if err != nil {
+			t.Errorf("%s: no dead letter: %v", reason, err)
+			continue
+		}
+		if string(msg.Data) != string(data) || msg.Header.Get(aggregator.HeaderReason) != reason || msg.Header.Get(aggregator.HeaderDetail) == "" {
+			t.Errorf("%s: dead letter lacks the original payload or its reason: %v", reason, msg.Header)
+		}
+	}
+}
+
+func mustMarshal(t *testing.T, ev events.Event) []byte {
+	t.Helper()
+	data, err := ev.Marshal()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return data
+}

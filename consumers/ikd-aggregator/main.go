@@ -1,0 +1,64 @@
+// Command ikd-aggregator consumes the event stream into the warehouse.
+// Several may run at once against the same stream; they share the work.
+package main
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"os"
+	"os/signal"
+	"syscall"
+
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/ikd-pipeline/ikd/consumers/aggregator"
+	"github.com/ikd-pipeline/ikd/internal/broker"
+	"github.com/ikd-pipeline/ikd/internal/config"
+	"github.com/ikd-pipeline/ikd/internal/warehouse"
+)
+
+type Config struct {
+	NatsURL       string               `envconfig:"NATS_URL" default:"nats://127.0.0.1:4222"`
+	ClickHouseDSN string               `envconfig:"CLICKHOUSE_DSN" default:"http://127.0.0.1:8123" secret:"dsn"`
+	Streams       broker.StreamOptions `envconfig:"STREAM"`
+	Aggregator    aggregator.Config    `envconfig:"AGGREGATOR"`
+}
+
+func main() {
+	logger := slog.New(slog.NewTextHandler(os.Stderr, nil))
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := run(ctx, logger); err != nil {
+		logger.Error("ikd-aggregator stopped", "err", err)
+		os.Exit(1)
+	}
+}
+
+func run(ctx context.Context, logger *slog.Logger) error {
+	var cfg Config
+	if err := config.Load(&cfg); err != nil {
+		return err
+	}
+	config.Log(logger, "ikd-aggregator", &cfg)
+	nc, err := broker.Connect(cfg.NatsURL, "ikd-aggregator", logger)
+	if err != nil {
+		return err
+	}
+	defer nc.Drain()
+	js, err := jetstream.New(nc)
+	if err != nil {
+		return fmt.Errorf("jetstream: %w", err)
+	}
+	conn, err := warehouse.Open(ctx, cfg.ClickHouseDSN, logger)
+	if err != nil {
+		return err
+	}
+	defer conn.Close()
+	agg, err := aggregator.Setup(ctx, cfg.Aggregator, js, conn, cfg.Streams, logger)
+	if err != nil {
+		return err
+	}
+	logger.Info("aggregating", "stream", broker.EventsStream, "durable", cfg.Aggregator.Durable)
+	return agg.Run(ctx)
+}

@@ -1,0 +1,115 @@
+package broker
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+)
+
+// The project's streams, created or updated at program start, never by hand.
+const (
+	EventsStream     = "IKD_EVENTS"     // subjects "ikd.v1.>"
+	DeadLetterStream = "IKD_DEADLETTER" // subjects "ikd.deadletter.v1.>"
+	ChangesStream    = "IKD_CHANGES"    // subjects "ikd.changes.v1.>" (aggregator announces committed changes)
+	AlertsStream     = "IKD_ALERTS"     // subjects "ikd.alerts.v1.>"
+)
+
+// Subject prefixes owned by each stream; they must not overlap.
+const (
+	EventsPrefix     = "ikd.v1"
+	DeadLetterPrefix = "ikd.deadletter.v1"
+	ChangesPrefix    = "ikd.changes.v1"
+	AlertsPrefix     = "ikd.alerts.v1"
+
+	eventsSubjects     = EventsPrefix + ".>"
+	deadLetterSubjects = DeadLetterPrefix + ".>"
+	changesSubjects    = ChangesPrefix + ".>"
+	alertsSubjects     = AlertsPrefix + ".>"
+)
+
+const (
+	defaultDuplicateWindow = 10 * time.Minute
+	defaultReplicas        = 1
+
+	// eventMaxMsgSize is far above a real event (a few hundred bytes) so
+	// headers and new fields fit, yet rejects runaway payloads at the broker.
+	eventMaxMsgSize = 8 * 1024
+	// changesMaxAge is enough for a consumer that was down overnight to catch
+	// up; ClickHouse, not this stream, is the record of what changed.
+	changesMaxAge = 24 * time.Hour
+)
+
+// StreamOptions tunes the streams for the deployment; zero values take defaults.
+type StreamOptions struct {
+	DuplicateWindow time.Duration `envconfig:"DUPLICATE_WINDOW" default:"10m"`
+	Replicas        int           `envconfig:"REPLICAS" default:"1"`
+}
+
+// Streams returns the configuration of every stream the project uses.
+func Streams(opt StreamOptions) []jetstream.StreamConfig {
+	if opt.DuplicateWindow <= 0 {
+		opt.DuplicateWindow = defaultDuplicateWindow
+	}
+	if opt.Replicas <= 0 {
+		opt.Replicas = defaultReplicas
+	}
+	return []jetstream.StreamConfig{
+		{
+			Name:        EventsStream,
+			Description: "Events published by service counters, aggregated into ClickHouse.",
+			Subjects:    []string{eventsSubjects},
+			// Events must survive a broker restart.
+			Storage:   jetstream.FileStorage,
+			Retention: jetstream.LimitsPolicy,
+			// Counters retry publishes with a Nats-Msg-Id; the window must outlast their retries.
+			Duplicates: opt.DuplicateWindow,
+			MaxMsgSize: eventMaxMsgSize,
+			// When a limit is hit, keep accepting new events and drop the oldest.
+			Discard:  jetstream.DiscardOld,
+			Replicas: opt.Replicas,
+		},
+		{
+			Name:        DeadLetterStream,
+			Description: "Events a consumer gave up on, kept for a human to inspect and replay.",
+			Subjects:    []string{deadLetterSubjects},
+			Storage:     jetstream.FileStorage,
+			Retention:   jetstream.LimitsPolicy,
+			// No MaxAge: a dead letter is only gone once someone has dealt with it.
+			Discard:  jetstream.DiscardOld,
+			Replicas: opt.Replicas,
+		},
+		{
+			Name:        ChangesStream,
+			Description: "Announcements of changes the aggregator committed to ClickHouse.",
+			Subjects:    []string{changesSubjects},
+			Storage:     jetstream.FileStorage,
+			Retention:   jetstream.LimitsPolicy,
+			MaxAge:      changesMaxAge,
+			Discard:     jetstream.DiscardOld,
+			Replicas:    opt.Replicas,
+		},
+		{
+			Name:        AlertsStream,
+			Description: "Alerts raised by the pipeline.",
+			Subjects:    []string{alertsSubjects},
+			Storage:     jetstream.FileStorage,
+			Retention:   jetstream.LimitsPolicy,
+			// No MaxAge: alerts are a history people look back through.
+			Discard:  jetstream.DiscardOld,
+			Replicas: opt.Replicas,
+		},
+	}
+}
+
+// Provision creates each stream or updates it to match cfg, so running it at
+// every program start is safe.
+func Provision(ctx context.Context, js jetstream.JetStream, cfgs ...jetstream.StreamConfig) error {
+	for _, cfg := range cfgs {
+		if _, err := js.CreateOrUpdateStream(ctx, cfg); err != nil {
+			return fmt.Errorf("provision stream %s: %w", cfg.Name, err)
+		}
+	}
+	return nil
+}

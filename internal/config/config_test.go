@@ -1,0 +1,46 @@
+package config
+
+import (
+	"bytes"
+	"log/slog"
+	"strings"
+	"testing"
+	"time"
+)
+
+type sample struct {
+	URL    string `envconfig:"NATS_URL" default:"nats://127.0.0.1:4222"`
+	DSN    string `envconfig:"CLICKHOUSE_DSN" default:"clickhouse://ikd:hunter2@db:9000/ikd" secret:"dsn"`
+	Key    string `envconfig:"PSEUDONYM_KEY" default:"top-secret" secret:"true"`
+	Nested struct {
+		Size int           `envconfig:"SIZE" default:"5"`
+		Wait time.Duration `envconfig:"WAIT" default:"1s"`
+	} `envconfig:"AGG"`
+}
+
+func TestLogMasksSecretsAndNamesEveryVariable(t *testing.T) {
+	var cfg sample
+	if err := Load(&cfg); err != nil {
+		t.Fatal(err)
+	}
+	var out bytes.Buffer
+	Log(slog.New(slog.NewTextHandler(&out, nil)), "test", &cfg)
+	line := out.String()
+	for _, want := range []string{"IKD_NATS_URL=nats://127.0.0.1:4222", "IKD_CLICKHOUSE_DSN=clickhouse://ikd:xxxxx@db:9000/ikd", "IKD_PSEUDONYM_KEY=xxxxx", "IKD_AGG_SIZE=5", "IKD_AGG_WAIT=1s"} {
+		if !strings.Contains(line, want) {
+			t.Errorf("missing %q in %s", want, line)
+		}
+	}
+	if strings.Contains(line, "hunter2") || strings.Contains(line, "top-secret") {
+		t.Errorf("secret printed: %s", line)
+	}
+}
+
+func TestBadValueNamesTheVariable(t *testing.T) {
+	t.Setenv("IKD_AGG_SIZE", "many")
+	var cfg sample
+	err := Load(&cfg)
+	if err == nil || !strings.Contains(err.Error(), "IKD_AGG_SIZE") {
+		t.Fatalf("got %v", err)
+	}
+}

@@ -1,0 +1,74 @@
+package warehouse
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"slices"
+
+	"github.com/ClickHouse/clickhouse-go/v2"
+	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
+
+	"github.com/ikd-pipeline/ikd/internal/events"
+)
+
+// Record is an accepted event and its position in the source stream, kept
+// so that the warehouse can be reconciled with the broker.
+type Record struct {
+	events.Event
+	Seq uint64
+}
+
+// EventWriter writes accepted events into ikd.events, from where the
+// materialized views keep the running counts.
+type EventWriter struct {
+	conn driver.Conn
+}
+
+// NewEventWriter writes through conn.
+func NewEventWriter(conn driver.Conn) *EventWriter { return &EventWriter{conn: conn} }
+
+// Write inserts records as one block. A retry of the same records is dropped
+// by the warehouse (the block's deduplication token is derived from its event
+// ids); any other replay is harmless because every aggregate counts residents
+// as a set.
+func (w *EventWriter) Write(ctx context.Context, records []Record) error {
+	if len(records) == 0 {
+		return nil
+	}
+	ctx = clickhouse.Context(ctx, clickhouse.WithSettings(clickhouse.Settings{
+		"insert_deduplication_token":                         dedupToken(records),
+		"deduplicate_blocks_in_dependent_materialized_views": 1,
+	}))
+	batch, err := w.conn.PrepareBatch(ctx, "INSERT INTO ikd.events (event_id, type, resident, province_code, city_code, district_code, office_id, channel, occurred_at, stream_seq)")
+	if err != nil {
+		return fmt.Errorf("prepare insert of %d events: %w", len(records), err)
+	}
+	for _, r := range records {
+		err := batch.Append(r.EventID, string(r.Type), r.Resident, r.ProvinceCode, r.CityCode, r.DistrictCode,
+			r.OfficeID, string(r.Channel), r.OccurredAt, r.Seq)
+		if err != nil {
+			_ = batch.Abort()
+			return fmt.Errorf("append event %s: %w", r.EventID, err)
+		}
+	}
+	if err := batch.Send(); err != nil {
+		return fmt.Errorf("insert %d events (seq %d-%d): %w", len(records), records[0].Seq, records[len(records)-1].Seq, err)
+	}
+	return nil
+}
+
+func dedupToken(records []Record) string {
+	ids := make([]string, len(records))
+	for i, r := range records {
+		ids[i] = r.EventID
+	}
+	slices.Sort(ids)
+	h := sha256.New()
+	for _, id := range ids {
+		h.Write([]byte(id))
+		h.Write([]byte{0})
+	}
+	return "events-" + hex.EncodeToString(h.Sum(nil))
+}

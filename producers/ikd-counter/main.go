@@ -1,0 +1,141 @@
+// Command ikd-counter is a service counter's side of the pipeline: it
+// publishes the counter's input lines to the broker, or simulates the
+// counters of all Indonesia.
+//
+//	ikd-counter publish [FILE|-]
+//	ikd-counter simulate --rate N [--duration D] [--seed S]
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/signal"
+	"syscall"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/ikd-pipeline/ikd/internal/broker"
+	"github.com/ikd-pipeline/ikd/internal/config"
+	"github.com/ikd-pipeline/ikd/internal/events"
+	"github.com/ikd-pipeline/ikd/internal/nik"
+	"github.com/ikd-pipeline/ikd/internal/region"
+	"github.com/ikd-pipeline/ikd/producers/publish"
+)
+
+// Config is read from IKD_* variables.
+type Config struct {
+	NatsURL string `envconfig:"NATS_URL" default:"nats://127.0.0.1:4222"`
+	// PseudonymKey defaults, in code, to nik.DevelopmentKey, with a warning.
+	PseudonymKey    string        `envconfig:"PSEUDONYM_KEY" secret:"true"`
+	FutureTolerance time.Duration `envconfig:"FUTURE_TOLERANCE" default:"10m"`
+	// Streams must match the other programs', since each provisions them.
+	Streams broker.StreamOptions `envconfig:"STREAM"`
+}
+
+// Exit statuses.
+const (
+	exitOK       = 0
+	exitRejected = 1 // publish: some lines were rejected; simulate: it failed
+	exitUsage    = 2 // bad usage, or the broker cannot be reached or refused events
+)
+
+const usage = `usage:
+  ikd-counter publish [FILE|-]      publish JSON Lines from FILE, or from stdin
+  ikd-counter simulate --rate N [--duration D] [--seed S]
+                                    publish simulated counters' events
+`
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	code := run(ctx, os.Args[1:], os.Stdin, os.Stdout, os.Stderr)
+	stop()
+	os.Exit(code)
+}
+
+// run is the whole program but for the process: it returns the exit status.
+func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) int {
+	if len(args) == 0 {
+		fmt.Fprint(stderr, usage)
+		return exitUsage
+	}
+	switch args[0] {
+	case "publish":
+		return publishCommand(ctx, args[1:], stdin, stdout, stderr)
+	case "simulate":
+		return simulateCommand(ctx, args[1:], stderr)
+	case "help", "-h", "--help":
+		fmt.Fprint(stdout, usage)
+		return exitOK
+	default:
+		fmt.Fprintf(stderr, "ikd-counter: unknown command %q\n%s", args[0], usage)
+		return exitUsage
+	}
+}
+
+// counter is what both commands work with.
+type counter struct {
+	nc        *nats.Conn
+	builder   *events.Builder
+	publisher *publish.Publisher
+}
+
+// connect loads the configuration, connects to the broker and provisions the
+// streams, so that the first event has somewhere to go.
+func connect(ctx context.Context, logger *slog.Logger) (*counter, error) {
+	var cfg Config
+	if err := config.Load(&cfg); err != nil {
+		return nil, err
+	}
+	if cfg.PseudonymKey == "" {
+		cfg.PseudonymKey = nik.DevelopmentKey
+	}
+	config.Log(logger, "ikd-counter", &cfg)
+	if cfg.PseudonymKey == nik.DevelopmentKey {
+		logger.Warn("IKD_PSEUDONYM_KEY is the public development key: its pseudonyms protect nobody; set a secret key in production")
+	}
+	builder, err := newBuilder(cfg)
+	if err != nil {
+		return nil, err
+	}
+	nc, err := broker.Connect(cfg.NatsURL, "ikd-counter", logger)
+	if err != nil {
+		return nil, err
+	}
+	publisher, err := newPublisher(ctx, nc, cfg.Streams, logger)
+	if err != nil {
+		nc.Close()
+		return nil, err
+	}
+	return &counter{nc: nc, builder: builder, publisher: publisher}, nil
+}
+
+func newBuilder(cfg Config) (*events.Builder, error) {
+	ref, err := region.Load()
+	if err != nil {
+		return nil, fmt.Errorf("reference regions: %w", err)
+	}
+	pseudonyms, err := nik.NewPseudonymizer([]byte(cfg.PseudonymKey))
+	if err != nil {
+		return nil, fmt.Errorf("IKD_PSEUDONYM_KEY: %w", err)
+	}
+	return &events.Builder{Ref: ref, Pseudonyms: pseudonyms, Now: time.Now, FutureTolerance: cfg.FutureTolerance}, nil
+}
+
+// newPublisher provisions the streams and returns a Publisher on nc.
+func newPublisher(ctx context.Context, nc *nats.Conn, streams broker.StreamOptions, logger *slog.Logger) (*publish.Publisher, error) {
+	js, err := jetstream.New(nc)
+	if err != nil {
+		return nil, fmt.Errorf("jetstream: %w", err)
+	}
+	if err := broker.Provision(ctx, js, broker.Streams(streams)...); err != nil {
+		return nil, err
+	}
+	return publish.New(nc, publish.Options{}, logger)
+}
+
+func (c *counter) close() { c.nc.Close() }

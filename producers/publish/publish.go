@@ -1,0 +1,252 @@
+// Package publish puts events on the broker fast and at least once: it
+// publishes asynchronously within a bounded window of unacknowledged
+// messages, waits for every ack, and resends what failed. Each message carries
+// the event id as its Nats-Msg-Id, so a resend of an event the broker already
+// stored is acknowledged as a duplicate instead of being stored twice.
+package publish
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"time"
+
+	"github.com/cenkalti/backoff/v4"
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/ikd-pipeline/ikd/internal/events"
+)
+
+// Options tune a Publisher; zero values take the defaults.
+type Options struct {
+	// MaxPending bounds the messages awaiting their ack, and with them the
+	// memory a slow broker can make us hold; default 4096.
+	MaxPending int
+	// AckTimeout is how long one ack may take before its event is resent;
+	// default 5s.
+	AckTimeout time.Duration
+	// RetryFor is how long Publish keeps resending failed events before it
+	// gives up on them; default 1m.
+	RetryFor time.Duration
+}
+
+const (
+	defaultMaxPending = 4096
+	defaultAckTimeout = 5 * time.Second
+	defaultRetryFor   = time.Minute
+
+	// The retry backoff starts short, since most failures are a broker
+	// restart, and is capped so that work resumes soon after the broker does.
+	retryInitial = 100 * time.Millisecond
+	retryMax     = 2 * time.Second
+)
+
+// Result counts the events the broker acknowledged.
+type Result struct {
+	Published  int // stored by this call
+	Duplicates int // already in the stream's duplicate window before this call
+}
+
+// Publisher publishes events to JetStream. It is safe for concurrent use.
+type Publisher struct {
+	nc     *nats.Conn
+	js     jetstream.JetStream
+	opts   Options
+	logger *slog.Logger
+}
+
+// New returns a Publisher on nc. It makes its own JetStream context because
+// the window of pending acks is a property of that context.
+func New(nc *nats.Conn, opts Options, logger *slog.Logger) (*Publisher, error) {
+	opts = withDefaults(opts)
+	if logger == nil {
+		logger = slog.New(slog.DiscardHandler)
+	}
+	js, err := jetstream.New(nc,
+		jetstream.WithPublishAsyncMaxPending(opts.MaxPending),
+		jetstream.WithPublishAsyncTimeout(opts.AckTimeout))
+	if err != nil {
+		return nil, fmt.Errorf("publish: jetstream: %w", err)
+	}
+	return &Publisher{nc: nc, js: js, opts: opts, logger: logger.With("component", "publish")}, nil
+}
+
+func withDefaults(o Options) Options {
+	if o.MaxPending <= 0 {
+		o.MaxPending = defaultMaxPending
+	}
+	if o.AckTimeout <= 0 {
+		o.AckTimeout = defaultAckTimeout
+	}
+	if o.RetryFor <= 0 {
+		o.RetryFor = defaultRetryFor
+	}
+	return o
+}
+
+// outgoing is one event on its way, with the error of its last attempt.
+type outgoing struct {
+	id  string
+	msg *nats.Msg
+	err error
+}
+
+// Publish sends evs and returns once the broker has acknowledged each of them
+// or Publish has given up on it. An event whose ack failed or did not come in
+// time is resent with backoff for up to Options.RetryFor; a resend that the
+// broker reports as a duplicate counts as published, since the lost ack was
+// most likely for this call's own earlier send. Events that could not be
+// published are named in the returned *Error; the Result counts the others.
+func (p *Publisher) Publish(ctx context.Context, evs []events.Event) (Result, error) {
+	pending, failures := messages(evs)
+	var res Result
+	resend := false
+	op := func() error {
+		var lost []Failure
+		pending, lost = p.round(ctx, pending, &res, resend)
+		failures = append(failures, lost...)
+		resend = true
+		if len(pending) > 0 {
+			return fmt.Errorf("%d events unacknowledged: %w", len(pending), pending[0].err)
+		}
+		return nil
+	}
+	notify := func(err error, wait time.Duration) {
+		p.logger.Warn("resending events", "err", err, "in", wait)
+	}
+	// Each pending event holds the error of its last attempt, which says more
+	// than RetryNotify's.
+	_ = backoff.RetryNotify(op, backoff.WithContext(p.backOff(), ctx), notify)
+	failures = append(failures, givenUp(ctx, pending)...)
+	if len(failures) > 0 {
+		return res, &Error{Failures: failures, Total: len(evs)}
+	}
+	return res, nil
+}
+
+// givenUp turns the events still pending after the retries into failures,
+// saying so when the caller's ctx ended them.
+func givenUp(ctx context.Context, pending []*outgoing) []Failure {
+	failures := make([]Failure, len(pending))
+	for i, o := range pending {
+		err := o.err
+		if ctx.Err() != nil {
+			err = fmt.Errorf("%w; last attempt: %w", ctx.Err(), o.err)
+		}
+		failures[i] = Failure{EventID: o.id, Err: err}
+	}
+	return failures
+}
+
+// messages encodes evs; an event that cannot be encoded is a failure at once.
+func messages(evs []events.Event) ([]*outgoing, []Failure) {
+	out := make([]*outgoing, 0, len(evs))
+	var failures []Failure
+	for _, ev := range evs {
+		data, err := ev.Marshal()
+		if err != nil {
+			failures = append(failures, Failure{EventID: ev.EventID, Err: fmt.Errorf("encode: %w", err)})
+			continue
+		}
+		msg := &nats.Msg{Subject: ev.Subject(), Data: data, Header: nats.Header{}}
+		msg.Header.Set(jetstream.MsgIDHeader, ev.EventID)
+		out = append(out, &outgoing{id: ev.EventID, msg: msg})
+	}
+	return out, failures
+}
+
+func (p *Publisher) backOff() backoff.BackOff {
+	return backoff.NewExponentialBackOff(
+		backoff.WithInitialInterval(retryInitial),
+		backoff.WithMaxInterval(retryMax),
+		backoff.WithRandomizationFactor(0.5),
+		backoff.WithMaxElapsedTime(p.opts.RetryFor))
+}
+
+// round sends batch once and waits for its acks. It returns the events worth
+// resending and those refused for good.
+func (p *Publisher) round(ctx context.Context, batch []*outgoing, res *Result, resend bool) (again []*outgoing, lost []Failure) {
+	futures := p.send(ctx, batch)
+	for i, o := range batch {
+		if futures[i] != nil {
+			o.err = p.await(ctx, futures[i], res, resend)
+		}
+		switch {
+		case o.err == nil:
+		case permanent(o.err):
+			lost = append(lost, Failure{EventID: o.id, Err: o.err})
+		default:
+			again = append(again, o)
+		}
+	}
+	return again, lost
+}
+
+// send publishes each message of batch without waiting for acks; the window
+// of MaxPending makes it wait when the broker falls behind. Messages that
+// could not be sent have a nil future and their error set. A failure that
+// is not the message's own, but the connection's or that of a broker that
+// stopped acknowledging, would fail the rest too: they are not tried.
+func (p *Publisher) send(ctx context.Context, batch []*outgoing) []jetstream.PubAckFuture {
+	futures := make([]jetstream.PubAckFuture, len(batch))
+	for i, o := range batch {
+		// Without a connection the message would only wait in the client's
+		// reconnect buffer, and each resend would add another copy there.
+		err := p.ready(ctx)
+		if err == nil {
+			futures[i], err = p.js.PublishMsgAsync(o.msg, jetstream.WithStallWait(p.opts.AckTimeout))
+		}
+		switch {
+		case err == nil:
+		case errors.Is(err, nats.ErrMaxPayload):
+			o.err = fmt.Errorf("send: %w", err)
+		default:
+			for _, rest := range batch[i:] {
+				rest.err = fmt.Errorf("send: %w", err)
+			}
+			return futures
+		}
+	}
+	return futures
+}
+
+func (p *Publisher) ready(ctx context.Context) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	if status := p.nc.Status(); status != nats.CONNECTED {
+		return fmt.Errorf("%w: connection to NATS is %s", nats.ErrDisconnected, status)
+	}
+	return nil
+}
+
+// await waits for one ack and counts it.
+func (p *Publisher) await(ctx context.Context, f jetstream.PubAckFuture, res *Result, resend bool) error {
+	select {
+	case ack := <-f.Ok():
+		if ack.Duplicate && !resend {
+			res.Duplicates++
+		} else {
+			res.Published++
+		}
+		return nil
+	case err := <-f.Err():
+		return fmt.Errorf("ack: %w", err)
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// permanent tells failures that no resend can cure: the message is too big
+// for the server, the broker refused it as a bad request, or the caller gave
+// up.
+func permanent(err error) bool {
+	var api *jetstream.APIError
+	if errors.As(err, &api) {
+		return api.Code >= http.StatusBadRequest && api.Code < http.StatusInternalServerError
+	}
+	return errors.Is(err, nats.ErrMaxPayload) || errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded)
+}

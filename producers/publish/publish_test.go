@@ -1,0 +1,342 @@
+package publish
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/ikd-pipeline/ikd/internal/broker"
+	"github.com/ikd-pipeline/ikd/internal/events"
+)
+
+func testLogger(tb testing.TB) *slog.Logger {
+	return slog.New(slog.NewTextHandler(tb.Output(), &slog.HandlerOptions{Level: slog.LevelWarn}))
+}
+
+func testContext(t *testing.T) context.Context {
+	ctx, cancel := context.WithTimeout(t.Context(), time.Minute)
+	t.Cleanup(cancel)
+	return ctx
+}
+
+// startBroker runs an embedded broker in a fresh directory; port -1 picks a
+// free one.
+func startBroker(tb testing.TB, dir string, port int) *broker.Embedded {
+	tb.Helper()
+	e, err := broker.StartEmbedded(broker.EmbeddedConfig{Dir: dir, Port: port, Logger: testLogger(tb)})
+	if err != nil {
+		tb.Fatalf("StartEmbedded: %v", err)
+	}
+	tb.Cleanup(e.Shutdown)
+	return e
+}
+
+func connect(tb testing.TB, url string) *nats.Conn {
+	tb.Helper()
+	nc, err := broker.Connect(url, "publish-test", testLogger(tb))
+	if err != nil {
+		tb.Fatalf("Connect: %v", err)
+	}
+	tb.Cleanup(nc.Close)
+	return nc
+}
+
+func provision(tb testing.TB, nc *nats.Conn) jetstream.JetStream {
+	tb.Helper()
+	js, err := jetstream.New(nc)
+	if err != nil {
+		tb.Fatalf("jetstream.New: %v", err)
+	}
+	if err := broker.Provision(context.Background(), js, broker.Streams(broker.StreamOptions{})...); err != nil {
+		tb.Fatalf("Provision: %v", err)
+	}
+	return js
+}
+
+func newPublisher(tb testing.TB, nc *nats.Conn, opts Options) *Publisher {
+	tb.Helper()
+	p, err := New(nc, opts, testLogger(tb))
+	if err != nil {
+		tb.Fatalf("New: %v", err)
+	}
+	return p
+}
+
+// testEvents returns n distinct valid events whose ids start with prefix.
+func testEvents(prefix string, n int) []events.Event {
+	evs := make([]events.Event, n)
+	at := time.Date(2023, 2, 13, 2, 30, 0, 0, time.UTC)
+	for i := range evs {
+		evs[i] = events.Event{
+			V:            events.Version,
+			EventID:      fmt.Sprintf("%s-%d", prefix, i),
+			Type:         events.TypeActivation,
+			Resident:     fmt.Sprintf("%032x", i),
+			ProvinceCode: "17",
+			CityCode:     "17.71",
+			DistrictCode: "17.71.01",
+			OfficeID:     "1771-OFF-01",
+			Channel:      events.ChannelCounter,
+			OccurredAt:   at.Add(time.Duration(i) * time.Second),
+		}
+	}
+	return evs
+}
+
+func streamMsgs(t *testing.T, js jetstream.JetStream) uint64 {
+	t.Helper()
+	s, err := js.Stream(context.Background(), broker.EventsStream)
+	if err != nil {
+		t.Fatalf("stream: %v", err)
+	}
+	info, err := s.Info(context.Background())
+	if err != nil {
+		t.Fatalf("stream info: %v", err)
+	}
+	return info.State.Msgs
+}
+
+func TestPublishStoresEveryEventOnceWithItsIDAsMsgID(t *testing.T) {
+	ctx := testContext(t)
+	nc := connect(t, startBroker(t, t.TempDir(), -1).URL())
+	js := provision(t, nc)
+	// A window smaller than the batch makes Publish wait for acks midway.
+	p := newPublisher(t, nc, Options{MaxPending: 64})
+	evs := testEvents("once", 1000)
+
+	res, err := p.Publish(ctx, evs)
+	if err != nil {
+		t.Fatalf("Publish: %v", err)
+	}
+	if res != (Result{Published: 1000}) {
+		t.Errorf("result = %+v, want 1000 published", res)
+	}
+	if n := streamMsgs(t, js); n != 1000 {
+		t.Errorf("stream holds %d messages, want 1000", n)
+	}
+	s, err := js.Stream(ctx, broker.EventsStream)
+	if err != nil {
+		t.Fatalf("stream: %v", err)
+	}
+	msg, err := s.GetMsg(ctx, 1)
+	if err != nil {
+		t.Fatalf("get first message: %v", err)
+	}
+	if id := msg.Header.Get(jetstream.MsgIDHeader); id != "once-0" {
+		t.Errorf("first message Nats-Msg-Id = %q, want once-0", id)
+	}
+	if want := evs[0].Subject(); msg.Subject != want {
+		t.Errorf("first message subject = %q, want %q", msg.Subject, want)
+	}
+}
+
+func TestPublishingAgainCountsDuplicatesAndStoresNothing(t *testing.T) {
+	ctx := testContext(t)
+	nc := connect(t, startBroker(t, t.TempDir(), -1).URL())
+	js := provision(t, nc)
+	p := newPublisher(t, nc, Options{})
+	evs := testEvents("again", 100)
+	if _, err := p.Publish(ctx, evs[:60]); err != nil {
+		t.Fatalf("first Publish: %v", err)
+	}
+
+	res, err := p.Publish(ctx, evs)
+	if err != nil {
+		t.Fatalf("second Publish: %v", err)
+	}
+	if res != (Result{Published: 40, Duplicates: 60}) {
+		t.Errorf("result = %+v, want 40 published and 60 duplicates", res)
+	}
+	if n := streamMsgs(t, js); n != 100 {
+		t.Errorf("stream holds %d messages, want 100", n)
+	}
+}
+
+func TestPublishResendsUntilTheStreamExists(t *testing.T) {
+	ctx := testContext(t)
+	nc := connect(t, startBroker(t, t.TempDir(), -1).URL())
+	p := newPublisher(t, nc, Options{})
+	go func() {
+		// Until then every send finds no stream to answer it.
+		time.Sleep(700 * time.Millisecond)
+		js, err := jetstream.New(nc)
+		if err == nil {
+			err = broker.Provision(ctx, js, broker.Streams(broker.StreamOptions{})...)
+		}
+		if err != nil {
+			t.Errorf("provision: %v", err)
+		}
+	}()
+
+	res, err := p.Publish(ctx, testEvents("late", 50))
+	if err != nil {
+		t.Fatalf("Publish: %v", err)
+	}
+	if res != (Result{Published: 50}) {
+		t.Errorf("result = %+v, want 50 published", res)
+	}
+}
+
+func TestPublishRidesOutABrokerRestart(t *testing.T) {
+	const n = 20_000
+	ctx := testContext(t)
+	dir := t.TempDir()
+	port := freePort(t)
+	first := startBroker(t, dir, port)
+	nc := connect(t, first.URL())
+	js := provision(t, nc)
+	p := newPublisher(t, nc, Options{})
+
+	done := make(chan error, 1)
+	var res Result
+	go func() {
+		var err error
+		res, err = p.Publish(ctx, testEvents("across", n))
+		done <- err
+	}()
+	// Stop the broker midway, with acks in flight.
+	for streamMsgs(t, js) == 0 {
+		time.Sleep(time.Millisecond)
+	}
+	first.Shutdown()
+	time.Sleep(300 * time.Millisecond)
+	startBroker(t, dir, port)
+
+	if err := <-done; err != nil {
+		t.Fatalf("Publish across restart: %v", err)
+	}
+	if res.Published+res.Duplicates != n {
+		t.Errorf("result = %+v, want %d acknowledged", res, n)
+	}
+	if got := streamMsgs(t, js); got != n {
+		t.Errorf("stream holds %d messages, want %d", got, n)
+	}
+}
+
+func TestPublishGivesUpAfterRetryForNamingTheEvents(t *testing.T) {
+	ctx := testContext(t)
+	nc := connect(t, startBroker(t, t.TempDir(), -1).URL())
+	p := newPublisher(t, nc, Options{RetryFor: time.Second})
+
+	start := time.Now()
+	_, err := p.Publish(ctx, testEvents("nostream", 3))
+	var perr *Error
+	if !errors.As(err, &perr) {
+		t.Fatalf("Publish without a stream: err = %v, want *Error", err)
+	}
+	if len(perr.Failures) != 3 {
+		t.Errorf("%d failures, want 3", len(perr.Failures))
+	}
+	for _, want := range []string{"3 of 3 events", "event nostream-0", "no response from stream"} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("error %q does not mention %q", err, want)
+		}
+	}
+	if elapsed := time.Since(start); elapsed > 10*time.Second {
+		t.Errorf("gave up after %s, want about RetryFor", elapsed)
+	}
+}
+
+func TestPublishDoesNotResendWhatTheBrokerRefuses(t *testing.T) {
+	tests := []struct {
+		name     string
+		officeID string
+		cause    string
+	}{
+		{"larger than the stream's MaxMsgSize", strings.Repeat("x", 10_000), "message size exceeds maximum"},
+		{"larger than the server's max payload", strings.Repeat("x", 2<<20), "maximum payload exceeded"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			ctx := testContext(t)
+			nc := connect(t, startBroker(t, t.TempDir(), -1).URL())
+			js := provision(t, nc)
+			p := newPublisher(t, nc, Options{RetryFor: time.Minute})
+			evs := testEvents("refused", 3)
+			evs[1].OfficeID = tt.officeID
+
+			start := time.Now()
+			res, err := p.Publish(ctx, evs)
+			if err == nil || !strings.Contains(err.Error(), "1 of 3 events not published; event refused-1: ") || !strings.Contains(err.Error(), tt.cause) {
+				t.Fatalf("err = %v, want refused-1 named with %q", err, tt.cause)
+			}
+			if time.Since(start) > 5*time.Second {
+				t.Errorf("took %s, want no resends of a refused event", time.Since(start))
+			}
+			if res != (Result{Published: 2}) {
+				t.Errorf("result = %+v, want the other 2 published", res)
+			}
+			if n := streamMsgs(t, js); n != 2 {
+				t.Errorf("stream holds %d messages, want 2", n)
+			}
+		})
+	}
+}
+
+func TestPublishStopsWhenTheContextEnds(t *testing.T) {
+	tests := []struct {
+		name  string
+		setup func(t *testing.T, e *broker.Embedded, nc *nats.Conn)
+	}{
+		{"while no stream answers", func(*testing.T, *broker.Embedded, *nats.Conn) {}},
+		{"while the broker is down", func(t *testing.T, e *broker.Embedded, nc *nats.Conn) {
+			provision(t, nc)
+			e.Shutdown()
+		}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			e := startBroker(t, t.TempDir(), -1)
+			nc := connect(t, e.URL())
+			tt.setup(t, e, nc)
+			p := newPublisher(t, nc, Options{})
+			ctx, cancel := context.WithTimeout(t.Context(), 300*time.Millisecond)
+			defer cancel()
+
+			_, err := p.Publish(ctx, testEvents("cancelled", 10))
+			if !errors.Is(err, context.DeadlineExceeded) || !strings.Contains(err.Error(), "event cancelled-0") {
+				t.Fatalf("err = %v, want context.DeadlineExceeded naming the events", err)
+			}
+		})
+	}
+}
+
+// freePort returns a port that was free a moment ago.
+func freePort(t *testing.T) int {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatalf("listen: %v", err)
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port
+}
+
+// BenchmarkPublish measures events per second into a file-backed stream on an
+// embedded broker, for batch sizes from the simulator's to a bulk load's.
+func BenchmarkPublish(b *testing.B) {
+	for _, size := range []int{100, 1000, 10_000} {
+		b.Run(fmt.Sprintf("batch=%d", size), func(b *testing.B) {
+			nc := connect(b, startBroker(b, b.TempDir(), -1).URL())
+			provision(b, nc)
+			p := newPublisher(b, nc, Options{})
+			evs := testEvents(fmt.Sprintf("bench-%d", size), b.N)
+			b.ResetTimer()
+			for start := 0; start < len(evs); start += size {
+				batch := evs[start:min(start+size, len(evs))]
+				if _, err := p.Publish(context.Background(), batch); err != nil {
+					b.Fatalf("Publish: %v", err)
+				}
+			}
+			b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "msgs/s")
+		})
+	}
+}
