@@ -40,6 +40,10 @@ func (a *Aggregator) write(ctx context.Context, batch []pending) error {
 	}
 }
 
+// writeTimeout bounds one write attempt; a warehouse that takes longer is
+// treated as unavailable and tried again.
+const writeTimeout = 30 * time.Second
+
 // writeWithRetry retries only what may succeed later (warehouse.Retryable),
 // with capped exponential backoff and jitter, for as long as ctx lives. The
 // messages stay unacknowledged meanwhile and are kept ours with InProgress.
@@ -57,7 +61,11 @@ func (a *Aggregator) writeWithRetry(ctx context.Context, batch []pending) error 
 	var started time.Time
 	keepAlive := time.Now()
 	attempt := func() error {
-		err := a.writer.Write(ctx, records)
+		// An attempt under way finishes even when shutdown begins, so that a
+		// written batch is also acknowledged; only further retries stop.
+		actx, cancel := context.WithTimeout(context.WithoutCancel(ctx), writeTimeout)
+		defer cancel()
+		err := a.writer.Write(actx, records)
 		if err == nil || !warehouse.Retryable(err) {
 			return backoff.Permanent(err)
 		}
@@ -93,6 +101,7 @@ func (a *Aggregator) ack(batch []pending) {
 	}
 	a.Stats.Written.Add(uint64(len(batch)))
 	a.Stats.Batches.Add(1)
+	a.announce(batch)
 }
 
 // refused settles one event that the warehouse refused for good: it comes

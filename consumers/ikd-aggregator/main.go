@@ -1,5 +1,9 @@
 // Command ikd-aggregator consumes the event stream into the warehouse.
 // Several may run at once against the same stream; they share the work.
+//
+//	ikd-aggregator                    run the aggregator
+//	ikd-aggregator replay [--reason R] republish dead letters (of reason R)
+//	ikd-aggregator reconcile          compare broker and warehouse; exit 1 on a difference
 package main
 
 import (
@@ -29,6 +33,12 @@ func main() {
 	logger := slog.New(slog.NewTextHandler(os.Stderr, nil))
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
+	if len(os.Args) > 1 {
+		// Subcommands exit 0 when done or clean, 1 on a difference, 2 on error.
+		code := subcommand(ctx, logger, os.Args[1], os.Args[2:])
+		stop()
+		os.Exit(code)
+	}
 	if err := run(ctx, logger); err != nil {
 		logger.Error("ikd-aggregator stopped", "err", err)
 		os.Exit(1)

@@ -1,0 +1,68 @@
+# The two commands a newcomer needs: `make run` and `make test`.
+# Everything else they need is fetched here: Go modules from the module
+# proxy, the ClickHouse engine (chDB) from the npm registry.
+
+SHELL := /bin/bash
+GO    ?= go
+
+# The engine is pinned: version and tarball checksum. The programs check the
+# library's own checksum again at start (internal/engine/library.go).
+CHDB_PACKAGE        := @chdb/lib-linux-x64-gnu
+CHDB_VERSION        := 26.5.3
+CHDB_TARBALL_SHA256 := b874e449710950da3abd7e20376f7bb3387d9e03adcc7082f022be18dfdf316a
+CACHE_HOME          ?= $(or $(XDG_CACHE_HOME),$(HOME)/.cache)
+CHDB_LIB            := $(CACHE_HOME)/ikd/chdb/$(CHDB_VERSION)/libchdb.so
+
+PROGRAMS := ikd-dev ikd-counter ikd-aggregator ikd-alerter
+TEST_TIMEOUT ?= 15m
+
+.PHONY: deps build run test bench chaos fuzz vet clean
+
+deps: $(CHDB_LIB) .go-mod-downloaded
+	@:
+
+.go-mod-downloaded: go.mod go.sum
+	@$(GO) mod download
+	@touch $@
+
+$(CHDB_LIB):
+	@command -v npm >/dev/null || { echo "npm is needed to fetch the ClickHouse engine ($(CHDB_PACKAGE)); install Node.js/npm"; exit 1; }
+	@echo "fetching the ClickHouse engine: $(CHDB_PACKAGE)@$(CHDB_VERSION) (166 MB) into $(dir $@)"
+	@tmp=$$(mktemp -d) && trap 'rm -rf "$$tmp"' EXIT && \
+	  npm pack --silent --pack-destination "$$tmp" "$(CHDB_PACKAGE)@$(CHDB_VERSION)" >/dev/null && \
+	  tarball=$$(ls "$$tmp"/*.tgz) && \
+	  echo "$(CHDB_TARBALL_SHA256)  $$tarball" | sha256sum --check --quiet - && \
+	  tar -xzf "$$tarball" -C "$$tmp" package/libchdb.so && \
+	  mkdir -p "$(dir $@)" && mv "$$tmp/package/libchdb.so" "$@.partial" && mv "$@.partial" "$@"
+
+build: deps
+	@mkdir -p bin
+	$(GO) build -o bin/ ./deploy/ikd-dev ./producers/ikd-counter ./consumers/ikd-aggregator $(if $(wildcard consumers/ikd-alerter/main.go),./consumers/ikd-alerter)
+
+run: build
+	./bin/ikd-dev
+
+vet:
+	$(GO) vet ./...
+
+# Unit and integration tests against the real embedded broker and engine,
+# including the committed fuzz corpora and the short version of each fault test.
+test: deps vet
+	$(GO) test -short -timeout $(TEST_TIMEOUT) ./...
+
+# The fault tests at full size: 100,000 events through each fault.
+chaos: deps
+	IKD_CHAOS=1 $(GO) test -timeout 90m -run 'Fault' -v ./consumers/faults/
+
+# Longer fuzzing of decoding and validation (FUZZTIME each).
+FUZZTIME ?= 2m
+fuzz:
+	$(GO) test -run '^$$' -fuzz '^FuzzDecode$$' -fuzztime $(FUZZTIME) ./internal/events/
+	$(GO) test -run '^$$' -fuzz '^FuzzBuild$$' -fuzztime $(FUZZTIME) ./internal/events/
+
+# Performance against the broker's and the engine's own ceilings; not part of `make test`.
+bench: deps
+	$(GO) run ./deploy/ikd-bench $(BENCH_FLAGS)
+
+clean:
+	rm -rf bin var .go-mod-downloaded

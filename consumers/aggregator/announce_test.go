@@ -1,0 +1,56 @@
+package aggregator_test
+
+import (
+	"context"
+	"encoding/json"
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/ikd-pipeline/ikd/consumers/aggregator"
+	"github.com/ikd-pipeline/ikd/internal/broker"
+)
+
+func TestWrittenBatchIsAnnouncedOnChanges(t *testing.T) {
+	p := start(t)
+	ctx := context.Background()
+	at := time.Date(2023, 2, 13, 2, 0, 0, 0, time.UTC).Format(time.RFC3339)
+	p.publish(t,
+		line("activation", p.residentOf(t, "17.71", 1), "1771-OFF-01", at),
+		line("activation", p.residentOf(t, "17.71", 2), "1771-OFF-01", at),
+		line("enrolment", p.residentOf(t, "18.71", 1), "1871-OFF-01", at),
+	)
+	p.settle(t, 3)
+	cons, err := p.js.OrderedConsumer(ctx, broker.ChangesStream, jetstream.OrderedConsumerConfig{FilterSubjects: []string{aggregator.ChangesSubject}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var cities []string
+	events := 0
+	deadline := time.Now().Add(10 * time.Second)
+	for events < 3 && time.Now().Before(deadline) {
+		msg, err := cons.Next(jetstream.FetchMaxWait(time.Second))
+		if err != nil {
+			continue
+		}
+		var a aggregator.Announcement
+		if err := json.Unmarshal(msg.Data(), &a); err != nil {
+			t.Fatalf("announcement %s: %v", msg.Data(), err)
+		}
+		if !slices.Equal(a.Years, []int{2023}) || a.At.IsZero() || a.Events == 0 {
+			t.Errorf("announcement: %s", msg.Data())
+		}
+		for _, c := range a.Cities {
+			if !slices.Contains(cities, c) {
+				cities = append(cities, c)
+			}
+		}
+		events += a.Events
+	}
+	slices.Sort(cities)
+	if events != 3 || !slices.Equal(cities, []string{"17.71", "18.71"}) {
+		t.Fatalf("announced %d events in %v, want 3 in [17.71 18.71]", events, cities)
+	}
+}

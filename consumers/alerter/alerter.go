@@ -1,0 +1,233 @@
+package alerter
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/ikd-pipeline/ikd/internal/broker"
+	"github.com/ikd-pipeline/ikd/internal/region"
+	"github.com/ikd-pipeline/ikd/internal/warehouse"
+	"github.com/ikd-pipeline/ikd/schema"
+)
+
+// Stats are running totals since start.
+type Stats struct {
+	Evaluations      atomic.Uint64
+	Fired            atomic.Uint64 // firing transitions, escalations included
+	Resolved         atomic.Uint64
+	PublishFailed    atomic.Uint64
+	WebhookDelivered atomic.Uint64
+	WebhookFailed    atomic.Uint64 // deliveries given up after retries, or dropped
+}
+
+// Alerter evaluates the rules and keeps the state of every alert.
+type Alerter struct {
+	cfg      Config
+	js       jetstream.JetStream
+	conn     driver.Conn
+	consumer jetstream.Consumer
+	logger   *slog.Logger
+	// Now is the clock; evaluation is as of Now's date in WIB. Tests set it.
+	Now   func() time.Time
+	Stats Stats
+
+	evalMu sync.Mutex // one evaluation at a time
+	mu     sync.RWMutex
+	state  map[string]Alert // latest transition per Key()
+
+	hooks     chan Alert
+	client    *http.Client
+	stopHooks context.CancelFunc
+	hooksDone chan struct{}
+}
+
+// Setup readies both ends (streams, schema and reference regions) and returns
+// a started alerter, as aggregator.Setup does for the aggregator.
+func Setup(ctx context.Context, cfg Config, js jetstream.JetStream, conn driver.Conn, streams broker.StreamOptions, logger *slog.Logger) (*Alerter, error) {
+	if err := broker.Provision(ctx, js, broker.Streams(streams)...); err != nil {
+		return nil, err
+	}
+	ref, err := region.Load()
+	if err != nil {
+		return nil, fmt.Errorf("reference regions: %w", err)
+	}
+	if err := warehouse.Migrate(ctx, conn, schema.Migrations, ref, logger); err != nil {
+		return nil, err
+	}
+	return New(ctx, cfg, js, conn, logger)
+}
+
+// New creates or updates the durable consumer on IKD_CHANGES, loads the state
+// of every alert from ikd.alerts and starts the webhook sender when
+// cfg.WebhookURL is set. Close stops the sender.
+func New(ctx context.Context, cfg Config, js jetstream.JetStream, conn driver.Conn, logger *slog.Logger) (*Alerter, error) {
+	if logger == nil {
+		logger = slog.Default()
+	}
+	consumer, err := js.CreateOrUpdateConsumer(ctx, broker.ChangesStream, jetstream.ConsumerConfig{
+		Durable:       cfg.Durable,
+		Description:   "re-evaluates alerts for the regions the aggregator changed",
+		FilterSubject: broker.ChangesPrefix + ".>",
+		AckPolicy:     jetstream.AckExplicitPolicy,
+		// A new alerter evaluates everything at start; older changes add nothing.
+		DeliverPolicy: jetstream.DeliverNewPolicy,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("create consumer %s on %s: %w", cfg.Durable, broker.ChangesStream, err)
+	}
+	a := &Alerter{cfg: cfg, js: js, conn: conn, consumer: consumer, logger: logger, Now: time.Now, state: map[string]Alert{}}
+	if err := a.load(ctx); err != nil {
+		return nil, err
+	}
+	if cfg.WebhookURL != "" {
+		a.startWebhook()
+	}
+	return a, nil
+}
+
+// Close stops the webhook sender; deliveries still queued are dropped.
+func (a *Alerter) Close() {
+	if a.stopHooks != nil {
+		a.stopHooks()
+		<-a.hooksDone
+		a.stopHooks = nil
+	}
+}
+
+// Firing returns the alerts firing now, by Key().
+func (a *Alerter) Firing() map[string]Alert {
+	a.mu.RLock()
+	defer a.mu.RUnlock()
+	out := make(map[string]Alert)
+	for k, al := range a.state {
+		if al.State == Firing {
+			out[k] = al
+		}
+	}
+	return out
+}
+
+// FiringProvinces returns, per province code, the highest severity of the
+// alerts firing for it or one of its cities, for live tables.
+func (a *Alerter) FiringProvinces() map[string]Severity {
+	out := map[string]Severity{}
+	for _, al := range a.Firing() {
+		if cur, ok := out[al.ProvinceCode]; !ok || al.Severity.rank() > cur.rank() {
+			out[al.ProvinceCode] = al.Severity
+		}
+	}
+	return out
+}
+
+// Run evaluates every region at start and every Interval, and the regions
+// named on IKD_CHANGES as they come, until ctx ends.
+func (a *Alerter) Run(ctx context.Context) error {
+	if err := a.Evaluate(ctx, nil); err != nil && ctx.Err() == nil {
+		a.logger.Error("evaluation failed; retrying at the next interval", "err", err)
+	}
+	interval := a.cfg.Interval
+	if interval <= 0 {
+		interval = time.Minute
+	}
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		ticker := time.NewTicker(interval)
+		defer ticker.Stop()
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-ticker.C:
+				if err := a.Evaluate(ctx, nil); err != nil && ctx.Err() == nil {
+					a.logger.Error("scheduled evaluation failed", "err", err)
+				}
+			}
+		}
+	}()
+	defer func() { <-done }()
+	for ctx.Err() == nil {
+		msgs, err := a.consumer.Fetch(256, jetstream.FetchMaxWait(time.Second))
+		if err != nil {
+			if ctx.Err() != nil {
+				return nil
+			}
+			a.logger.Warn("fetch from IKD_CHANGES", "err", err)
+			sleep(ctx, time.Second)
+			continue
+		}
+		var got []jetstream.Msg
+		var cities []string
+		for msg := range msgs.Messages() {
+			got = append(got, msg)
+			var ann struct {
+				Cities []string `json:"cities"`
+			}
+			if err := json.Unmarshal(msg.Data(), &ann); err != nil {
+				a.logger.Warn("unreadable change announcement", "subject", msg.Subject(), "err", err)
+				continue
+			}
+			cities = append(cities, ann.Cities...)
+		}
+		if len(cities) > 0 {
+			if err := a.Evaluate(ctx, cities); err != nil && ctx.Err() == nil {
+				// The scheduled evaluation covers what was missed.
+				a.logger.Error("evaluation of changed regions failed", "cities", len(cities), "err", err)
+			}
+		}
+		for _, msg := range got {
+			_ = msg.Ack()
+		}
+	}
+	return nil
+}
+
+func sleep(ctx context.Context, d time.Duration) {
+	select {
+	case <-ctx.Done():
+	case <-time.After(d):
+	}
+}
+
+// publish sends one transition to IKD_ALERTS; failures are logged, the
+// transition is already recorded in ikd.alerts.
+func (a *Alerter) publish(ctx context.Context, al Alert) {
+	data, err := json.Marshal(al)
+	if err != nil {
+		a.logger.Error("encode alert", "alert_id", al.AlertID, "err", err)
+		return
+	}
+	msg := nats.NewMsg(al.Subject())
+	msg.Data = data
+	msg.Header.Set(nats.MsgIdHdr, al.MsgID())
+	pctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	if _, err := a.js.PublishMsg(pctx, msg); err != nil {
+		a.Stats.PublishFailed.Add(1)
+		a.logger.Error("publish alert", "subject", msg.Subject, "alert_id", al.AlertID, "err", err)
+	}
+	if a.hooks != nil {
+		select {
+		case a.hooks <- al:
+		default:
+			a.Stats.WebhookFailed.Add(1)
+			a.logger.Error("webhook queue full; alert not posted", "alert_id", al.AlertID, "state", al.State)
+		}
+	}
+}
+
+func provinceOf(city string) string {
+	p, _, _ := strings.Cut(city, ".")
+	return p
+}

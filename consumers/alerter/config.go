@@ -1,0 +1,64 @@
+// Package alerter is the consumer that watches attainment against targets and
+// raises alerts when a region falls behind. It re-evaluates the cities named
+// by the aggregator's announcements on IKD_CHANGES (and their provinces) as
+// soon as they arrive, and every region on a schedule because pace moves with
+// the calendar. Every transition is recorded in ikd.alerts, published to
+// IKD_ALERTS and, optionally, posted to a webhook.
+//
+// Rules, evaluated for the current year (WIB) of every city and province with
+// target > 0 and expected_pct > 0:
+//
+//   - behind_pace: attainment_pct < expected_pct - MarginPct fires a
+//     "warning", a "critical" when attainment_pct < expected_pct *
+//     CriticalFactor. It resolves only once attainment_pct >= expected_pct -
+//     MarginPct + HysteresisPct.
+//   - projection: the year-end projection activated / (expected_pct/100) is
+//     below target, i.e. projected_pct = 100 * attainment_pct / expected_pct <
+//     100, fires a "warning"; it resolves once projected_pct >= 100 +
+//     HysteresisPct.
+//   - stale: no activation for StaleDays days (counted from the start of the
+//     year when there was none) fires a "warning"; the next activation resolves it.
+//
+// An alert fires once when its region enters the rule and resolves once when
+// it leaves it; while firing it may escalate from warning to critical, never
+// back. State survives restarts: it is loaded from ikd.alerts at start.
+package alerter
+
+import "time"
+
+// Config tunes the alerter; read from IKD_ALERTER_* by ikd-alerter.
+type Config struct {
+	// Durable names the pull consumer on IKD_CHANGES.
+	Durable string `envconfig:"DURABLE" default:"ikd-alerter"`
+	// Interval between full evaluations of every region.
+	Interval time.Duration `envconfig:"INTERVAL" default:"1m"`
+	// MarginPct: percentage points below expected_pct at which behind_pace fires.
+	MarginPct float64 `envconfig:"MARGIN_PCT" default:"5"`
+	// CriticalFactor: behind_pace is critical below expected_pct * CriticalFactor.
+	CriticalFactor float64 `envconfig:"CRITICAL_FACTOR" default:"0.5"`
+	// HysteresisPct: percentage points past the firing edge a region must
+	// recover before behind_pace or projection resolves.
+	HysteresisPct float64 `envconfig:"HYSTERESIS_PCT" default:"2"`
+	// StaleDays without an activation before stale fires; 0 disables the rule.
+	StaleDays int `envconfig:"STALE_DAYS" default:"14"`
+	// WebhookURL, when set, receives every alert as a JSON POST.
+	WebhookURL string `envconfig:"WEBHOOK_URL" secret:"dsn"`
+	// WebhookMaxElapsed bounds the retries of one delivery.
+	WebhookMaxElapsed time.Duration `envconfig:"WEBHOOK_MAX_ELAPSED" default:"1m"`
+	// WebhookInitialInterval is the first retry delay; it doubles up to 10s.
+	WebhookInitialInterval time.Duration `envconfig:"WEBHOOK_INITIAL_INTERVAL" default:"500ms"`
+	// WebhookTimeout bounds one POST.
+	WebhookTimeout time.Duration `envconfig:"WEBHOOK_TIMEOUT" default:"10s"`
+	// WebhookQueue is how many deliveries may wait; beyond it they are dropped
+	// (and logged): IKD_ALERTS and ikd.alerts still hold them.
+	WebhookQueue int `envconfig:"WEBHOOK_QUEUE" default:"1000"`
+}
+
+// DefaultConfig is Config with the documented defaults.
+func DefaultConfig() Config {
+	return Config{
+		Durable: "ikd-alerter", Interval: time.Minute, MarginPct: 5, CriticalFactor: 0.5, HysteresisPct: 2,
+		StaleDays: 14, WebhookMaxElapsed: time.Minute, WebhookInitialInterval: 500 * time.Millisecond,
+		WebhookTimeout: 10 * time.Second, WebhookQueue: 1000,
+	}
+}

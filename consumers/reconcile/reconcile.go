@@ -1,0 +1,358 @@
+// Package reconcile compares what the broker holds with what the warehouse
+// holds: the distinct event ids per subject on each side, and, for every city
+// and year, the views' activated residents against the raw events.
+package reconcile
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"slices"
+	"strconv"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/ikd-pipeline/ikd/consumers/aggregator"
+	"github.com/ikd-pipeline/ikd/consumers/replay"
+	"github.com/ikd-pipeline/ikd/internal/broker"
+	"github.com/ikd-pipeline/ikd/internal/events"
+)
+
+// maxSamples bounds the ids a report keeps per subject and direction.
+const maxSamples = 5
+
+// Subject is one subject's comparison.
+type Subject struct {
+	Subject    string
+	Broker     int      // distinct event ids the warehouse should hold
+	Warehouse  int      // distinct event ids the warehouse holds
+	Missing    int      // on the broker, not in the warehouse
+	Unexpected int      // in the warehouse, not on the broker
+	MissingIDs []string // up to maxSamples examples
+	ExtraIDs   []string // up to maxSamples examples
+}
+
+// Aggregate is a city and year whose view figure differs from the events.
+type Aggregate struct {
+	Year      uint16
+	CityCode  string
+	Activated uint64 // ikd.attainment_city
+	Residents uint64 // uniqExact(resident) of activation events in ikd.events
+}
+
+// Report is the outcome of Reconcile.
+type Report struct {
+	Subjects     []Subject   // every subject seen on either side, by name
+	Aggregates   []Aggregate // only the mismatches
+	Messages     int         // messages read from IKD_EVENTS
+	DeadLettered int         // event stream sequences with a dead letter
+	Checked      int         // city-years compared
+}
+
+// Clean says whether both sides agree everywhere.
+func (r Report) Clean() bool {
+	if len(r.Aggregates) > 0 {
+		return false
+	}
+	for _, s := range r.Subjects {
+		if s.Missing > 0 || s.Unexpected > 0 {
+			return false
+		}
+	}
+	return true
+}
+
+// Print writes the per-subject table and then the differences.
+func (r Report) Print(w io.Writer) error {
+	tw := tabwriter.NewWriter(w, 0, 8, 2, ' ', tabwriter.AlignRight)
+	fmt.Fprintln(tw, "subject\tbroker\twarehouse\tmissing\tunexpected\t")
+	var b, wh, m, u int
+	for _, s := range r.Subjects {
+		fmt.Fprintf(tw, "%s\t%d\t%d\t%d\t%d\t\n", s.Subject, s.Broker, s.Warehouse, s.Missing, s.Unexpected)
+		b, wh, m, u = b+s.Broker, wh+s.Warehouse, m+s.Missing, u+s.Unexpected
+	}
+	fmt.Fprintf(tw, "total (%d subjects)\t%d\t%d\t%d\t%d\t\n", len(r.Subjects), b, wh, m, u)
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+	fmt.Fprintf(w, "\n%d messages read, %d dead-lettered, %d city-years checked\n", r.Messages, r.DeadLettered, r.Checked)
+	if r.Clean() {
+		_, err := fmt.Fprintln(w, "clean: broker and warehouse agree")
+		return err
+	}
+	fmt.Fprintln(w, "\ndifferences:")
+	for _, s := range r.Subjects {
+		if s.Missing > 0 {
+			fmt.Fprintf(w, "  %s: %d missing from the warehouse, e.g. %s\n", s.Subject, s.Missing, strings.Join(s.MissingIDs, ", "))
+		}
+		if s.Unexpected > 0 {
+			fmt.Fprintf(w, "  %s: %d in the warehouse but not on the broker, e.g. %s\n", s.Subject, s.Unexpected, strings.Join(s.ExtraIDs, ", "))
+		}
+	}
+	for _, a := range r.Aggregates {
+		fmt.Fprintf(w, "  city %s year %d: views say %d activated, events hold %d residents\n", a.CityCode, a.Year, a.Activated, a.Residents)
+	}
+	_, err := fmt.Fprintln(w)
+	return err
+}
+
+// Reconcile reads IKD_EVENTS and IKD_DEADLETTER up to their last message at
+// the start and compares them with ikd.events and the views. Run it when the
+// aggregator has drained the stream; events still in flight show as missing.
+//
+// An event is expected in the warehouse unless the stream sequence where its
+// id last occurs on its subject was dead-lettered: a replayed dead letter
+// brings the id back at a later sequence, which counts unless that one was
+// dead-lettered too.
+func Reconcile(ctx context.Context, js jetstream.JetStream, conn driver.Conn) (Report, error) {
+	var rep Report
+	dead, err := deadLettered(ctx, js)
+	if err != nil {
+		return rep, err
+	}
+	rep.DeadLettered = len(dead)
+	// subject → event id → last stream sequence of that id.
+	bySubject := map[string]map[string]uint64{}
+	rep.Messages, err = readStream(ctx, js, broker.EventsStream, broker.EventsPrefix+".>", false, func(msg jetstream.Msg, seq uint64) {
+		id := eventID(msg)
+		if id == "" {
+			return // not an event; the aggregator dead-letters it
+		}
+		ids := bySubject[msg.Subject()]
+		if ids == nil {
+			ids = map[string]uint64{}
+			bySubject[msg.Subject()] = ids
+		}
+		if seq > ids[id] {
+			ids[id] = seq
+		}
+	})
+	if err != nil {
+		return rep, err
+	}
+	subjects := map[string]*Subject{}
+	for subject, ids := range bySubject {
+		for id, seq := range ids {
+			if _, ok := dead[seq]; ok {
+				delete(ids, id)
+			}
+		}
+		subjects[subject] = &Subject{Subject: subject, Broker: len(ids)}
+	}
+	clear(dead)
+
+	rows, err := conn.Query(ctx, "SELECT DISTINCT type, province_code, city_code, event_id FROM ikd.events")
+	if err != nil {
+		return rep, fmt.Errorf("reconcile: read ikd.events: %w", err)
+	}
+	for rows.Next() {
+		var ev events.Event
+		var typ string
+		if err := rows.Scan(&typ, &ev.ProvinceCode, &ev.CityCode, &ev.EventID); err != nil {
+			rows.Close()
+			return rep, fmt.Errorf("reconcile: read ikd.events: %w", err)
+		}
+		ev.Type = events.Type(typ)
+		subject := ev.Subject()
+		s := subjects[subject]
+		if s == nil {
+			s = &Subject{Subject: subject}
+			subjects[subject] = s
+		}
+		s.Warehouse++
+		ids := bySubject[subject]
+		if _, ok := ids[ev.EventID]; ok {
+			delete(ids, ev.EventID) // matched; what stays is missing
+			continue
+		}
+		s.Unexpected++
+		if len(s.ExtraIDs) < maxSamples {
+			s.ExtraIDs = append(s.ExtraIDs, ev.EventID)
+		}
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return rep, fmt.Errorf("reconcile: read ikd.events: %w", err)
+	}
+	for subject, ids := range bySubject {
+		s := subjects[subject]
+		s.Missing = len(ids)
+		for id := range ids {
+			if len(s.MissingIDs) == maxSamples {
+				break
+			}
+			s.MissingIDs = append(s.MissingIDs, id)
+		}
+		slices.Sort(s.MissingIDs)
+	}
+	for _, s := range subjects {
+		rep.Subjects = append(rep.Subjects, *s)
+	}
+	slices.SortFunc(rep.Subjects, func(a, b Subject) int { return strings.Compare(a.Subject, b.Subject) })
+
+	rep.Aggregates, rep.Checked, err = aggregates(ctx, conn)
+	return rep, err
+}
+
+// eventID is the event id of a message in the event stream: its Nats-Msg-Id,
+// or for a replayed dead letter (and a message published without an id) the
+// event_id of its payload.
+func eventID(msg jetstream.Msg) string {
+	id := msg.Headers().Get(nats.MsgIdHdr)
+	if id != "" && !strings.HasPrefix(id, replay.MsgIDPrefix) {
+		return id
+	}
+	var ev struct {
+		EventID string `json:"event_id"`
+	}
+	if json.Unmarshal(msg.Data(), &ev) != nil {
+		return ""
+	}
+	return ev.EventID
+}
+
+// deadLettered returns the event stream sequences that have a dead letter.
+func deadLettered(ctx context.Context, js jetstream.JetStream) (map[uint64]struct{}, error) {
+	dead := map[uint64]struct{}{}
+	var bad error
+	_, err := readStream(ctx, js, broker.DeadLetterStream, broker.DeadLetterPrefix+".>", true, func(msg jetstream.Msg, seq uint64) {
+		v := msg.Headers().Get(aggregator.HeaderOriginalSeq)
+		orig, err := strconv.ParseUint(v, 10, 64)
+		if err != nil {
+			if bad == nil {
+				bad = fmt.Errorf("reconcile: dead letter %d has %s %q", seq, aggregator.HeaderOriginalSeq, v)
+			}
+			return
+		}
+		dead[orig] = struct{}{}
+	})
+	if err == nil {
+		err = bad
+	}
+	return dead, err
+}
+
+// idleTimeout ends a read when the stream sends nothing for this long, which
+// only happens when messages at its end were deleted meanwhile.
+const idleTimeout = 5 * time.Second
+
+// readStream hands each message of stream up to its last one at the start to
+// fn, through an ordered consumer, and returns how many it read.
+func readStream(ctx context.Context, js jetstream.JetStream, name, filter string, headersOnly bool, fn func(jetstream.Msg, uint64)) (int, error) {
+	stream, err := js.Stream(ctx, name)
+	if err != nil {
+		return 0, fmt.Errorf("reconcile: stream %s: %w", name, err)
+	}
+	info, err := stream.Info(ctx)
+	if err != nil {
+		return 0, fmt.Errorf("reconcile: stream %s: %w", name, err)
+	}
+	if info.State.Msgs == 0 {
+		return 0, nil
+	}
+	last := info.State.LastSeq
+	cons, err := stream.OrderedConsumer(ctx, jetstream.OrderedConsumerConfig{
+		FilterSubjects: []string{filter},
+		DeliverPolicy:  jetstream.DeliverAllPolicy,
+		HeadersOnly:    headersOnly,
+	})
+	if err != nil {
+		return 0, fmt.Errorf("reconcile: read %s: %w", name, err)
+	}
+	iter, err := cons.Messages(jetstream.PullMaxMessages(1000))
+	if err != nil {
+		return 0, fmt.Errorf("reconcile: read %s: %w", name, err)
+	}
+	defer iter.Stop()
+	n := 0
+	for {
+		nctx, cancel := context.WithTimeout(ctx, idleTimeout)
+		msg, err := iter.Next(jetstream.NextContext(nctx))
+		cancel()
+		if err != nil {
+			if ctx.Err() != nil {
+				return n, ctx.Err()
+			}
+			if errors.Is(err, context.DeadlineExceeded) || errors.Is(err, nats.ErrTimeout) {
+				return n, nil
+			}
+			return n, fmt.Errorf("reconcile: read %s: %w", name, err)
+		}
+		meta, err := msg.Metadata()
+		if err != nil {
+			return n, fmt.Errorf("reconcile: read %s: %w", name, err)
+		}
+		seq := meta.Sequence.Stream
+		if seq > last {
+			return n, nil
+		}
+		fn(msg, seq)
+		n++
+		if seq >= last || meta.NumPending == 0 {
+			return n, nil
+		}
+	}
+}
+
+// aggregates compares, for every city and year, the activated residents of
+// ikd.attainment_city with uniqExact(resident) of the activation events.
+func aggregates(ctx context.Context, conn driver.Conn) ([]Aggregate, int, error) {
+	type key struct {
+		year uint16
+		city string
+	}
+	load := func(query string) (map[key]uint64, error) {
+		rows, err := conn.Query(ctx, query)
+		if err != nil {
+			return nil, fmt.Errorf("reconcile: %w", err)
+		}
+		defer rows.Close()
+		out := map[key]uint64{}
+		for rows.Next() {
+			var k key
+			var n uint64
+			if err := rows.Scan(&k.year, &k.city, &n); err != nil {
+				return nil, fmt.Errorf("reconcile: %w", err)
+			}
+			out[k] = n
+		}
+		return out, rows.Err()
+	}
+	views, err := load("SELECT toUInt16(year), city_code, toUInt64(activated) FROM ikd.attainment_city WHERE activated > 0")
+	if err != nil {
+		return nil, 0, err
+	}
+	raw, err := load(`SELECT toUInt16(toYear(occurred_at, 'Asia/Jakarta')) AS year, toString(city_code), toUInt64(uniqExact(resident))
+		FROM ikd.events WHERE type = 'activation' GROUP BY year, city_code`)
+	if err != nil {
+		return nil, 0, err
+	}
+	var out []Aggregate
+	checked := 0
+	for k, n := range raw {
+		checked++
+		if views[k] != n {
+			out = append(out, Aggregate{Year: k.year, CityCode: k.city, Activated: views[k], Residents: n})
+		}
+	}
+	for k, n := range views {
+		if _, ok := raw[k]; !ok {
+			checked++
+			out = append(out, Aggregate{Year: k.year, CityCode: k.city, Activated: n})
+		}
+	}
+	slices.SortFunc(out, func(a, b Aggregate) int {
+		if c := strings.Compare(a.CityCode, b.CityCode); c != 0 {
+			return c
+		}
+		return int(a.Year) - int(b.Year)
+	})
+	return out, checked, nil
+}

@@ -1,0 +1,147 @@
+// Package replay sends dead letters back to the event stream: each original
+// payload goes to its original subject again, and its dead letter is deleted
+// once the broker has acknowledged the republish. A replayed event that is
+// valid now is counted once (the warehouse counts residents as sets); one that
+// is still invalid is dead-lettered again by the aggregator.
+package replay
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/ikd-pipeline/ikd/consumers/aggregator"
+	"github.com/ikd-pipeline/ikd/internal/broker"
+)
+
+// MsgIDPrefix starts the Nats-Msg-Id of a replayed event: "replay-<dead
+// letter's stream sequence>". The original's id would be dropped by the
+// broker as a duplicate while the duplicate window lasts; this one is new for
+// each dead letter yet the same when one replay is retried.
+const MsgIDPrefix = "replay-"
+
+// Filter selects the dead letters to replay; the zero Filter takes all.
+type Filter struct {
+	Reason string // only dead letters of this reason (Ikd-Reason), e.g. "invalid_nik"
+}
+
+func (f Filter) subject() (string, error) {
+	if f.Reason == "" {
+		return broker.DeadLetterPrefix + ".>", nil
+	}
+	if strings.ContainsAny(f.Reason, ".*> \t") {
+		return "", fmt.Errorf("replay: reason %q is not a single subject token", f.Reason)
+	}
+	return aggregator.DeadLetterSubject(f.Reason), nil
+}
+
+// idleTimeout ends the read when the stream sends nothing for this long,
+// which only happens when messages at its end were deleted meanwhile.
+const idleTimeout = 5 * time.Second
+
+// Replay republishes the dead letters that were in IKD_DEADLETTER when it
+// started and match filter, and returns how many it replayed. Dead letters
+// arriving meanwhile (such as the replayed events failing again) are left for
+// the next run. On error, the dead letters not yet replayed stay where they are.
+func Replay(ctx context.Context, js jetstream.JetStream, filter Filter, logger *slog.Logger) (int, error) {
+	if logger == nil {
+		logger = slog.New(slog.DiscardHandler)
+	}
+	subject, err := filter.subject()
+	if err != nil {
+		return 0, err
+	}
+	stream, err := js.Stream(ctx, broker.DeadLetterStream)
+	if err != nil {
+		return 0, fmt.Errorf("replay: stream %s: %w", broker.DeadLetterStream, err)
+	}
+	info, err := stream.Info(ctx)
+	if err != nil {
+		return 0, fmt.Errorf("replay: stream %s: %w", broker.DeadLetterStream, err)
+	}
+	last := info.State.LastSeq
+	if info.State.Msgs == 0 {
+		return 0, nil
+	}
+	cons, err := stream.OrderedConsumer(ctx, jetstream.OrderedConsumerConfig{
+		FilterSubjects: []string{subject},
+		DeliverPolicy:  jetstream.DeliverAllPolicy,
+	})
+	if err != nil {
+		return 0, fmt.Errorf("replay: read %s: %w", broker.DeadLetterStream, err)
+	}
+	if ci := cons.CachedInfo(); ci != nil && ci.NumPending == 0 {
+		return 0, nil
+	}
+	iter, err := cons.Messages()
+	if err != nil {
+		return 0, fmt.Errorf("replay: read %s: %w", broker.DeadLetterStream, err)
+	}
+	defer iter.Stop()
+
+	n := 0
+	for {
+		nctx, cancel := context.WithTimeout(ctx, idleTimeout)
+		msg, err := iter.Next(jetstream.NextContext(nctx))
+		cancel()
+		if err != nil {
+			if ctx.Err() != nil {
+				return n, ctx.Err()
+			}
+			if errors.Is(err, context.DeadlineExceeded) || errors.Is(err, nats.ErrTimeout) {
+				return n, nil // nothing more to read
+			}
+			return n, fmt.Errorf("replay: read %s: %w", broker.DeadLetterStream, err)
+		}
+		meta, err := msg.Metadata()
+		if err != nil {
+			return n, fmt.Errorf("replay: dead letter metadata: %w", err)
+		}
+		seq := meta.Sequence.Stream
+		if seq > last {
+			return n, nil
+		}
+		replayed, err := replayOne(ctx, js, stream, msg, seq, logger)
+		if err != nil {
+			return n, err
+		}
+		if replayed {
+			n++
+		}
+		if seq >= last || meta.NumPending == 0 {
+			if n > 0 {
+				logger.Info("dead letters replayed", "replayed", n, "reason", filter.Reason)
+			}
+			return n, nil
+		}
+	}
+}
+
+func replayOne(ctx context.Context, js jetstream.JetStream, stream jetstream.Stream, msg jetstream.Msg, seq uint64, logger *slog.Logger) (bool, error) {
+	subject := msg.Headers().Get(aggregator.HeaderOriginalSubject)
+	if !strings.HasPrefix(subject, broker.EventsPrefix+".") {
+		// Without a subject in the event stream there is nowhere to send it; a
+		// person has to look at it.
+		logger.Warn("dead letter without an original subject in the event stream; left in place", "seq", seq, "subject", subject)
+		return false, nil
+	}
+	out := nats.NewMsg(subject)
+	out.Data = msg.Data()
+	out.Header.Set(nats.MsgIdHdr, MsgIDPrefix+strconv.FormatUint(seq, 10))
+	if _, err := js.PublishMsg(ctx, out); err != nil {
+		return false, fmt.Errorf("replay: republish dead letter %d to %s: %w", seq, subject, err)
+	}
+	if err := stream.DeleteMsg(ctx, seq); err != nil {
+		// Replaying it again later republishes it with the same id (dropped
+		// inside the duplicate window, absorbed by the warehouse's sets after).
+		return false, fmt.Errorf("replay: delete replayed dead letter %d: %w", seq, err)
+	}
+	return true, nil
+}

@@ -1,0 +1,54 @@
+// Command ikd-dev runs the whole pipeline on one machine with embedded
+// servers: the NATS JetStream broker, the ClickHouse engine behind
+// ClickHouse's HTTP interface, the aggregator and, unless told otherwise, a
+// simulator of service counters. It prints a live attainment table.
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"log/slog"
+	"os"
+	"os/signal"
+	"syscall"
+	"time"
+
+	"github.com/ikd-pipeline/ikd/internal/config"
+)
+
+// Config is ikd-dev's configuration. An unset broker or warehouse address
+// means: host the embedded one.
+type Config struct {
+	DataDir          string `envconfig:"DATA_DIR" default:"./var"`
+	NatsURL          string `envconfig:"NATS_URL"`
+	NatsListen       string `envconfig:"NATS_LISTEN" default:"127.0.0.1:4222"`
+	ClickHouseDSN    string `envconfig:"CLICKHOUSE_DSN" secret:"dsn"`
+	ClickHouseListen string `envconfig:"CLICKHOUSE_LISTEN" default:"127.0.0.1:8123"`
+	// ClickHouseUser and ClickHousePassword protect the embedded HTTP
+	// interface; unset, it answers anyone on loopback.
+	ClickHouseUser     string `envconfig:"CLICKHOUSE_USER"`
+	ClickHousePassword string `envconfig:"CLICKHOUSE_PASSWORD" secret:"true"`
+	ChdbLib            string `envconfig:"CHDB_LIB"`
+	PseudonymKey       string `envconfig:"PSEUDONYM_KEY" secret:"true"`
+	Stack              stackConfig
+}
+
+func main() {
+	logger := slog.New(slog.NewTextHandler(os.Stderr, nil))
+	rate := flag.Float64("simulate-rate", 200, "simulated events per second from counters across Indonesia; 0 turns the simulator off")
+	every := flag.Duration("table-every", 5*time.Second, "how often to print the attainment table; 0 turns it off")
+	flag.Parse()
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	var cfg Config
+	if err := config.Load(&cfg); err != nil {
+		fmt.Fprintln(os.Stderr, "ikd-dev:", err)
+		os.Exit(2)
+	}
+	config.Log(logger, "ikd-dev", &cfg)
+	if err := run(ctx, cfg, *rate, *every, logger); err != nil {
+		logger.Error("ikd-dev stopped", "err", err)
+		os.Exit(1)
+	}
+}

@@ -1,0 +1,102 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"sync"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/ikd-pipeline/ikd/consumers/aggregator"
+	"github.com/ikd-pipeline/ikd/internal/broker"
+	"github.com/ikd-pipeline/ikd/internal/events"
+	"github.com/ikd-pipeline/ikd/internal/nik"
+	"github.com/ikd-pipeline/ikd/internal/region"
+	"github.com/ikd-pipeline/ikd/internal/warehouse"
+	"github.com/ikd-pipeline/ikd/producers/publish"
+	"github.com/ikd-pipeline/ikd/producers/simulate"
+)
+
+func run(ctx context.Context, cfg Config, rate float64, every time.Duration, logger *slog.Logger) error {
+	srv, err := startServers(cfg, logger)
+	if err != nil {
+		return err
+	}
+	defer srv.stop()
+	srv.describe(cfg.DataDir, os.Stdout)
+
+	nc, err := broker.Connect(srv.natsURL, "ikd-dev", logger)
+	if err != nil {
+		return err
+	}
+	defer nc.Close()
+	js, err := jetstream.New(nc)
+	if err != nil {
+		return fmt.Errorf("jetstream: %w", err)
+	}
+	conn, err := warehouse.Open(ctx, srv.dsn, logger)
+	if err != nil {
+		return err
+	}
+	defer conn.Close()
+	agg, err := aggregator.Setup(ctx, cfg.Stack.Aggregator, js, conn, cfg.Stack.Streams, logger)
+	if err != nil {
+		return err
+	}
+
+	ctx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	var wg sync.WaitGroup
+	// Each part runs until ctx ends; the first to fail stops the others.
+	goPart := func(name string, part func(context.Context) error) {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if err := part(ctx); err != nil && ctx.Err() == nil {
+				cancel(fmt.Errorf("%s: %w", name, err))
+			}
+		}()
+	}
+	goPart("aggregator", agg.Run)
+	if rate > 0 {
+		goPart("simulator", func(ctx context.Context) error { return runSimulator(ctx, cfg, rate, nc, logger) })
+	}
+	if every > 0 {
+		goPart("table", func(ctx context.Context) error { return liveTable(ctx, conn, agg, every, os.Stdout) })
+	}
+	<-ctx.Done()
+	wg.Wait()
+	if cause := context.Cause(ctx); cause != nil && !errors.Is(cause, context.Canceled) {
+		return cause
+	}
+	logger.Info("stopped cleanly; data kept", "data_dir", cfg.DataDir)
+	return nil
+}
+
+func runSimulator(ctx context.Context, cfg Config, rate float64, nc *nats.Conn, logger *slog.Logger) error {
+	key := cfg.PseudonymKey
+	if key == "" {
+		key = nik.DevelopmentKey
+		logger.Warn("IKD_PSEUDONYM_KEY unset: the simulator uses the public development key")
+	}
+	pseudonyms, err := nik.NewPseudonymizer([]byte(key))
+	if err != nil {
+		return fmt.Errorf("IKD_PSEUDONYM_KEY: %w", err)
+	}
+	ref, err := region.Load()
+	if err != nil {
+		return err
+	}
+	pub, err := publish.New(nc, publish.Options{}, logger)
+	if err != nil {
+		return err
+	}
+	builder := &events.Builder{Ref: ref, Pseudonyms: pseudonyms, Now: time.Now, FutureTolerance: time.Minute}
+	logger.Info("simulating service counters", "rate_per_s", rate)
+	return simulate.Run(ctx, simulate.Config{Rate: rate, Seed: time.Now().UnixNano(), Now: time.Now}, builder, pub, nil)
+}

@@ -1,0 +1,123 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strconv"
+	"time"
+
+	"github.com/ikd-pipeline/ikd/consumers/aggregator"
+	"github.com/ikd-pipeline/ikd/internal/broker"
+	"github.com/ikd-pipeline/ikd/internal/chhttp"
+	"github.com/ikd-pipeline/ikd/internal/engine"
+)
+
+type stackConfig struct {
+	Streams    broker.StreamOptions `envconfig:"STREAM"`
+	Aggregator aggregator.Config    `envconfig:"AGGREGATOR"`
+}
+
+// servers are the embedded servers this process hosts; nil where an
+// address was configured instead.
+type servers struct {
+	natsURL  string
+	dsn      string
+	broker   *broker.Embedded
+	engine   *engine.Engine
+	frontend *chhttp.Server
+}
+
+func startServers(cfg Config, logger *slog.Logger) (*servers, error) {
+	s := &servers{natsURL: cfg.NatsURL, dsn: cfg.ClickHouseDSN}
+	if s.dsn == "" {
+		if err := s.startWarehouse(cfg, logger); err != nil {
+			s.stop()
+			return nil, err
+		}
+	}
+	if s.natsURL == "" {
+		host, port, err := splitHostPort(cfg.NatsListen)
+		if err != nil {
+			s.stop()
+			return nil, fmt.Errorf("IKD_NATS_LISTEN: %w", err)
+		}
+		b, err := broker.StartEmbedded(broker.EmbeddedConfig{Dir: filepath.Join(cfg.DataDir, "nats"), Host: host, Port: port, Logger: logger})
+		if err != nil {
+			s.stop()
+			return nil, err
+		}
+		s.broker, s.natsURL = b, b.URL()
+	}
+	return s, nil
+}
+
+func (s *servers) startWarehouse(cfg Config, logger *slog.Logger) error {
+	eng, err := engine.Open(filepath.Join(cfg.DataDir, "clickhouse"), cfg.ChdbLib)
+	if err != nil {
+		return err
+	}
+	s.engine = eng
+	front, err := chhttp.Listen(eng, chhttp.Config{
+		Addr: cfg.ClickHouseListen, User: cfg.ClickHouseUser, Password: cfg.ClickHousePassword,
+		TempDir: filepath.Join(cfg.DataDir, "tmp"), Logger: logger,
+	})
+	if err != nil {
+		return err
+	}
+	s.frontend = front
+	u := url.URL{Scheme: "http", Host: front.Addr()}
+	if cfg.ClickHouseUser != "" {
+		u.User = url.UserPassword(cfg.ClickHouseUser, cfg.ClickHousePassword)
+	}
+	s.dsn = u.String()
+	return nil
+}
+
+func (s *servers) describe(dataDir string, w *os.File) {
+	abs, _ := filepath.Abs(dataDir)
+	fmt.Fprintf(w, "ikd-dev\n  data directory  %s\n", abs)
+	if s.broker != nil {
+		fmt.Fprintf(w, "  NATS JetStream  %s   (embedded nats-server; try: nats --server %s stream ls)\n", s.natsURL, s.natsURL)
+	} else {
+		fmt.Fprintf(w, "  NATS JetStream  %s   (external)\n", s.natsURL)
+	}
+	if s.engine != nil {
+		fmt.Fprintf(w, "  ClickHouse      http://%s   (embedded engine %s; try: curl 'http://%s/?query=SELECT+version()')\n",
+			s.frontend.Addr(), s.engine.Version(), s.frontend.Addr())
+	} else {
+		fmt.Fprintf(w, "  ClickHouse      %s   (external)\n", s.dsn)
+	}
+}
+
+// stop shuts the embedded servers down in the reverse order of their start.
+func (s *servers) stop() {
+	if s.broker != nil {
+		s.broker.Shutdown()
+	}
+	if s.frontend != nil {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		_ = s.frontend.Close(ctx)
+		cancel()
+	}
+	if s.engine != nil {
+		_ = s.engine.Close()
+	}
+}
+
+func splitHostPort(addr string) (string, int, error) {
+	host, p, err := net.SplitHostPort(addr)
+	if err != nil {
+		return "", 0, err
+	}
+	port, err := strconv.Atoi(p)
+	if err != nil {
+		return "", 0, errors.New("port must be a number")
+	}
+	return host, port, nil
+}
