@@ -93,3 +93,12 @@ func procStatus(field string) uint64 {
 func resetHWM() bool {
 	return os.WriteFile("/proc/self/clear_refs", []byte("5"), 0) == nil
 }
+
+func (m *memSampler) peakSoFar() uint64 {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if h := heapInuse(); h > m.peak {
+		m.peak = h
+	}
+	return m.peak
+}

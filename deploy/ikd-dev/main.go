@@ -14,6 +14,8 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/ikd-pipeline/ikd/consumers/aggregator"
+	"github.com/ikd-pipeline/ikd/internal/broker"
 	"github.com/ikd-pipeline/ikd/internal/config"
 )
 
@@ -27,11 +29,12 @@ type Config struct {
 	ClickHouseListen string `envconfig:"CLICKHOUSE_LISTEN" default:"127.0.0.1:8123"`
 	// ClickHouseUser and ClickHousePassword protect the embedded HTTP
 	// interface; unset, it answers anyone on loopback.
-	ClickHouseUser     string `envconfig:"CLICKHOUSE_USER"`
-	ClickHousePassword string `envconfig:"CLICKHOUSE_PASSWORD" secret:"true"`
-	ChdbLib            string `envconfig:"CHDB_LIB"`
-	PseudonymKey       string `envconfig:"PSEUDONYM_KEY" secret:"true"`
-	Stack              stackConfig
+	ClickHouseUser     string               `envconfig:"CLICKHOUSE_USER"`
+	ClickHousePassword string               `envconfig:"CLICKHOUSE_PASSWORD" secret:"true"`
+	ChdbLib            string               `envconfig:"CHDB_LIB"`
+	PseudonymKey       string               `envconfig:"PSEUDONYM_KEY" secret:"true"`
+	Streams            broker.StreamOptions `envconfig:"STREAM"`
+	Aggregator         aggregator.Config    `envconfig:"AGGREGATOR"`
 }
 
 func main() {

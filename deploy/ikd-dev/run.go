@@ -44,7 +44,7 @@ func run(ctx context.Context, cfg Config, rate float64, every time.Duration, log
 		return err
 	}
 	defer conn.Close()
-	agg, err := aggregator.Setup(ctx, cfg.Stack.Aggregator, js, conn, cfg.Stack.Streams, logger)
+	agg, err := aggregator.Setup(ctx, cfg.Aggregator, js, conn, cfg.Streams, logger)
 	if err != nil {
 		return err
 	}

@@ -12,16 +12,10 @@ import (
 	"strconv"
 	"time"
 
-	"github.com/ikd-pipeline/ikd/consumers/aggregator"
 	"github.com/ikd-pipeline/ikd/internal/broker"
 	"github.com/ikd-pipeline/ikd/internal/chhttp"
 	"github.com/ikd-pipeline/ikd/internal/engine"
 )
-
-type stackConfig struct {
-	Streams    broker.StreamOptions `envconfig:"STREAM"`
-	Aggregator aggregator.Config    `envconfig:"AGGREGATOR"`
-}
 
 // servers are the embedded servers this process hosts; nil where an
 // address was configured instead.

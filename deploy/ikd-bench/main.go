@@ -1,0 +1,488 @@
+// Command ikd-bench measures the pipeline on this machine in one process: the
+// broker's own ceiling (JetStream async publish with dedup, durable pull
+// fetch), the engine's insert ceiling, then the pipeline itself (backlog
+// drain, live, freshness, optionally analyst queries at national scale) and
+// the memory it used, and prints one table of figures from that one run.
+//
+//	go run ./deploy/ikd-bench [--events 2000000] [--out bench-results/latest.json] [--national]
+//
+// Everything runs here: an embedded nats-server on a free port, the chDB
+// engine with its ClickHouse HTTP front on a free port, data in a temporary
+// directory removed at the end.
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"io"
+	"log"
+	"log/slog"
+	"math"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"runtime"
+	"runtime/pprof"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/ikd-pipeline/ikd/consumers/aggregator"
+	"github.com/ikd-pipeline/ikd/internal/broker"
+	"github.com/ikd-pipeline/ikd/internal/chhttp"
+	"github.com/ikd-pipeline/ikd/internal/engine"
+	"github.com/ikd-pipeline/ikd/internal/nik"
+	"github.com/ikd-pipeline/ikd/internal/region"
+	"github.com/ikd-pipeline/ikd/internal/warehouse"
+	"github.com/ikd-pipeline/ikd/producers/publish"
+)
+
+type flags struct {
+	events        int
+	out           string
+	national      bool
+	nationalScale float64
+	cpuprofile    string
+	brokerMsgs    int
+	msgSize       int
+	engineBatches int
+	engineBatch   int
+	batchSize     int
+	flush         time.Duration
+	live          time.Duration
+	freshRate     int
+	freshDur      time.Duration
+	queryRuns     int
+	keep          bool
+}
+
+// Row is one line of the table.
+type Row struct {
+	Step    string   `json:"step"`
+	Figure  float64  `json:"figure"`
+	Unit    string   `json:"unit"`
+	Ceiling *float64 `json:"ceiling,omitempty"`
+	Ratio   *float64 `json:"ratio,omitempty"`
+	Goal    string   `json:"goal"`
+	Met     string   `json:"met"`
+	Note    string   `json:"note,omitempty"`
+}
+
+func main() {
+	var f flags
+	flag.IntVar(&f.events, "events", 2_000_000, "events published as the backlog to drain (step 3)")
+	flag.StringVar(&f.out, "out", "bench-results/latest.json", "where the table is written as JSON")
+	flag.BoolVar(&f.national, "national", false, "also load a national-scale data set and time analyst queries (slow)")
+	flag.Float64Var(&f.nationalScale, "national-scale", 1.0, "fraction of the 50 million national rows to load")
+	flag.StringVar(&f.cpuprofile, "cpuprofile", "", "write a pprof CPU profile of the drain step to this file")
+	flag.IntVar(&f.brokerMsgs, "broker-msgs", 500_000, "messages for the broker ceiling (step 1)")
+	flag.IntVar(&f.msgSize, "msg-size", 300, "message size for the broker ceiling, bytes")
+	flag.IntVar(&f.engineBatches, "engine-batches", 10, "batches for the engine ceiling (step 2)")
+	flag.IntVar(&f.engineBatch, "engine-batch", 100_000, "events per batch for the engine ceiling")
+	flag.IntVar(&f.batchSize, "batch", 10_000, "aggregator BatchSize")
+	flag.DurationVar(&f.flush, "flush", 200*time.Millisecond, "aggregator FlushInterval")
+	flag.DurationVar(&f.live, "live", 30*time.Second, "duration of the live step (4)")
+	flag.IntVar(&f.freshRate, "fresh-rate", 5000, "background events/s during the freshness step (5)")
+	flag.DurationVar(&f.freshDur, "fresh-dur", 20*time.Second, "duration of the freshness step")
+	flag.IntVar(&f.queryRuns, "query-runs", 20, "runs of each analyst query (step 6)")
+	flag.BoolVar(&f.keep, "keep", false, "keep the temporary data directory")
+	flag.Parse()
+	log.SetFlags(log.Ltime)
+	log.SetPrefix("ikd-bench ")
+
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
+	defer stop()
+	rows, err := run(ctx, f)
+	if err != nil {
+		log.Printf("FAILED: %v", err)
+	}
+	if len(rows) > 0 {
+		printTable(os.Stdout, rows)
+		if werr := writeJSON(f, rows); werr != nil {
+			log.Printf("write %s: %v", f.out, werr)
+		}
+	}
+	if err != nil {
+		os.Exit(1)
+	}
+}
+
+func ptr(v float64) *float64 { return &v }
+
+func mib(b uint64) float64 { return float64(b) / (1 << 20) }
+
+func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
+
+func yesNo(ok bool) string {
+	if ok {
+		return "yes"
+	}
+	return "NO"
+}
+
+func run(ctx context.Context, f flags) (rows []Row, err error) {
+	logger := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
+	tmp, err := os.MkdirTemp("", "ikd-bench-")
+	if err != nil {
+		return nil, err
+	}
+	if !f.keep {
+		defer os.RemoveAll(tmp)
+	}
+	log.Printf("data in %s", tmp)
+
+	// Broker.
+	b, err := broker.StartEmbedded(broker.EmbeddedConfig{Dir: filepath.Join(tmp, "nats"), Port: -1, Logger: logger})
+	if err != nil {
+		return nil, err
+	}
+	defer b.Shutdown()
+
+	// Engine and its HTTP front.
+	eng, err := engine.Open(filepath.Join(tmp, "ch"), "")
+	if err != nil {
+		return nil, err
+	}
+	defer eng.Close()
+	if err := os.MkdirAll(filepath.Join(tmp, "http"), 0o750); err != nil {
+		return nil, err
+	}
+	srv, err := chhttp.Listen(eng, chhttp.Config{Addr: "127.0.0.1:0", TempDir: filepath.Join(tmp, "http"), Logger: logger})
+	if err != nil {
+		return nil, err
+	}
+	defer srv.Close(context.Background())
+	conn, err := warehouse.Open(ctx, "http://"+srv.Addr(), logger)
+	if err != nil {
+		return nil, err
+	}
+	defer conn.Close()
+	log.Printf("broker %s, engine %s at http://%s", b.URL(), eng.Version(), srv.Addr())
+
+	sampler := startSampler()
+	defer sampler.close()
+
+	// 1. Broker ceiling.
+	log.Printf("step 1: broker ceiling, %d msgs of %d B", f.brokerMsgs, f.msgSize)
+	pubCeil, fetchCeil, err := brokerCeiling(ctx, b.URL(), f.brokerMsgs, f.msgSize, 4096, 500)
+	if err != nil {
+		return rows, err
+	}
+	rows = append(rows,
+		Row{Step: "1 broker ceiling: js pub async --dedup (file)", Figure: pubCeil, Unit: "msgs/s", Goal: "-", Met: "-",
+			Note: fmt.Sprintf("%d msgs of %d B, Nats-Msg-Id, 4096 pending", f.brokerMsgs, f.msgSize)},
+		Row{Step: "1 broker ceiling: js fetch (durable, explicit ack)", Figure: fetchCeil, Unit: "msgs/s", Goal: "-", Met: "-",
+			Note: "Fetch batches of 500, Ack each"})
+	log.Printf("step 1: publish %.0f msgs/s, fetch %.0f msgs/s", pubCeil, fetchCeil)
+
+	// The aggregator's setup: streams, schema, durable consumer.
+	ref, err := region.Load()
+	if err != nil {
+		return rows, err
+	}
+	cities := loadCities(ref)
+	ps, err := nik.NewPseudonymizer([]byte(nik.DevelopmentKey))
+	if err != nil {
+		return rows, err
+	}
+	aggNC, err := broker.Connect(b.URL(), "ikd-aggregator", logger)
+	if err != nil {
+		return rows, err
+	}
+	defer aggNC.Close()
+	aggJS, err := jetstream.New(aggNC)
+	if err != nil {
+		return rows, err
+	}
+	cfg := aggregator.Config{
+		Durable: "ikd-aggregator", BatchSize: f.batchSize, FlushInterval: f.flush, AckWait: 30 * time.Second,
+		MaxDeliver: 10, RetryMaxInterval: 2 * time.Second, FutureTolerance: 10 * time.Minute,
+	}
+	agg, err := aggregator.Setup(ctx, cfg, aggJS, conn, broker.StreamOptions{}, logger)
+	if err != nil {
+		return rows, err
+	}
+
+	// 2. Engine ceiling: the aggregator's write path without the broker.
+	log.Printf("step 2: engine ceiling, %d batches of %d", f.engineBatches, f.engineBatch)
+	w := warehouse.NewEventWriter(conn)
+	eg := newGenerator("engine", 1, cities, ps)
+	var writeTime time.Duration
+	for i := 0; i < f.engineBatches; i++ {
+		evs := eg.batch(f.engineBatch)
+		recs := make([]warehouse.Record, len(evs))
+		for j, ev := range evs {
+			recs[j] = warehouse.Record{Event: ev, Seq: uint64(i*f.engineBatch + j + 1)}
+		}
+		t0 := time.Now()
+		if err := w.Write(ctx, recs); err != nil {
+			return rows, fmt.Errorf("engine ceiling: %w", err)
+		}
+		writeTime += time.Since(t0)
+	}
+	engCeil := float64(f.engineBatches*f.engineBatch) / writeTime.Seconds()
+	rows = append(rows, Row{Step: "2 engine ceiling: EventWriter.Write into ikd.events", Figure: engCeil, Unit: "events/s", Goal: "-", Met: "-",
+		Note: fmt.Sprintf("%d batches of %d via clickhouse-go HTTP, incl. residents_daily MV", f.engineBatches, f.engineBatch)})
+	log.Printf("step 2: %.0f events/s", engCeil)
+	for _, t := range []string{"ikd.events", "ikd.residents_daily"} {
+		if err := conn.Exec(ctx, "TRUNCATE TABLE "+t); err != nil {
+			return rows, err
+		}
+	}
+
+	// Producers: the project's Publisher, two goroutines.
+	prodNC, err := broker.Connect(b.URL(), "ikd-bench-producer", logger)
+	if err != nil {
+		return rows, err
+	}
+	defer prodNC.Close()
+	pub, err := publish.New(prodNC, publish.Options{MaxPending: 4096}, logger)
+	if err != nil {
+		return rows, err
+	}
+	gens := []*generator{newGenerator("p0", 11, cities, ps), newGenerator("p1", 12, cities, ps)}
+
+	// 3. Backlog drain.
+	log.Printf("step 3: publishing a backlog of %d events", f.events)
+	t0 := time.Now()
+	n, err := publishEvents(ctx, pub, gens, f.events, time.Time{}, 5000)
+	if err != nil {
+		return rows, fmt.Errorf("backlog publish: %w", err)
+	}
+	log.Printf("step 3: backlog published in %s (%.0f events/s); draining", time.Since(t0).Round(time.Millisecond), float64(n)/time.Since(t0).Seconds())
+	runtime.GC()
+	heapBase := heapInuse()
+	hwmReset := resetHWM()
+	sampler.openWindow()
+	var prof *os.File
+	if f.cpuprofile != "" {
+		if prof, err = os.Create(f.cpuprofile); err != nil {
+			return rows, err
+		}
+		if err := pprof.StartCPUProfile(prof); err != nil {
+			return rows, err
+		}
+	}
+	aggCtx, aggStop := context.WithCancel(ctx)
+	aggDone := make(chan error, 1)
+	t0 = time.Now()
+	go func() { aggDone <- agg.Run(aggCtx) }()
+	defer func() {
+		aggStop()
+		if aerr := <-aggDone; aerr != nil && err == nil {
+			err = fmt.Errorf("aggregator: %w", aerr)
+		}
+	}()
+	tDone, err := waitCount(ctx, conn, uint64(n), 100*time.Millisecond, 30*time.Minute)
+	if prof != nil {
+		pprof.StopCPUProfile()
+		prof.Close()
+	}
+	if err != nil {
+		return rows, fmt.Errorf("drain: %w", err)
+	}
+	drain := float64(n) / tDone.Sub(t0).Seconds()
+	drainPeak := sampler.peakSoFar()
+	rows = append(rows, Row{Step: "3 backlog drain: aggregator into ikd.events", Figure: drain, Unit: "events/s", Ceiling: ptr(fetchCeil),
+		Ratio: ptr(drain / fetchCeil), Goal: ">= 0.8 x fetch", Met: yesNo(drain/fetchCeil >= 0.8),
+		Note: fmt.Sprintf("%d events in %s, BatchSize %d", n, tDone.Sub(t0).Round(time.Millisecond), f.batchSize)})
+	log.Printf("step 3: drained %d in %s: %.0f events/s (%d batches)", n, tDone.Sub(t0).Round(time.Millisecond), drain, agg.Stats.Batches.Load())
+
+	// 4. Live: publish at full speed while the aggregator runs.
+	log.Printf("step 4: live for %s", f.live)
+	c0, err := countEvents(ctx, conn)
+	if err != nil {
+		return rows, err
+	}
+	t0 = time.Now()
+	pn, err := publishEvents(ctx, pub, gens, 0, t0.Add(f.live), 2000)
+	if err != nil {
+		return rows, fmt.Errorf("live publish: %w", err)
+	}
+	c1, err := countEvents(ctx, conn)
+	if err != nil {
+		return rows, err
+	}
+	liveDur := time.Since(t0)
+	live := float64(c1-c0) / liveDur.Seconds()
+	livePub := float64(pn) / liveDur.Seconds()
+	rows = append(rows, Row{Step: "4 live: visible in ikd.events while publishing", Figure: live, Unit: "events/s", Ceiling: ptr(pubCeil),
+		Ratio: ptr(live / pubCeil), Goal: ">= 0.7 x publish", Met: yesNo(live/pubCeil >= 0.7),
+		Note: fmt.Sprintf("published %.0f events/s (%.2f of ceiling) over %s", livePub, livePub/pubCeil, liveDur.Round(time.Millisecond))})
+	log.Printf("step 4: published %.0f/s, visible %.0f/s; catching up", livePub, live)
+	tCatch := time.Now()
+	if _, err := waitCount(ctx, conn, uint64(n+pn), 100*time.Millisecond, 10*time.Minute); err != nil {
+		return rows, fmt.Errorf("live catch-up: %w", err)
+	}
+	log.Printf("step 4: caught up in %s", time.Since(tCatch).Round(time.Millisecond))
+	heapPeak := sampler.closeWindow()
+	hwm := procStatus("VmHWM")
+
+	// 5. Freshness.
+	log.Printf("step 5: freshness at %d events/s for %s", f.freshRate, f.freshDur)
+	probeNC, err := broker.Connect(b.URL(), "ikd-bench-probe", logger)
+	if err != nil {
+		return rows, err
+	}
+	defer probeNC.Close()
+	probePub, err := publish.New(probeNC, publish.Options{}, logger)
+	if err != nil {
+		return rows, err
+	}
+	fr, err := freshness(ctx, conn, pub, probePub, newGenerator("fresh", 13, cities, ps), &cities[0], f.freshRate, f.freshDur, 200*time.Millisecond)
+	if err != nil {
+		return rows, fmt.Errorf("freshness: %w", err)
+	}
+	p99 := percentile(fr.latencies, 0.99)
+	note := fmt.Sprintf("%d of %d probes seen; background %.0f events/s; poll of attainment_city %.0f ms avg (upper bound error)",
+		len(fr.latencies), fr.probes, fr.bgRate, ms(fr.pollMean))
+	rows = append(rows,
+		Row{Step: "5 freshness p50: publish ack -> counted in attainment_city", Figure: ms(percentile(fr.latencies, 0.5)), Unit: "ms", Goal: "-", Met: "-", Note: note},
+		Row{Step: "5 freshness p99", Figure: ms(p99), Unit: "ms", Goal: "< 1000 ms", Met: yesNo(p99 < time.Second && len(fr.latencies) == fr.probes && fr.probes > 0)},
+		Row{Step: "5 freshness max", Figure: ms(percentile(fr.latencies, 1)), Unit: "ms", Goal: "-", Met: "-"})
+	log.Printf("step 5: p50 %s p99 %s (%d probes)", percentile(fr.latencies, 0.5), p99, fr.probes)
+
+	// 7. Memory during 3 and 4 (reported here, after the pipeline steps).
+	aggHeap := float64(0)
+	if heapPeak > heapBase {
+		aggHeap = mib(heapPeak - heapBase)
+	}
+	hwmNote := "VmHWM reset before step 3 (clear_refs 5)"
+	if !hwmReset {
+		hwmNote = "VmHWM could not be reset: covers the whole process life"
+	}
+	drainHeap := float64(0)
+	if drainPeak > heapBase {
+		drainHeap = mib(drainPeak - heapBase)
+	}
+	rows = append(rows,
+		Row{Step: "7 aggregator memory: Go heap peak above pre-drain baseline (3 only)", Figure: drainHeap, Unit: "MiB", Goal: "info", Met: "-",
+			Note: "during the drain nothing else runs: broker delivering, aggregator, HTTP front, engine client"},
+		Row{Step: "7 aggregator memory: Go heap peak above pre-drain baseline (3+4)", Figure: aggHeap, Unit: "MiB", Goal: "< 256 MiB", Met: yesNo(aggHeap < 256),
+			Note: fmt.Sprintf("baseline %.0f MiB after backlog publish and GC; step 4 adds the bench's own producers to the same heap", mib(heapBase))},
+		Row{Step: "7 process Go heap peak (aggregator + nats-server + bench) (3+4)", Figure: mib(heapPeak), Unit: "MiB", Goal: "info", Met: "-",
+			Note: "one process: the Go heap includes the embedded broker"},
+		Row{Step: "7 process VmHWM (Go + chDB engine, one process) (3+4)", Figure: mib(hwm), Unit: "MiB", Goal: "info", Met: "-",
+			Note: hwmNote + "; includes the engine's native memory and mapped library pages"})
+
+	aggStop()
+	if aerr := <-aggDone; aerr != nil {
+		return rows, fmt.Errorf("aggregator: %w", aerr)
+	}
+	aggDone <- nil // for the deferred stop
+
+	// 6. National scale.
+	if f.national {
+		if err := nationalStep(ctx, conn, f, &rows); err != nil {
+			return rows, err
+		}
+	}
+	return rows, nil
+}
+
+// nationalStep loads the national-scale data set and times the analyst
+// queries over it through the HTTP front, as an analyst's client would.
+func nationalStep(ctx context.Context, conn driver.Conn, f flags, rows *[]Row) error {
+	total := int64(math.Round(50_000_000 * f.nationalScale))
+	log.Printf("step 6: national load of %d rows (scale %.3g of 50 million)", total, f.nationalScale)
+	took, err := nationalLoad(ctx, conn, total, 5_000_000)
+	if err != nil {
+		return err
+	}
+	if err := conn.Exec(ctx, "OPTIMIZE TABLE ikd.residents_daily"); err != nil {
+		log.Printf("step 6: optimize residents_daily: %v", err)
+	}
+	*rows = append(*rows, Row{Step: "6 national load: INSERT SELECT FROM numbers() into ikd.events", Figure: float64(total) / took.Seconds(), Unit: "rows/s", Goal: "info", Met: "-",
+		Note: fmt.Sprintf("%d rows (%d residents enrolled and activated, scale %.3g of 50M) over 514 cities, 2024-01-01..yesterday, in %s; then OPTIMIZE residents_daily",
+			total, total/2, f.nationalScale, took.Round(time.Second))})
+	queries := []struct{ name, sql string }{
+		{"attainment_city WHERE year=2025", "SELECT * FROM ikd.attainment_city WHERE year = 2025"},
+		{"attainment_province", "SELECT * FROM ikd.attainment_province"},
+		{"attainment_city_as_of('2025-06-30') WHERE year=2025", "SELECT * FROM ikd.attainment_city_as_of(as_of = '2025-06-30') WHERE year = 2025"},
+	}
+	for _, q := range queries {
+		if _, _, err := queryLatency(ctx, conn, q.sql, 1); err != nil { // warm-up, not counted
+			return err
+		}
+		lat, n, err := queryLatency(ctx, conn, q.sql, f.queryRuns)
+		if err != nil {
+			return err
+		}
+		p99 := percentile(lat, 0.99)
+		*rows = append(*rows,
+			Row{Step: "6 analyst p50: " + q.name, Figure: ms(percentile(lat, 0.5)), Unit: "ms", Goal: "-", Met: "-",
+				Note: fmt.Sprintf("%d runs after one warm-up, %d rows each, via clickhouse-go HTTP", len(lat), n)},
+			Row{Step: "6 analyst p99: " + q.name, Figure: ms(p99), Unit: "ms", Goal: "< 100 ms", Met: yesNo(p99 < 100*time.Millisecond)})
+		log.Printf("step 6: %s p50 %s p99 %s", q.name, percentile(lat, 0.5), p99)
+	}
+	sizes, err := diskSizes(ctx, conn)
+	if err != nil {
+		return err
+	}
+	var sum uint64
+	for _, s := range sizes {
+		sum += s.bytes
+		if s.table == "events" || s.table == "residents_daily" {
+			*rows = append(*rows, Row{Step: "6 on disk: ikd." + s.table, Figure: mib(s.bytes), Unit: "MiB", Goal: "info", Met: "-",
+				Note: fmt.Sprintf("%d rows in active parts (system.parts)", s.rows)})
+		}
+	}
+	*rows = append(*rows, Row{Step: "6 on disk: all ikd tables", Figure: mib(sum), Unit: "MiB", Goal: "info", Met: "-"})
+	return nil
+}
+
+func printTable(w io.Writer, rows []Row) {
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, "step\tfigure\tunit\tceiling\tratio\tgoal\tmet?")
+	for _, r := range rows {
+		ceil, ratio := "-", "-"
+		if r.Ceiling != nil {
+			ceil = fmtNum(*r.Ceiling)
+		}
+		if r.Ratio != nil {
+			ratio = fmt.Sprintf("%.2f", *r.Ratio)
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", r.Step, fmtNum(r.Figure), r.Unit, ceil, ratio, r.Goal, r.Met)
+	}
+	tw.Flush()
+	fmt.Fprintln(w)
+	for _, r := range rows {
+		if r.Note != "" {
+			fmt.Fprintf(w, "  %s: %s\n", strings.SplitN(r.Step, ":", 2)[0], r.Note)
+		}
+	}
+}
+
+func fmtNum(v float64) string {
+	switch {
+	case math.Abs(v) >= 1000:
+		return fmt.Sprintf("%.0f", v)
+	case math.Abs(v) >= 10:
+		return fmt.Sprintf("%.1f", v)
+	default:
+		return fmt.Sprintf("%.2f", v)
+	}
+}
+
+func writeJSON(f flags, rows []Row) error {
+	if err := os.MkdirAll(filepath.Dir(f.out), 0o755); err != nil {
+		return err
+	}
+	doc := map[string]any{
+		"time":    time.Now().UTC().Format(time.RFC3339),
+		"command": strings.Join(os.Args, " "),
+		"events":  f.events,
+		"cpus":    runtime.NumCPU(),
+		"rows":    rows,
+	}
+	data, err := json.MarshalIndent(doc, "", "  ")
+	if err != nil {
+		return err
+	}
+	return os.WriteFile(f.out, append(data, '\n'), 0o644)
+}
