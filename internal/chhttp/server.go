@@ -60,6 +60,26 @@ func Listen(eng Engine, cfg Config) (*Server, error) {
 	if ip := net.ParseIP(host); host != "localhost" && (ip == nil || !ip.IsLoopback()) {
 		return nil, fmt.Errorf("clickhouse http address %q: the embedded warehouse listens on loopback only", cfg.Addr)
 	}
+	s, err := newServer(eng, cfg)
+	if err != nil {
+		return nil, err
+	}
+	s.ln, err = net.Listen("tcp", cfg.Addr)
+	if err != nil {
+		return nil, fmt.Errorf("clickhouse http: listen %s: %w (is another ikd-dev running?)", cfg.Addr, err)
+	}
+	s.http = &http.Server{Handler: s, ReadHeaderTimeout: 10 * time.Second}
+	go func() {
+		if err := s.http.Serve(s.ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			s.cfg.Logger.Error("clickhouse http stopped", "err", err)
+		}
+	}()
+	return s, nil
+}
+
+// newServer applies the defaults of cfg and learns the engine's timezone,
+// which ClickHouse reports in every response.
+func newServer(eng Engine, cfg Config) (*Server, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
@@ -73,18 +93,7 @@ func Listen(eng Engine, cfg Config) (*Server, error) {
 	if err != nil {
 		return nil, fmt.Errorf("clickhouse http: ask engine for its timezone: %w", err)
 	}
-	ln, err := net.Listen("tcp", cfg.Addr)
-	if err != nil {
-		return nil, fmt.Errorf("clickhouse http: listen %s: %w (is another ikd-dev running?)", cfg.Addr, err)
-	}
-	s := &Server{eng: eng, cfg: cfg, ln: ln, tz: strings.TrimSpace(string(res.Data))}
-	s.http = &http.Server{Handler: s, ReadHeaderTimeout: 10 * time.Second}
-	go func() {
-		if err := s.http.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
-			cfg.Logger.Error("clickhouse http stopped", "err", err)
-		}
-	}()
-	return s, nil
+	return &Server{eng: eng, cfg: cfg, tz: strings.TrimSpace(string(res.Data))}, nil
 }
 
 // Addr is the address the interface listens on.
