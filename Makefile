@@ -37,7 +37,7 @@ $(CHDB_LIB):
 
 build: deps
 	@mkdir -p bin
-	$(GO) build -o bin/ ./deploy/ikd-dev ./producers/ikd-counter ./consumers/ikd-aggregator $(if $(wildcard consumers/ikd-alerter/main.go),./consumers/ikd-alerter)
+	$(GO) build -o bin/ ./deploy/ikd-dev ./producers/ikd-counter ./consumers/ikd-aggregator ./consumers/ikd-alerter
 
 run: build
 	./bin/ikd-dev

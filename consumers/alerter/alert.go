@@ -70,7 +70,9 @@ type Alert struct {
 // Key identifies the alert's (rule, region, year): "behind_pace/17.71/2023".
 func (a Alert) Key() string { return key(a.Rule, a.RegionCode, a.Year) }
 
-func key(rule Rule, region string, year int) string { return fmt.Sprintf("%s/%s/%d", rule, region, year) }
+func key(rule Rule, region string, year int) string {
+	return fmt.Sprintf("%s/%s/%d", rule, region, year)
+}
 
 // Subject is where the alert is published:
 // ikd.alerts.v1.<severity>.<province>.<city>, "_" as city for a province

@@ -92,7 +92,8 @@ func waitCount(ctx context.Context, conn driver.Conn, target uint64, every, time
 // first poll that shows it minus its ack time: an upper bound, too high by
 // at most one poll's duration (reported as poll_ms).
 type freshResult struct {
-	latencies []time.Duration
+	latencies []time.Duration // to the end of the first poll that showed the probe (upper bound)
+	lower     []time.Duration // to the start of that poll (lower bound)
 	probes    int
 	bgRate    float64
 	pollMean  time.Duration
@@ -182,6 +183,7 @@ func freshness(ctx context.Context, conn driver.Conn, pub, probePub *publish.Pub
 		mu.Lock()
 		for seen < len(acks) && uint64(seen) < n-base {
 			res.latencies = append(res.latencies, end.Sub(acks[seen]))
+			res.lower = append(res.lower, max(0, t0.Sub(acks[seen])))
 			seen++
 		}
 		total := len(acks)
@@ -197,7 +199,9 @@ func freshness(ctx context.Context, conn driver.Conn, pub, probePub *publish.Pub
 			return res, err
 		default:
 		}
-		time.Sleep(10 * time.Millisecond)
+		// A pause between polls, so that the poller does not hold the
+		// engine (one statement at a time) against the aggregator's inserts.
+		time.Sleep(50 * time.Millisecond)
 	}
 	wg.Wait()
 	res.probes = len(acks)

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/ikd-pipeline/ikd/consumers/aggregator"
+	"github.com/ikd-pipeline/ikd/consumers/alerter"
 	"github.com/ikd-pipeline/ikd/internal/broker"
 	"github.com/ikd-pipeline/ikd/internal/config"
 )
@@ -35,6 +36,7 @@ type Config struct {
 	PseudonymKey       string               `envconfig:"PSEUDONYM_KEY" secret:"true"`
 	Streams            broker.StreamOptions `envconfig:"STREAM"`
 	Aggregator         aggregator.Config    `envconfig:"AGGREGATOR"`
+	Alerter            alerter.Config       `envconfig:"ALERTER"`
 }
 
 func main() {

@@ -13,6 +13,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/ikd-pipeline/ikd/consumers/aggregator"
+	"github.com/ikd-pipeline/ikd/consumers/alerter"
 	"github.com/ikd-pipeline/ikd/internal/broker"
 	"github.com/ikd-pipeline/ikd/internal/events"
 	"github.com/ikd-pipeline/ikd/internal/nik"
@@ -48,6 +49,11 @@ func run(ctx context.Context, cfg Config, rate float64, every time.Duration, log
 	if err != nil {
 		return err
 	}
+	alerts, err := alerter.Setup(ctx, cfg.Alerter, js, conn, cfg.Streams, logger)
+	if err != nil {
+		return err
+	}
+	defer alerts.Close()
 
 	ctx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
@@ -63,11 +69,12 @@ func run(ctx context.Context, cfg Config, rate float64, every time.Duration, log
 		}()
 	}
 	goPart("aggregator", agg.Run)
+	goPart("alerter", alerts.Run)
 	if rate > 0 {
 		goPart("simulator", func(ctx context.Context) error { return runSimulator(ctx, cfg, rate, nc, logger) })
 	}
 	if every > 0 {
-		goPart("table", func(ctx context.Context) error { return liveTable(ctx, conn, agg, every, os.Stdout) })
+		goPart("table", func(ctx context.Context) error { return liveTable(ctx, conn, agg, alerts, every, os.Stdout) })
 	}
 	<-ctx.Done()
 	wg.Wait()

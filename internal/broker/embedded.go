@@ -15,6 +15,8 @@ import (
 	"time"
 
 	"github.com/nats-io/nats-server/v2/server"
+
+	"github.com/ikd-pipeline/ikd/internal/dirlock"
 )
 
 const (
@@ -40,6 +42,7 @@ type EmbeddedConfig struct {
 type Embedded struct {
 	srv    *server.Server
 	logger *slog.Logger
+	lock   *dirlock.Lock
 }
 
 // StartEmbedded starts nats-server with JetStream file storage in cfg.Dir and
@@ -63,6 +66,10 @@ func StartEmbedded(cfg EmbeddedConfig) (*Embedded, error) {
 	if err := os.MkdirAll(storeDir, 0o750); err != nil {
 		return nil, fmt.Errorf("start embedded broker: create store dir: %w", err)
 	}
+	lock, err := dirlock.Acquire(cfg.Dir)
+	if err != nil {
+		return nil, fmt.Errorf("start embedded broker: %w", err)
+	}
 
 	// nats-server opens the JetStream store before it binds the client port,
 	// so checking the port first keeps a second ikd-dev from touching a store
@@ -71,16 +78,20 @@ func StartEmbedded(cfg EmbeddedConfig) (*Embedded, error) {
 	if cfg.Port > 0 {
 		l, err := net.Listen("tcp", addr)
 		if err != nil {
+			lock.Release()
 			return nil, fmt.Errorf("start embedded broker: %w", listenError(addr, err))
 		}
 		if err := l.Close(); err != nil {
+			lock.Release()
 			return nil, fmt.Errorf("start embedded broker: release probe listener on %s: %w", addr, err)
 		}
 	}
 	e, err := startServer(cfg, logger)
 	if err != nil {
+		lock.Release()
 		return nil, fmt.Errorf("start embedded broker: %w", err)
 	}
+	e.lock = lock
 	logger.Info("embedded broker started", "url", e.URL(), "store_dir", storeDir)
 	return e, nil
 }
@@ -146,6 +157,7 @@ func (e *Embedded) Shutdown() {
 	}
 	e.srv.Shutdown()
 	e.srv.WaitForShutdown()
+	_ = e.lock.Release()
 }
 
 // portInUseError keeps the OS error reachable (errors.Is(err, syscall.EADDRINUSE))

@@ -9,7 +9,6 @@ package engine
 import (
 	"errors"
 	"fmt"
-	"os"
 	"path/filepath"
 	"regexp"
 	"runtime"
@@ -20,6 +19,8 @@ import (
 	"unsafe"
 
 	"github.com/ebitengine/purego"
+
+	"github.com/ikd-pipeline/ikd/internal/dirlock"
 )
 
 // Error is an exception raised by the engine, with ClickHouse's error code.
@@ -137,6 +138,7 @@ type Engine struct {
 	dir     string
 	version string
 	db      string // the connection's current database
+	lock    *dirlock.Lock
 }
 
 // Open starts the engine on dir, creating it if needed. libPath names
@@ -149,9 +151,6 @@ func Open(dir, libPath string) (*Engine, error) {
 	if err != nil {
 		return nil, fmt.Errorf("engine data directory %q: %w", dir, err)
 	}
-	if err := os.MkdirAll(abs, 0o755); err != nil {
-		return nil, fmt.Errorf("engine data directory: %w", err)
-	}
 	process.Lock()
 	defer process.Unlock()
 	if process.open {
@@ -161,6 +160,10 @@ func Open(dir, libPath string) (*Engine, error) {
 	if err != nil {
 		return nil, err
 	}
+	lock, err := dirlock.Acquire(abs)
+	if err != nil {
+		return nil, fmt.Errorf("engine: %w", err)
+	}
 	// The Go runtime owns signals; chDB's handlers would swallow SIGSEGV-based
 	// nil checks and Ctrl-C.
 	l.setSignalHandlers(0)
@@ -169,12 +172,14 @@ func Open(dir, libPath string) (*Engine, error) {
 	conn := l.connect(int32(len(args)), argv)
 	pin.Unpin()
 	if conn == nil {
-		return nil, fmt.Errorf("engine: open %s failed (is another process using it?)", abs)
+		lock.Release()
+		return nil, fmt.Errorf("engine: open %s failed", abs)
 	}
-	e := &Engine{lib: l, conn: conn, handle: *(*unsafe.Pointer)(conn), dir: abs, db: "default"}
+	e := &Engine{lib: l, conn: conn, handle: *(*unsafe.Pointer)(conn), dir: abs, db: "default", lock: lock}
 	res, err := e.Query(Request{SQL: "SELECT version()"})
 	if err != nil {
 		l.closeConn(conn)
+		lock.Release()
 		return nil, fmt.Errorf("engine: first query: %w", err)
 	}
 	e.version = strings.TrimSpace(string(res.Data))
@@ -197,6 +202,7 @@ func (e *Engine) Close() error {
 	}
 	e.lib.closeConn(e.conn)
 	e.conn = nil
+	_ = e.lock.Release()
 	process.Lock()
 	process.open = false
 	process.Unlock()

@@ -6,6 +6,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/ikd-pipeline/ikd/internal/dirlock"
 )
 
 // One engine per process: the tests of this package share it.
@@ -111,6 +113,15 @@ func TestTamperedLibraryIsRefused(t *testing.T) {
 	}
 	err := VerifyLibrary(path)
 	if !errors.Is(err, ErrLibrary) || !strings.Contains(err.Error(), "SHA-256") {
+		t.Fatalf("got %v", err)
+	}
+}
+
+func TestDataDirectoryInUseIsRefused(t *testing.T) {
+	// The engine allows one Open per process, so a directory held by this
+	// process's engine stands for one held by another process.
+	_, err := dirlock.Acquire(shared.Dir())
+	if err == nil || !strings.Contains(err.Error(), "in use by another process") {
 		t.Fatalf("got %v", err)
 	}
 }

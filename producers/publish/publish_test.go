@@ -164,6 +164,7 @@ func TestPublishResendsUntilTheStreamExists(t *testing.T) {
 	ctx := testContext(t)
 	nc := connect(t, startBroker(t, t.TempDir(), -1).URL())
 	p := newPublisher(t, nc, Options{})
+	provisioned := make(chan error, 1)
 	go func() {
 		// Until then every send finds no stream to answer it.
 		time.Sleep(700 * time.Millisecond)
@@ -171,12 +172,14 @@ func TestPublishResendsUntilTheStreamExists(t *testing.T) {
 		if err == nil {
 			err = broker.Provision(ctx, js, broker.Streams(broker.StreamOptions{})...)
 		}
-		if err != nil {
-			t.Errorf("provision: %v", err)
-		}
+		provisioned <- err
 	}()
 
 	res, err := p.Publish(ctx, testEvents("late", 50))
+	// Publish may return once the events stream exists, before the others do.
+	if perr := <-provisioned; perr != nil {
+		t.Errorf("provision: %v", perr)
+	}
 	if err != nil {
 		t.Fatalf("Publish: %v", err)
 	}

@@ -1,0 +1,68 @@
+// Command ikd-alerter raises alerts when a region falls behind its IKD
+// activation target: it re-evaluates the regions the aggregator announces on
+// IKD_CHANGES, and every region each IKD_ALERTER_INTERVAL, records every
+// transition in ikd.alerts and publishes it to IKD_ALERTS (and a webhook).
+// Run one; a second would raise the same alerts again.
+package main
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"os"
+	"os/signal"
+	"syscall"
+
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/ikd-pipeline/ikd/consumers/alerter"
+	"github.com/ikd-pipeline/ikd/internal/broker"
+	"github.com/ikd-pipeline/ikd/internal/config"
+	"github.com/ikd-pipeline/ikd/internal/warehouse"
+)
+
+type Config struct {
+	NatsURL       string               `envconfig:"NATS_URL" default:"nats://127.0.0.1:4222"`
+	ClickHouseDSN string               `envconfig:"CLICKHOUSE_DSN" default:"http://127.0.0.1:8123" secret:"dsn"`
+	Streams       broker.StreamOptions `envconfig:"STREAM"`
+	Alerter       alerter.Config       `envconfig:"ALERTER"`
+}
+
+func main() {
+	logger := slog.New(slog.NewTextHandler(os.Stderr, nil))
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := run(ctx, logger); err != nil {
+		logger.Error("ikd-alerter stopped", "err", err)
+		os.Exit(1)
+	}
+}
+
+func run(ctx context.Context, logger *slog.Logger) error {
+	var cfg Config
+	if err := config.Load(&cfg); err != nil {
+		return err
+	}
+	config.Log(logger, "ikd-alerter", &cfg)
+	nc, err := broker.Connect(cfg.NatsURL, "ikd-alerter", logger)
+	if err != nil {
+		return err
+	}
+	defer nc.Drain()
+	js, err := jetstream.New(nc)
+	if err != nil {
+		return fmt.Errorf("jetstream: %w", err)
+	}
+	conn, err := warehouse.Open(ctx, cfg.ClickHouseDSN, logger)
+	if err != nil {
+		return err
+	}
+	defer conn.Close()
+	a, err := alerter.Setup(ctx, cfg.Alerter, js, conn, cfg.Streams, logger)
+	if err != nil {
+		return err
+	}
+	defer a.Close()
+	logger.Info("alerting", "changes", broker.ChangesStream, "alerts", broker.AlertsStream, "durable", cfg.Alerter.Durable, "interval", cfg.Alerter.Interval)
+	return a.Run(ctx)
+}
