@@ -27,9 +27,12 @@ type Config struct {
 	BatchSize     int           `envconfig:"BATCH_SIZE" default:"5000"`
 	FlushInterval time.Duration `envconfig:"FLUSH_INTERVAL" default:"200ms"`
 	AckWait       time.Duration `envconfig:"ACK_WAIT" default:"30s"`
-	// MaxDeliver bounds how often one message is tried before it is
-	// dead-lettered with the last reason it failed.
+	// MaxDeliver bounds how often an event the warehouse refuses is tried
+	// before it is dead-lettered with the warehouse's reason.
 	MaxDeliver int `envconfig:"MAX_DELIVER" default:"10"`
+	// RefusedDelay is the first delay before a refused event comes back; it
+	// doubles with each delivery, up to five minutes.
+	RefusedDelay time.Duration `envconfig:"REFUSED_DELAY" default:"1s"`
 	// RetryMaxInterval caps the backoff while the warehouse is down, so that
 	// work resumes within that time after it returns.
 	RetryMaxInterval time.Duration `envconfig:"RETRY_MAX_INTERVAL" default:"2s"`
@@ -70,7 +73,11 @@ func New(ctx context.Context, cfg Config, js jetstream.JetStream, writer Writer,
 		FilterSubject: events.SubjectPrefix + ".>",
 		AckPolicy:     jetstream.AckExplicitPolicy,
 		AckWait:       cfg.AckWait,
-		MaxDeliver:    cfg.MaxDeliver,
+		// Unlimited on the server: messages prefetched behind a batch held
+		// through a long warehouse outage are redelivered at every AckWait,
+		// and a server-side limit would abandon them uncounted. The limit that
+		// matters, for events the warehouse refuses, is applied in refused.
+		MaxDeliver:    -1,
 		MaxAckPending: 4 * cfg.BatchSize,
 		DeliverPolicy: jetstream.DeliverAllPolicy,
 	})

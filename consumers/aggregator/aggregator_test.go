@@ -40,7 +40,7 @@ type pipeline struct {
 func testConfig() aggregator.Config {
 	return aggregator.Config{
 		Durable: "ikd-aggregator", BatchSize: 500, FlushInterval: 50 * time.Millisecond, AckWait: 5 * time.Second,
-		MaxDeliver: 5, RetryMaxInterval: 200 * time.Millisecond, FutureTolerance: 10 * time.Minute,
+		MaxDeliver: 3, RefusedDelay: 10 * time.Millisecond, RetryMaxInterval: 200 * time.Millisecond, FutureTolerance: 10 * time.Minute,
 	}
 }
 
@@ -332,4 +332,37 @@ func mustMarshal(t *testing.T, ev events.Event) []byte {
 		t.Fatal(err)
 	}
 	return data
+}
+
+func TestAnEventTheWarehouseRefusesIsIsolatedRetriedAndDeadLettered(t *testing.T) {
+	p := start(t)
+	year := time.Now().Year()
+	// A constraint makes the real engine refuse one office's events for good.
+	p.exec(t, "ALTER TABLE ikd.events ADD CONSTRAINT no_poison CHECK office_id != 'POISON-OFFICE'")
+	t.Cleanup(func() { p.exec(t, "ALTER TABLE ikd.events DROP CONSTRAINT no_poison") })
+	now := time.Now().Add(-time.Minute).Format(time.RFC3339)
+	var lines []string
+	for i := 1; i <= 40; i++ {
+		office := "1771-OFF-01"
+		if i == 17 {
+			office = "POISON-OFFICE"
+		}
+		lines = append(lines, line("activation", p.residentOf(t, "17.71", i), office, now))
+	}
+	p.publish(t, lines...)
+	p.settle(t, 40)
+	if got := p.city(t, "17.71", year); got.Activated != 39 {
+		t.Fatalf("the 39 events around the refused one: activated %d", got.Activated)
+	}
+	stream, err := p.js.Stream(context.Background(), broker.DeadLetterStream)
+	if err != nil {
+		t.Fatal(err)
+	}
+	msg, err := stream.GetLastMsgForSubject(context.Background(), aggregator.DeadLetterSubject("write_failed"))
+	if err != nil {
+		t.Fatalf("no dead letter for the refused event: %v", err)
+	}
+	if !strings.Contains(msg.Header.Get(aggregator.HeaderDetail), "no_poison") {
+		t.Errorf("dead letter should carry the warehouse's reason: %q", msg.Header.Get(aggregator.HeaderDetail))
+	}
 }

@@ -116,7 +116,7 @@ func (a *Aggregator) refused(ctx context.Context, p pending, err error) error {
 		a.deadLetter(ctx, p.msg, meta, "write_failed", err.Error())
 		return nil
 	}
-	delay := min(time.Duration(1<<min(p.tries, 10))*time.Second, 5*time.Minute)
+	delay := min(a.cfg.RefusedDelay<<min(p.tries, 20), 5*time.Minute)
 	a.logger.Error("warehouse refused an event; it will come back", "event_id", p.record.EventID, "delivery", p.tries, "retry_in", delay, "err", err)
 	_ = p.msg.NakWithDelay(delay)
 	return nil
