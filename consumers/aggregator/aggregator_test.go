@@ -3,8 +3,6 @@ package aggregator_test
 import (
 	"context"
 	"fmt"
-	"io"
-	"log/slog"
 	"os"
 	"strings"
 	"testing"
@@ -20,12 +18,9 @@ import (
 	"github.com/ikd-pipeline/ikd/internal/nik"
 	"github.com/ikd-pipeline/ikd/internal/region"
 	"github.com/ikd-pipeline/ikd/internal/testenv"
-	"github.com/ikd-pipeline/ikd/internal/warehouse"
 )
 
 func TestMain(m *testing.M) { os.Exit(testenv.Run(m)) }
-
-var quiet = slog.New(slog.NewTextHandler(io.Discard, nil))
 
 // pipeline is a fresh broker and an emptied warehouse with an aggregator
 // running between them.
@@ -48,29 +43,9 @@ func start(t *testing.T) *pipeline {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	t.Cleanup(cancel)
-	b, err := broker.StartEmbedded(broker.EmbeddedConfig{Dir: t.TempDir(), Port: -1})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(b.Shutdown)
-	nc, err := broker.Connect(b.URL(), "test", quiet)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(nc.Close)
-	js, err := jetstream.New(nc)
-	if err != nil {
-		t.Fatal(err)
-	}
-	conn, err := warehouse.Open(ctx, testenv.WarehouseDSN(t), nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { conn.Close() })
-	if err := conn.Exec(ctx, "TRUNCATE ALL TABLES FROM IF EXISTS ikd"); err != nil {
-		t.Fatal(err)
-	}
-	agg, err := aggregator.Setup(ctx, testConfig(), js, conn, broker.StreamOptions{}, quiet)
+	_, js := testenv.JetStream(t, testenv.Broker(t).URL())
+	conn := testenv.Warehouse(t)
+	agg, err := aggregator.Setup(ctx, testConfig(), js, conn, broker.StreamOptions{}, testenv.Quiet)
 	if err != nil {
 		t.Fatal(err)
 	}

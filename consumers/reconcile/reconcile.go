@@ -52,7 +52,7 @@ type Report struct {
 	Subjects     []Subject   // every subject seen on either side, by name
 	Aggregates   []Aggregate // only the mismatches
 	Messages     int         // messages read from IKD_EVENTS
-	DeadLettered int         // event stream sequences with a dead letter
+	DeadLettered int         // event stream sequences dead-lettered, or superseded by a replay
 	Checked      int         // city-years compared
 }
 
@@ -82,7 +82,7 @@ func (r Report) Print(w io.Writer) error {
 	if err := tw.Flush(); err != nil {
 		return err
 	}
-	fmt.Fprintf(w, "\n%d messages read, %d dead-lettered, %d city-years checked\n", r.Messages, r.DeadLettered, r.Checked)
+	fmt.Fprintf(w, "\n%d messages read, %d sequences dead-lettered or replayed, %d city-years checked\n", r.Messages, r.DeadLettered, r.Checked)
 	if r.Clean() {
 		_, err := fmt.Fprintln(w, "clean: broker and warehouse agree")
 		return err
@@ -110,17 +110,22 @@ func (r Report) Print(w io.Writer) error {
 // An event is expected in the warehouse unless the stream sequence where its
 // id last occurs on its subject was dead-lettered: a replayed dead letter
 // brings the id back at a later sequence, which counts unless that one was
-// dead-lettered too.
+// dead-lettered too. (A replayed message names its original in Ikd-Replay-Of,
+// which is then superseded whether or not the replay's payload is readable.)
 func Reconcile(ctx context.Context, js jetstream.JetStream, conn driver.Conn) (Report, error) {
 	var rep Report
 	dead, err := deadLettered(ctx, js)
 	if err != nil {
 		return rep, err
 	}
-	rep.DeadLettered = len(dead)
 	// subject → event id → last stream sequence of that id.
 	bySubject := map[string]map[string]uint64{}
 	rep.Messages, err = readStream(ctx, js, broker.EventsStream, broker.EventsPrefix+".>", false, func(msg jetstream.Msg, seq uint64) {
+		if orig, err := strconv.ParseUint(msg.Headers().Get(replay.HeaderReplayOf), 10, 64); err == nil {
+			// The original was replayed: this message stands for it, and is
+			// the one to judge, even if its payload says nothing.
+			dead[orig] = struct{}{}
+		}
 		id := eventID(msg)
 		if id == "" {
 			return // not an event; the aggregator dead-letters it
@@ -137,6 +142,7 @@ func Reconcile(ctx context.Context, js jetstream.JetStream, conn driver.Conn) (R
 	if err != nil {
 		return rep, err
 	}
+	rep.DeadLettered = len(dead)
 	subjects := map[string]*Subject{}
 	for subject, ids := range bySubject {
 		for id, seq := range ids {

@@ -27,6 +27,12 @@ import (
 // each dead letter yet the same when one replay is retried.
 const MsgIDPrefix = "replay-"
 
+// HeaderReplayOf on a replayed event is the event stream sequence of the
+// message that was dead-lettered (the dead letter's Ikd-Original-Seq), so
+// that reconcile knows the original was superseded even when the payload
+// cannot be read.
+const HeaderReplayOf = "Ikd-Replay-Of"
+
 // Filter selects the dead letters to replay; the zero Filter takes all.
 type Filter struct {
 	Reason string // only dead letters of this reason (Ikd-Reason), e.g. "invalid_nik"
@@ -135,6 +141,9 @@ func replayOne(ctx context.Context, js jetstream.JetStream, stream jetstream.Str
 	out := nats.NewMsg(subject)
 	out.Data = msg.Data()
 	out.Header.Set(nats.MsgIdHdr, MsgIDPrefix+strconv.FormatUint(seq, 10))
+	if orig := msg.Headers().Get(aggregator.HeaderOriginalSeq); orig != "" {
+		out.Header.Set(HeaderReplayOf, orig)
+	}
 	if _, err := js.PublishMsg(ctx, out); err != nil {
 		return false, fmt.Errorf("replay: republish dead letter %d to %s: %w", seq, subject, err)
 	}

@@ -19,9 +19,9 @@ import (
 	"github.com/ikd-pipeline/ikd/internal/engine"
 )
 
-// warehouse is the process's one embedded engine (chDB allows one per
+// embedded is the process's one embedded engine (chDB allows one per
 // process), started by the first test that asks and stopped by Run.
-var warehouse struct {
+var embedded struct {
 	once   sync.Once
 	dsn    string
 	err    error
@@ -34,16 +34,16 @@ var warehouse struct {
 // as `func TestMain(m *testing.M) { os.Exit(testenv.Run(m)) }`.
 func Run(m *testing.M) int {
 	code := m.Run()
-	if warehouse.server != nil {
+	if embedded.server != nil {
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		_ = warehouse.server.Close(ctx)
+		_ = embedded.server.Close(ctx)
 		cancel()
 	}
-	if warehouse.eng != nil {
-		_ = warehouse.eng.Close()
+	if embedded.eng != nil {
+		_ = embedded.eng.Close()
 	}
-	if warehouse.dir != "" {
-		_ = os.RemoveAll(warehouse.dir)
+	if embedded.dir != "" {
+		_ = os.RemoveAll(embedded.dir)
 	}
 	return code
 }
@@ -55,11 +55,11 @@ func WarehouseDSN(t testing.TB) string {
 	if dsn := os.Getenv("IKD_CLICKHOUSE_DSN"); dsn != "" {
 		return dsn
 	}
-	warehouse.once.Do(startWarehouse)
-	if warehouse.err != nil {
-		t.Fatalf("embedded warehouse: %v", warehouse.err)
+	embedded.once.Do(startWarehouse)
+	if embedded.err != nil {
+		t.Fatalf("embedded warehouse: %v", embedded.err)
 	}
-	return warehouse.dsn
+	return embedded.dsn
 }
 
 // Embedded reports whether tests run against the embedded engine.
@@ -68,21 +68,21 @@ func Embedded() bool { return os.Getenv("IKD_CLICKHOUSE_DSN") == "" }
 func startWarehouse() {
 	dir, err := os.MkdirTemp("", "ikd-test-warehouse-")
 	if err != nil {
-		warehouse.err = err
+		embedded.err = err
 		return
 	}
-	warehouse.dir = dir
+	embedded.dir = dir
 	eng, err := engine.Open(filepath.Join(dir, "clickhouse"), os.Getenv("IKD_CHDB_LIB"))
 	if err != nil {
-		warehouse.err = err
+		embedded.err = err
 		return
 	}
-	warehouse.eng = eng
+	embedded.eng = eng
 	srv, err := chhttp.Listen(eng, chhttp.Config{Addr: "127.0.0.1:0", TempDir: filepath.Join(dir, "tmp")})
 	if err != nil {
-		warehouse.err = err
+		embedded.err = err
 		return
 	}
-	warehouse.server = srv
-	warehouse.dsn = fmt.Sprintf("http://%s", srv.Addr())
+	embedded.server = srv
+	embedded.dsn = fmt.Sprintf("http://%s", srv.Addr())
 }

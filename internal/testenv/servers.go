@@ -1,0 +1,80 @@
+package testenv
+
+import (
+	"context"
+	"io"
+	"log/slog"
+	"testing"
+	"time"
+
+	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/ikd-pipeline/ikd/internal/broker"
+	"github.com/ikd-pipeline/ikd/internal/warehouse"
+)
+
+// Quiet is a logger for components under test whose logs would only clutter
+// the test output.
+var Quiet = slog.New(slog.NewTextHandler(io.Discard, nil))
+
+// Broker starts an embedded NATS JetStream server for one test, on a free
+// port with its store in a temporary directory, stopped when the test ends.
+func Broker(t testing.TB) *broker.Embedded {
+	t.Helper()
+	return BrokerAt(t, t.TempDir(), -1)
+}
+
+// BrokerAt starts an embedded broker on dir and port (-1: any free port), for
+// tests that stop and start it again on the same store and address.
+func BrokerAt(t testing.TB, dir string, port int) *broker.Embedded {
+	t.Helper()
+	b, err := broker.StartEmbedded(broker.EmbeddedConfig{Dir: dir, Port: port})
+	if err != nil {
+		t.Fatalf("embedded broker: %v", err)
+	}
+	t.Cleanup(b.Shutdown)
+	return b
+}
+
+// JetStream connects to url and returns the connection and its JetStream
+// context, with the project's streams provisioned.
+func JetStream(t testing.TB, url string) (*nats.Conn, jetstream.JetStream) {
+	t.Helper()
+	nc, err := broker.Connect(url, t.Name(), Quiet)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(nc.Close)
+	js, err := jetstream.New(nc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := broker.Provision(ctx, js, broker.Streams(broker.StreamOptions{})...); err != nil {
+		t.Fatal(err)
+	}
+	return nc, js
+}
+
+// Warehouse connects to the warehouse under test and empties every table of
+// the ikd database, so that each test starts from nothing. Programs apply the
+// schema themselves at start, as in production.
+func Warehouse(t testing.TB) driver.Conn {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	conn, err := warehouse.Open(ctx, WarehouseDSN(t), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { conn.Close() })
+	// TRUNCATE, not DROP DATABASE ... SYNC, which waits forever on the
+	// embedded engine while its own connection is the one asking.
+	if err := conn.Exec(ctx, "TRUNCATE ALL TABLES FROM IF EXISTS ikd"); err != nil {
+		t.Fatal(err)
+	}
+	return conn
+}
