@@ -16,9 +16,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/ikd-pipeline/ikd/internal/broker"
-	"github.com/ikd-pipeline/ikd/internal/region"
-	"github.com/ikd-pipeline/ikd/internal/warehouse"
-	"github.com/ikd-pipeline/ikd/schema"
+	"github.com/ikd-pipeline/ikd/internal/endpoints"
 )
 
 // Stats are running totals since start.
@@ -55,14 +53,7 @@ type Alerter struct {
 // Setup readies both ends (streams, schema and reference regions) and returns
 // a started alerter, as aggregator.Setup does for the aggregator.
 func Setup(ctx context.Context, cfg Config, js jetstream.JetStream, conn driver.Conn, streams broker.StreamOptions, logger *slog.Logger) (*Alerter, error) {
-	if err := broker.Provision(ctx, js, broker.Streams(streams)...); err != nil {
-		return nil, err
-	}
-	ref, err := region.Load()
-	if err != nil {
-		return nil, fmt.Errorf("reference regions: %w", err)
-	}
-	if err := warehouse.Migrate(ctx, conn, schema.Migrations, ref, logger); err != nil {
+	if err := endpoints.Ready(ctx, js, conn, streams, logger); err != nil {
 		return nil, err
 	}
 	return New(ctx, cfg, js, conn, logger)

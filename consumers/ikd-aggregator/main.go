@@ -8,25 +8,20 @@ package main
 
 import (
 	"context"
-	"fmt"
 	"log/slog"
 	"os"
 	"os/signal"
 	"syscall"
 
-	"github.com/nats-io/nats.go/jetstream"
-
 	"github.com/ikd-pipeline/ikd/consumers/aggregator"
 	"github.com/ikd-pipeline/ikd/internal/broker"
 	"github.com/ikd-pipeline/ikd/internal/config"
-	"github.com/ikd-pipeline/ikd/internal/warehouse"
+	"github.com/ikd-pipeline/ikd/internal/endpoints"
 )
 
 type Config struct {
-	NatsURL       string               `envconfig:"NATS_URL" default:"nats://127.0.0.1:4222"`
-	ClickHouseDSN string               `envconfig:"CLICKHOUSE_DSN" default:"http://127.0.0.1:8123" secret:"dsn"`
-	Streams       broker.StreamOptions `envconfig:"STREAM"`
-	Aggregator    aggregator.Config    `envconfig:"AGGREGATOR"`
+	endpoints.Config
+	Aggregator aggregator.Config `envconfig:"AGGREGATOR"`
 }
 
 func main() {
@@ -51,21 +46,12 @@ func run(ctx context.Context, logger *slog.Logger) error {
 		return err
 	}
 	config.Log(logger, "ikd-aggregator", &cfg)
-	nc, err := broker.Connect(cfg.NatsURL, "ikd-aggregator", logger)
+	ep, err := endpoints.Dial(ctx, cfg.Config, "ikd-aggregator", logger)
 	if err != nil {
 		return err
 	}
-	defer nc.Drain()
-	js, err := jetstream.New(nc)
-	if err != nil {
-		return fmt.Errorf("jetstream: %w", err)
-	}
-	conn, err := warehouse.Open(ctx, cfg.ClickHouseDSN, logger)
-	if err != nil {
-		return err
-	}
-	defer conn.Close()
-	agg, err := aggregator.Setup(ctx, cfg.Aggregator, js, conn, cfg.Streams, logger)
+	defer ep.Close()
+	agg, err := aggregator.Setup(ctx, cfg.Aggregator, ep.JS, ep.DB, cfg.Streams, logger)
 	if err != nil {
 		return err
 	}

@@ -7,13 +7,10 @@ import (
 	"log/slog"
 	"os"
 
-	"github.com/nats-io/nats.go/jetstream"
-
 	"github.com/ikd-pipeline/ikd/consumers/reconcile"
 	"github.com/ikd-pipeline/ikd/consumers/replay"
-	"github.com/ikd-pipeline/ikd/internal/broker"
 	"github.com/ikd-pipeline/ikd/internal/config"
-	"github.com/ikd-pipeline/ikd/internal/warehouse"
+	"github.com/ikd-pipeline/ikd/internal/endpoints"
 )
 
 const (
@@ -44,22 +41,13 @@ func subcommand(ctx context.Context, logger *slog.Logger, name string, args []st
 	return code
 }
 
-// connectJS loads the configuration and connects to the broker.
-func connectJS(logger *slog.Logger, program string) (*Config, jetstream.JetStream, func(), error) {
+// dial loads the configuration and connects to the broker and the warehouse.
+func dial(ctx context.Context, logger *slog.Logger, program string) (*endpoints.Endpoints, error) {
 	var cfg Config
 	if err := config.Load(&cfg); err != nil {
-		return nil, nil, nil, err
+		return nil, err
 	}
-	nc, err := broker.Connect(cfg.NatsURL, program, logger)
-	if err != nil {
-		return nil, nil, nil, err
-	}
-	js, err := jetstream.New(nc)
-	if err != nil {
-		nc.Close()
-		return nil, nil, nil, fmt.Errorf("jetstream: %w", err)
-	}
-	return &cfg, js, nc.Close, nil
+	return endpoints.Dial(ctx, cfg.Config, program, logger)
 }
 
 func runReplay(ctx context.Context, logger *slog.Logger, args []string) error {
@@ -68,12 +56,12 @@ func runReplay(ctx context.Context, logger *slog.Logger, args []string) error {
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
-	_, js, done, err := connectJS(logger, "ikd-aggregator-replay")
+	ep, err := dial(ctx, logger, "ikd-aggregator-replay")
 	if err != nil {
 		return err
 	}
-	defer done()
-	n, err := replay.Replay(ctx, js, replay.Filter{Reason: *reason}, logger)
+	defer ep.Close()
+	n, err := replay.Replay(ctx, ep.JS, replay.Filter{Reason: *reason}, logger)
 	fmt.Printf("replayed %d dead letters\n", n)
 	return err
 }
@@ -83,17 +71,12 @@ func runReconcile(ctx context.Context, logger *slog.Logger, args []string) (int,
 	if err := fs.Parse(args); err != nil {
 		return exitError, err
 	}
-	cfg, js, done, err := connectJS(logger, "ikd-aggregator-reconcile")
+	ep, err := dial(ctx, logger, "ikd-aggregator-reconcile")
 	if err != nil {
 		return exitError, err
 	}
-	defer done()
-	conn, err := warehouse.Open(ctx, cfg.ClickHouseDSN, logger)
-	if err != nil {
-		return exitError, err
-	}
-	defer conn.Close()
-	rep, err := reconcile.Reconcile(ctx, js, conn)
+	defer ep.Close()
+	rep, err := reconcile.Reconcile(ctx, ep.JS, ep.DB)
 	if err != nil {
 		return exitError, err
 	}

@@ -10,15 +10,13 @@ import (
 	"time"
 
 	"github.com/nats-io/nats.go"
-	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/ikd-pipeline/ikd/consumers/aggregator"
 	"github.com/ikd-pipeline/ikd/consumers/alerter"
-	"github.com/ikd-pipeline/ikd/internal/broker"
+	"github.com/ikd-pipeline/ikd/internal/endpoints"
 	"github.com/ikd-pipeline/ikd/internal/events"
 	"github.com/ikd-pipeline/ikd/internal/nik"
 	"github.com/ikd-pipeline/ikd/internal/region"
-	"github.com/ikd-pipeline/ikd/internal/warehouse"
 	"github.com/ikd-pipeline/ikd/producers/publish"
 	"github.com/ikd-pipeline/ikd/producers/simulate"
 )
@@ -31,25 +29,16 @@ func run(ctx context.Context, cfg Config, rate float64, every time.Duration, log
 	defer srv.stop()
 	srv.describe(cfg.DataDir, os.Stdout)
 
-	nc, err := broker.Connect(srv.natsURL, "ikd-dev", logger)
+	ep, err := endpoints.Dial(ctx, endpoints.Config{NatsURL: srv.natsURL, ClickHouseDSN: srv.dsn, Streams: cfg.Streams}, "ikd-dev", logger)
 	if err != nil {
 		return err
 	}
-	defer nc.Close()
-	js, err := jetstream.New(nc)
-	if err != nil {
-		return fmt.Errorf("jetstream: %w", err)
-	}
-	conn, err := warehouse.Open(ctx, srv.dsn, logger)
+	defer ep.Close()
+	agg, err := aggregator.Setup(ctx, cfg.Aggregator, ep.JS, ep.DB, cfg.Streams, logger)
 	if err != nil {
 		return err
 	}
-	defer conn.Close()
-	agg, err := aggregator.Setup(ctx, cfg.Aggregator, js, conn, cfg.Streams, logger)
-	if err != nil {
-		return err
-	}
-	alerts, err := alerter.Setup(ctx, cfg.Alerter, js, conn, cfg.Streams, logger)
+	alerts, err := alerter.Setup(ctx, cfg.Alerter, ep.JS, ep.DB, cfg.Streams, logger)
 	if err != nil {
 		return err
 	}
@@ -71,10 +60,10 @@ func run(ctx context.Context, cfg Config, rate float64, every time.Duration, log
 	goPart("aggregator", agg.Run)
 	goPart("alerter", alerts.Run)
 	if rate > 0 {
-		goPart("simulator", func(ctx context.Context) error { return runSimulator(ctx, cfg, rate, nc, logger) })
+		goPart("simulator", func(ctx context.Context) error { return runSimulator(ctx, cfg, rate, ep.NC, logger) })
 	}
 	if every > 0 {
-		goPart("table", func(ctx context.Context) error { return liveTable(ctx, conn, agg, alerts, every, os.Stdout) })
+		goPart("table", func(ctx context.Context) error { return liveTable(ctx, ep.DB, agg, alerts, every, os.Stdout) })
 	}
 	<-ctx.Done()
 	wg.Wait()

@@ -39,6 +39,11 @@ func walk(prefix string, v reflect.Value, emit func(name, value string)) {
 	t := v.Type()
 	for i := range t.NumField() {
 		f := t.Field(i)
+		if f.Anonymous && f.Type.Kind() == reflect.Struct {
+			// envconfig gives an embedded struct's fields no prefix of their own.
+			walk(prefix, v.Field(i), emit)
+			continue
+		}
 		name := f.Tag.Get("envconfig")
 		if name == "" {
 			name = strings.ToUpper(f.Name)

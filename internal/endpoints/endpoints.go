@@ -1,0 +1,73 @@
+// Package endpoints opens the two ends every pipeline program talks to, the
+// broker and the warehouse, and readies them: the project's streams exist
+// with their current configuration, and the warehouse schema is applied.
+package endpoints
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+
+	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/ikd-pipeline/ikd/internal/broker"
+	"github.com/ikd-pipeline/ikd/internal/region"
+	"github.com/ikd-pipeline/ikd/internal/warehouse"
+	"github.com/ikd-pipeline/ikd/schema"
+)
+
+// Config names the two ends; the defaults reach what ikd-dev hosts.
+type Config struct {
+	NatsURL       string               `envconfig:"NATS_URL" default:"nats://127.0.0.1:4222"`
+	ClickHouseDSN string               `envconfig:"CLICKHOUSE_DSN" default:"http://127.0.0.1:8123" secret:"dsn"`
+	Streams       broker.StreamOptions `envconfig:"STREAM"`
+}
+
+// Endpoints are open connections to the broker and the warehouse.
+type Endpoints struct {
+	NC *nats.Conn
+	JS jetstream.JetStream
+	DB driver.Conn
+}
+
+// Dial connects to both ends as program. The consumers' Setup functions
+// ready them.
+func Dial(ctx context.Context, cfg Config, program string, logger *slog.Logger) (*Endpoints, error) {
+	nc, err := broker.Connect(cfg.NatsURL, program, logger)
+	if err != nil {
+		return nil, err
+	}
+	js, err := jetstream.New(nc)
+	if err != nil {
+		nc.Close()
+		return nil, fmt.Errorf("jetstream: %w", err)
+	}
+	db, err := warehouse.Open(ctx, cfg.ClickHouseDSN, logger)
+	if err != nil {
+		nc.Close()
+		return nil, err
+	}
+	return &Endpoints{NC: nc, JS: js, DB: db}, nil
+}
+
+// Ready provisions the streams and applies the schema. Both are idempotent,
+// so every consumer does it at start and none depends on another having run.
+func Ready(ctx context.Context, js jetstream.JetStream, db driver.Conn, streams broker.StreamOptions, logger *slog.Logger) error {
+	if err := broker.Provision(ctx, js, broker.Streams(streams)...); err != nil {
+		return err
+	}
+	ref, err := region.Load()
+	if err != nil {
+		return fmt.Errorf("reference regions: %w", err)
+	}
+	return warehouse.Migrate(ctx, db, schema.Migrations, ref, logger)
+}
+
+// Close drains the broker connection, so that acknowledgements under way
+// are sent, and closes the warehouse connection.
+func (e *Endpoints) Close() {
+	_ = e.NC.Drain()
+	_ = e.DB.Close()
+}
