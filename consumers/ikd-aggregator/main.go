@@ -34,9 +34,14 @@ func main() {
 		stop()
 		os.Exit(code)
 	}
-	if err := run(ctx, logger); err != nil {
+	err := run(ctx, logger)
+	switch {
+	case err != nil && ctx.Err() == nil:
 		logger.Error("ikd-aggregator stopped", "err", err)
 		os.Exit(1)
+	case err != nil:
+		// Interrupted while starting: what failed was cut short by the signal.
+		logger.Info("ikd-aggregator stopped before it was fully started", "interrupted", err)
 	}
 }
 

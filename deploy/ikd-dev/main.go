@@ -52,8 +52,13 @@ func main() {
 		os.Exit(2)
 	}
 	config.Log(logger, "ikd-dev", &cfg)
-	if err := run(ctx, cfg, *rate, *every, logger); err != nil {
+	err := run(ctx, cfg, *rate, *every, logger)
+	switch {
+	case err != nil && ctx.Err() == nil:
 		logger.Error("ikd-dev stopped", "err", err)
 		os.Exit(1)
+	case err != nil:
+		// Interrupted while starting: what failed was cut short by the signal.
+		logger.Info("ikd-dev stopped before it was fully started", "interrupted", err)
 	}
 }

@@ -1,0 +1,173 @@
+package main
+
+import (
+	"bytes"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/url"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// The program as a newcomer runs it: a real binary, real ports, Ctrl-C.
+
+func freePort(t *testing.T) int {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port
+}
+
+type devProcess struct {
+	cmd    *exec.Cmd
+	mu     sync.Mutex
+	stdout bytes.Buffer
+	stderr bytes.Buffer
+	done   chan error
+}
+
+func (p *devProcess) output() string {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.stdout.String() + p.stderr.String()
+}
+
+type lockedWriter struct {
+	mu *sync.Mutex
+	w  io.Writer
+}
+
+func (l lockedWriter) Write(b []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.w.Write(b)
+}
+
+func startDev(t *testing.T, bin, dataDir string, natsPort, chPort int, args ...string) *devProcess {
+	t.Helper()
+	p := &devProcess{cmd: exec.Command(bin, args...), done: make(chan error, 1)}
+	p.cmd.Env = append(os.Environ(),
+		"IKD_DATA_DIR="+dataDir,
+		fmt.Sprintf("IKD_NATS_LISTEN=127.0.0.1:%d", natsPort),
+		fmt.Sprintf("IKD_CLICKHOUSE_LISTEN=127.0.0.1:%d", chPort),
+	)
+	p.cmd.Stdout = lockedWriter{&p.mu, &p.stdout}
+	p.cmd.Stderr = lockedWriter{&p.mu, &p.stderr}
+	if err := p.cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	go func() { p.done <- p.cmd.Wait() }()
+	t.Cleanup(func() {
+		_ = p.cmd.Process.Kill()
+		<-p.done
+	})
+	return p
+}
+
+func query(chPort int, sql string) (string, error) {
+	resp, err := http.Get(fmt.Sprintf("http://127.0.0.1:%d/?query=%s", chPort, url.QueryEscape(sql)))
+	if err != nil {
+		return "", err
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	if resp.StatusCode != 200 {
+		return "", fmt.Errorf("status %d: %s", resp.StatusCode, body)
+	}
+	return strings.TrimSpace(string(body)), err
+}
+
+// eventually polls sql until check accepts its answer.
+func eventually(t *testing.T, p *devProcess, chPort int, sql string, check func(string) bool) string {
+	t.Helper()
+	deadline := time.Now().Add(60 * time.Second)
+	var last string
+	var err error
+	for time.Now().Before(deadline) {
+		if last, err = query(chPort, sql); err == nil && check(last) {
+			return last
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	t.Fatalf("%s: last answer %q, %v\n%s", sql, last, err, p.output())
+	return ""
+}
+
+func waitOutput(t *testing.T, p *devProcess, want string) {
+	t.Helper()
+	for deadline := time.Now().Add(30 * time.Second); time.Now().Before(deadline); time.Sleep(100 * time.Millisecond) {
+		if strings.Contains(p.output(), want) {
+			return
+		}
+	}
+	t.Errorf("output lacks %q:\n%s", want, p.output())
+}
+
+func stop(t *testing.T, p *devProcess) {
+	t.Helper()
+	if err := p.cmd.Process.Signal(syscall.SIGINT); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case err := <-p.done:
+		p.done <- err // for the cleanup
+		if err != nil {
+			t.Fatalf("ikd-dev exited with %v after Ctrl-C:\n%s", err, p.output())
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatalf("ikd-dev did not stop within 30 s of Ctrl-C:\n%s", p.output())
+	}
+	if !strings.Contains(p.output(), "stopped cleanly") {
+		t.Errorf("no clean stop reported:\n%s", p.output())
+	}
+}
+
+func TestDevStackRunsStopsOnCtrlCAndContinuesWhereItStopped(t *testing.T) {
+	bin := filepath.Join(t.TempDir(), "ikd-dev")
+	if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
+		t.Fatalf("build: %v\n%s", err, out)
+	}
+	dataDir := t.TempDir()
+	natsPort, chPort := freePort(t), freePort(t)
+
+	first := startDev(t, bin, dataDir, natsPort, chPort, "--simulate-rate=300", "--table-every=1s")
+	waitOutput(t, first, "ready:")
+	eventually(t, first, chPort, "SELECT version()", func(v string) bool { return strings.HasPrefix(v, "26.5") })
+	eventually(t, first, chPort, "SELECT count() FROM ikd.attainment_city WHERE year = toYear(today())", func(n string) bool { return n == "514" })
+	eventually(t, first, chPort, "SELECT count() FROM ikd.attainment_province WHERE year = toYear(today())", func(n string) bool { return n == "38" })
+	counted := eventually(t, first, chPort, "SELECT sum(activated) FROM ikd.attainment_city", func(n string) bool { v, _ := strconv.Atoi(n); return v >= 100 })
+	for _, want := range []string{"data directory", "nats://127.0.0.1:" + strconv.Itoa(natsPort), "embedded engine 26.5", "attainment by province", "Bengkulu"} {
+		waitOutput(t, first, want)
+	}
+
+	second := startDev(t, bin, dataDir, freePort(t), freePort(t), "--simulate-rate=0")
+	select {
+	case err := <-second.done:
+		second.done <- err
+		if err == nil || !strings.Contains(second.output(), "in use by another process") {
+			t.Errorf("a second ikd-dev on the same data directory: %v\n%s", err, second.output())
+		}
+	case <-time.After(30 * time.Second):
+		t.Error("a second ikd-dev on the same data directory kept running")
+	}
+
+	stop(t, first)
+	before, _ := strconv.Atoi(counted)
+
+	again := startDev(t, bin, dataDir, natsPort, chPort, "--simulate-rate=0", "--table-every=0")
+	waitOutput(t, again, "ready:")
+	eventually(t, again, chPort, "SELECT sum(activated) FROM ikd.attainment_city", func(n string) bool { v, _ := strconv.Atoi(n); return v >= before })
+	stop(t, again)
+}
