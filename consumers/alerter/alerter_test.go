@@ -4,8 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"io"
-	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -20,12 +18,9 @@ import (
 	"github.com/ikd-pipeline/ikd/consumers/alerter"
 	"github.com/ikd-pipeline/ikd/internal/broker"
 	"github.com/ikd-pipeline/ikd/internal/testenv"
-	"github.com/ikd-pipeline/ikd/internal/warehouse"
 )
 
 func TestMain(m *testing.M) { os.Exit(testenv.Run(m)) }
-
-var quiet = slog.New(slog.NewTextHandler(io.Discard, nil))
 
 // feb13 is midday of 13 February 2023 in WIB, when the figures of the domain
 // note were reported.
@@ -50,35 +45,15 @@ func start(t *testing.T) *env {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	t.Cleanup(cancel)
-	b, err := broker.StartEmbedded(broker.EmbeddedConfig{Dir: t.TempDir(), Port: -1})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(b.Shutdown)
-	nc, err := broker.Connect(b.URL(), "test", quiet)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(nc.Close)
-	js, err := jetstream.New(nc)
-	if err != nil {
-		t.Fatal(err)
-	}
-	conn, err := warehouse.Open(ctx, testenv.WarehouseDSN(t), nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { conn.Close() })
-	if err := conn.Exec(ctx, "TRUNCATE ALL TABLES FROM IF EXISTS ikd"); err != nil {
-		t.Fatal(err)
-	}
+	_, js := testenv.JetStream(t, testenv.Broker(t).URL())
+	conn := testenv.Warehouse(t)
 	return &env{js: js, conn: conn, ctx: ctx}
 }
 
 // alerter sets up (first call) or creates a new alerter evaluating as of feb13.
 func (e *env) alerter(t *testing.T, cfg alerter.Config) *alerter.Alerter {
 	t.Helper()
-	a, err := alerter.Setup(e.ctx, cfg, e.js, e.conn, broker.StreamOptions{}, quiet)
+	a, err := alerter.Setup(e.ctx, cfg, e.js, e.conn, broker.StreamOptions{}, testenv.Quiet)
 	if err != nil {
 		t.Fatal(err)
 	}

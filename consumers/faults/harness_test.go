@@ -13,7 +13,6 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"log/slog"
 	"math/rand/v2"
 	"net"
 	"os"
@@ -35,7 +34,6 @@ import (
 	"github.com/ikd-pipeline/ikd/internal/nik"
 	"github.com/ikd-pipeline/ikd/internal/region"
 	"github.com/ikd-pipeline/ikd/internal/testenv"
-	"github.com/ikd-pipeline/ikd/internal/warehouse"
 	"github.com/ikd-pipeline/ikd/producers/publish"
 )
 
@@ -53,8 +51,6 @@ func eventCount() int {
 	}
 	return 20_000
 }
-
-var quiet = slog.New(slog.DiscardHandler)
 
 // ---- the aggregator binary ----
 
@@ -102,62 +98,25 @@ type env struct {
 	streams  broker.StreamOptions
 }
 
-func freePort(t *testing.T) int {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
-}
-
 // newEnv starts a broker on a free port and empties the warehouse.
 func newEnv(t *testing.T, streams broker.StreamOptions) *env {
 	t.Helper()
-	e := &env{t: t, dir: t.TempDir(), port: freePort(t), streams: streams}
-	e.startBroker()
+	e := &env{t: t, dir: t.TempDir(), port: testenv.FreePort(t), streams: streams}
+	e.broker = testenv.BrokerAt(t, e.dir, e.port)
+	// restartBroker replaces the broker; stop whichever is running.
 	t.Cleanup(func() {
 		e.brokerMu.Lock()
 		defer e.brokerMu.Unlock()
 		e.broker.Shutdown()
 	})
-	nc, err := broker.Connect(e.url(), "faults-test", quiet)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(nc.Close)
-	e.nc = nc
-	if e.js, err = jetstream.New(nc); err != nil {
-		t.Fatal(err)
-	}
-	ctx := t.Context()
-	if err := broker.Provision(ctx, e.js, broker.Streams(streams)...); err != nil {
-		t.Fatal(err)
-	}
+	e.nc = testenv.Connect(t, e.url())
+	e.js = testenv.Provision(t, e.nc, streams)
 	e.dsn = testenv.WarehouseDSN(t)
-	if e.conn, err = warehouse.Open(ctx, e.dsn, nil); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { e.conn.Close() })
-	if err := e.conn.Exec(ctx, "TRUNCATE ALL TABLES FROM IF EXISTS ikd"); err != nil {
-		t.Fatal(err)
-	}
+	e.conn = testenv.Warehouse(t)
 	return e
 }
 
 func (e *env) url() string { return fmt.Sprintf("nats://127.0.0.1:%d", e.port) }
-
-func (e *env) startBroker() {
-	e.t.Helper()
-	b, err := broker.StartEmbedded(broker.EmbeddedConfig{Dir: e.dir, Port: e.port, Logger: quiet})
-	if err != nil {
-		e.t.Fatalf("start broker: %v", err)
-	}
-	e.brokerMu.Lock()
-	e.broker = b
-	e.brokerMu.Unlock()
-}
 
 // restartBroker shuts the broker down, waits, and starts it on the same
 // directory and port.
@@ -169,7 +128,7 @@ func (e *env) restartBroker(down time.Duration) {
 	time.Sleep(down)
 	deadline := time.Now().Add(10 * time.Second)
 	for {
-		b, err := broker.StartEmbedded(broker.EmbeddedConfig{Dir: e.dir, Port: e.port, Logger: quiet})
+		b, err := broker.StartEmbedded(broker.EmbeddedConfig{Dir: e.dir, Port: e.port})
 		if err == nil {
 			e.brokerMu.Lock()
 			e.broker = b
@@ -392,7 +351,7 @@ func makeDataset(t *testing.T, n int, seed uint64) *dataset {
 // publish sends evs with producers/publish, in chunks.
 func (e *env) publish(ctx context.Context, evs []events.Event) publish.Result {
 	e.t.Helper()
-	p, err := publish.New(e.nc, publish.Options{RetryFor: 2 * time.Minute}, quiet)
+	p, err := publish.New(e.nc, publish.Options{RetryFor: 2 * time.Minute}, testenv.Quiet)
 	if err != nil {
 		e.t.Fatal(err)
 	}
@@ -562,7 +521,7 @@ type proxy struct {
 
 func newProxy(t *testing.T, target string) *proxy {
 	p := &proxy{t: t, target: target, conns: map[net.Conn]bool{}}
-	p.addr = fmt.Sprintf("127.0.0.1:%d", freePort(t))
+	p.addr = fmt.Sprintf("127.0.0.1:%d", testenv.FreePort(t))
 	p.on()
 	t.Cleanup(p.off)
 	return p

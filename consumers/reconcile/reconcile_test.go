@@ -14,7 +14,6 @@ import (
 
 	"github.com/ikd-pipeline/ikd/consumers/aggregator"
 	"github.com/ikd-pipeline/ikd/consumers/reconcile"
-	"github.com/ikd-pipeline/ikd/internal/broker"
 	"github.com/ikd-pipeline/ikd/internal/events"
 	"github.com/ikd-pipeline/ikd/internal/region"
 	"github.com/ikd-pipeline/ikd/internal/testenv"
@@ -35,28 +34,8 @@ func event(id, resident, city string, at time.Time) events.Event {
 func TestReconcileFindsMissingUnexpectedAndAggregateDifferences(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	b, err := broker.StartEmbedded(broker.EmbeddedConfig{Dir: t.TempDir(), Port: -1})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer b.Shutdown()
-	nc, err := broker.Connect(b.URL(), "reconcile-test", nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer nc.Close()
-	js, _ := jetstream.New(nc)
-	if err := broker.Provision(ctx, js, broker.Streams(broker.StreamOptions{})...); err != nil {
-		t.Fatal(err)
-	}
-	conn, err := warehouse.Open(ctx, testenv.WarehouseDSN(t), nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close()
-	if err := conn.Exec(ctx, "TRUNCATE ALL TABLES FROM IF EXISTS ikd"); err != nil {
-		t.Fatal(err)
-	}
+	_, js := testenv.JetStream(t, testenv.Broker(t).URL())
+	conn := testenv.Warehouse(t)
 	ref, _ := region.Load()
 	if err := warehouse.Migrate(ctx, conn, schema.Migrations, ref, nil); err != nil {
 		t.Fatal(err)

@@ -12,29 +12,14 @@ import (
 	"github.com/ikd-pipeline/ikd/consumers/aggregator"
 	"github.com/ikd-pipeline/ikd/consumers/replay"
 	"github.com/ikd-pipeline/ikd/internal/broker"
+	"github.com/ikd-pipeline/ikd/internal/testenv"
 )
 
 func setup(t *testing.T) (context.Context, jetstream.JetStream) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	t.Cleanup(cancel)
-	b, err := broker.StartEmbedded(broker.EmbeddedConfig{Dir: t.TempDir(), Port: -1})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(b.Shutdown)
-	nc, err := broker.Connect(b.URL(), "replay-test", nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(nc.Close)
-	js, err := jetstream.New(nc)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := broker.Provision(ctx, js, broker.Streams(broker.StreamOptions{})...); err != nil {
-		t.Fatal(err)
-	}
+	_, js := testenv.JetStream(t, testenv.Broker(t).URL())
 	return ctx, js
 }
 

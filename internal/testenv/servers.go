@@ -4,6 +4,7 @@ import (
 	"context"
 	"io"
 	"log/slog"
+	"net"
 	"testing"
 	"time"
 
@@ -42,21 +43,49 @@ func BrokerAt(t testing.TB, dir string, port int) *broker.Embedded {
 // context, with the project's streams provisioned.
 func JetStream(t testing.TB, url string) (*nats.Conn, jetstream.JetStream) {
 	t.Helper()
+	nc := Connect(t, url)
+	return nc, Provision(t, nc, broker.StreamOptions{})
+}
+
+// Connect connects to url as the programs do, closed when the test ends. It
+// provisions nothing, for tests of what happens before the streams exist.
+func Connect(t testing.TB, url string) *nats.Conn {
+	t.Helper()
 	nc, err := broker.Connect(url, t.Name(), Quiet)
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(nc.Close)
+	return nc
+}
+
+// Provision declares the project's streams with options opt through nc and
+// returns its JetStream context.
+func Provision(t testing.TB, nc *nats.Conn, opt broker.StreamOptions) jetstream.JetStream {
+	t.Helper()
 	js, err := jetstream.New(nc)
 	if err != nil {
 		t.Fatal(err)
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	if err := broker.Provision(ctx, js, broker.Streams(broker.StreamOptions{})...); err != nil {
+	if err := broker.Provision(ctx, js, broker.Streams(opt)...); err != nil {
 		t.Fatal(err)
 	}
-	return nc, js
+	return js
+}
+
+// FreePort returns a TCP port on 127.0.0.1 that was free a moment ago, for
+// tests that must know a broker's address before it starts or that need an
+// address where nothing listens.
+func FreePort(t testing.TB) int {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port
 }
 
 // Warehouse connects to the warehouse under test and empties every table of

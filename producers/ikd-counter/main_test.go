@@ -4,8 +4,6 @@ import (
 	"bytes"
 	"context"
 	"fmt"
-	"log/slog"
-	"net"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -20,6 +18,7 @@ import (
 	"github.com/ikd-pipeline/ikd/internal/events"
 	"github.com/ikd-pipeline/ikd/internal/nik"
 	"github.com/ikd-pipeline/ikd/internal/region"
+	"github.com/ikd-pipeline/ikd/internal/testenv"
 )
 
 const (
@@ -60,22 +59,13 @@ var wantRejections = []string{
 	"line 9: malformed_json:",
 }
 
-// startBroker runs an embedded broker and points IKD_NATS_URL at it.
+// startBroker runs an embedded broker and points IKD_NATS_URL at it. It
+// provisions no streams: the command declares them itself.
 func startBroker(t *testing.T) jetstream.JetStream {
 	t.Helper()
-	logger := slog.New(slog.NewTextHandler(t.Output(), &slog.HandlerOptions{Level: slog.LevelWarn}))
-	e, err := broker.StartEmbedded(broker.EmbeddedConfig{Dir: t.TempDir(), Port: -1, Logger: logger})
-	if err != nil {
-		t.Fatalf("StartEmbedded: %v", err)
-	}
-	t.Cleanup(e.Shutdown)
+	e := testenv.Broker(t)
 	t.Setenv("IKD_NATS_URL", e.URL())
-	nc, err := broker.Connect(e.URL(), "ikd-counter-test", logger)
-	if err != nil {
-		t.Fatalf("Connect: %v", err)
-	}
-	t.Cleanup(nc.Close)
-	js, err := jetstream.New(nc)
+	js, err := jetstream.New(testenv.Connect(t, e.URL()))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -243,7 +233,7 @@ func TestConfigurationIsPrintedWithTheKeyMasked(t *testing.T) {
 }
 
 func TestUsageAndConnectionErrorsExitTwo(t *testing.T) {
-	t.Setenv("IKD_NATS_URL", "nats://127.0.0.1:"+freePort(t))
+	t.Setenv("IKD_NATS_URL", "nats://127.0.0.1:"+fmt.Sprint(testenv.FreePort(t)))
 	tests := []struct {
 		name string
 		args []string
@@ -301,14 +291,4 @@ func TestThousandsGroupsDigitsByThree(t *testing.T) {
 			t.Errorf("thousands(%d) = %q, want %q", tt.n, got, tt.want)
 		}
 	}
-}
-
-func freePort(t *testing.T) string {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return fmt.Sprint(l.Addr().(*net.TCPAddr).Port)
 }

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"net"
 	"strings"
 	"testing"
 	"time"
@@ -15,6 +14,7 @@ import (
 
 	"github.com/ikd-pipeline/ikd/internal/broker"
 	"github.com/ikd-pipeline/ikd/internal/events"
+	"github.com/ikd-pipeline/ikd/internal/testenv"
 )
 
 func testLogger(tb testing.TB) *slog.Logger {
@@ -25,40 +25,6 @@ func testContext(t *testing.T) context.Context {
 	ctx, cancel := context.WithTimeout(t.Context(), time.Minute)
 	t.Cleanup(cancel)
 	return ctx
-}
-
-// startBroker runs an embedded broker in a fresh directory; port -1 picks a
-// free one.
-func startBroker(tb testing.TB, dir string, port int) *broker.Embedded {
-	tb.Helper()
-	e, err := broker.StartEmbedded(broker.EmbeddedConfig{Dir: dir, Port: port, Logger: testLogger(tb)})
-	if err != nil {
-		tb.Fatalf("StartEmbedded: %v", err)
-	}
-	tb.Cleanup(e.Shutdown)
-	return e
-}
-
-func connect(tb testing.TB, url string) *nats.Conn {
-	tb.Helper()
-	nc, err := broker.Connect(url, "publish-test", testLogger(tb))
-	if err != nil {
-		tb.Fatalf("Connect: %v", err)
-	}
-	tb.Cleanup(nc.Close)
-	return nc
-}
-
-func provision(tb testing.TB, nc *nats.Conn) jetstream.JetStream {
-	tb.Helper()
-	js, err := jetstream.New(nc)
-	if err != nil {
-		tb.Fatalf("jetstream.New: %v", err)
-	}
-	if err := broker.Provision(context.Background(), js, broker.Streams(broker.StreamOptions{})...); err != nil {
-		tb.Fatalf("Provision: %v", err)
-	}
-	return js
 }
 
 func newPublisher(tb testing.TB, nc *nats.Conn, opts Options) *Publisher {
@@ -106,8 +72,7 @@ func streamMsgs(t *testing.T, js jetstream.JetStream) uint64 {
 
 func TestPublishStoresEveryEventOnceWithItsIDAsMsgID(t *testing.T) {
 	ctx := testContext(t)
-	nc := connect(t, startBroker(t, t.TempDir(), -1).URL())
-	js := provision(t, nc)
+	nc, js := testenv.JetStream(t, testenv.Broker(t).URL())
 	// A window smaller than the batch makes Publish wait for acks midway.
 	p := newPublisher(t, nc, Options{MaxPending: 64})
 	evs := testEvents("once", 1000)
@@ -140,8 +105,7 @@ func TestPublishStoresEveryEventOnceWithItsIDAsMsgID(t *testing.T) {
 
 func TestPublishingAgainCountsDuplicatesAndStoresNothing(t *testing.T) {
 	ctx := testContext(t)
-	nc := connect(t, startBroker(t, t.TempDir(), -1).URL())
-	js := provision(t, nc)
+	nc, js := testenv.JetStream(t, testenv.Broker(t).URL())
 	p := newPublisher(t, nc, Options{})
 	evs := testEvents("again", 100)
 	if _, err := p.Publish(ctx, evs[:60]); err != nil {
@@ -162,7 +126,7 @@ func TestPublishingAgainCountsDuplicatesAndStoresNothing(t *testing.T) {
 
 func TestPublishResendsUntilTheStreamExists(t *testing.T) {
 	ctx := testContext(t)
-	nc := connect(t, startBroker(t, t.TempDir(), -1).URL())
+	nc := testenv.Connect(t, testenv.Broker(t).URL())
 	p := newPublisher(t, nc, Options{})
 	provisioned := make(chan error, 1)
 	go func() {
@@ -192,10 +156,9 @@ func TestPublishRidesOutABrokerRestart(t *testing.T) {
 	const n = 20_000
 	ctx := testContext(t)
 	dir := t.TempDir()
-	port := freePort(t)
-	first := startBroker(t, dir, port)
-	nc := connect(t, first.URL())
-	js := provision(t, nc)
+	port := testenv.FreePort(t)
+	first := testenv.BrokerAt(t, dir, port)
+	nc, js := testenv.JetStream(t, first.URL())
 	p := newPublisher(t, nc, Options{})
 
 	done := make(chan error, 1)
@@ -211,7 +174,7 @@ func TestPublishRidesOutABrokerRestart(t *testing.T) {
 	}
 	first.Shutdown()
 	time.Sleep(300 * time.Millisecond)
-	startBroker(t, dir, port)
+	testenv.BrokerAt(t, dir, port)
 
 	if err := <-done; err != nil {
 		t.Fatalf("Publish across restart: %v", err)
@@ -226,7 +189,7 @@ func TestPublishRidesOutABrokerRestart(t *testing.T) {
 
 func TestPublishGivesUpAfterRetryForNamingTheEvents(t *testing.T) {
 	ctx := testContext(t)
-	nc := connect(t, startBroker(t, t.TempDir(), -1).URL())
+	nc := testenv.Connect(t, testenv.Broker(t).URL())
 	p := newPublisher(t, nc, Options{RetryFor: time.Second})
 
 	start := time.Now()
@@ -260,8 +223,7 @@ func TestPublishDoesNotResendWhatTheBrokerRefuses(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			ctx := testContext(t)
-			nc := connect(t, startBroker(t, t.TempDir(), -1).URL())
-			js := provision(t, nc)
+			nc, js := testenv.JetStream(t, testenv.Broker(t).URL())
 			p := newPublisher(t, nc, Options{RetryFor: time.Minute})
 			evs := testEvents("refused", 3)
 			evs[1].OfficeID = tt.officeID
@@ -291,14 +253,14 @@ func TestPublishStopsWhenTheContextEnds(t *testing.T) {
 	}{
 		{"while no stream answers", func(*testing.T, *broker.Embedded, *nats.Conn) {}},
 		{"while the broker is down", func(t *testing.T, e *broker.Embedded, nc *nats.Conn) {
-			provision(t, nc)
+			testenv.Provision(t, nc, broker.StreamOptions{})
 			e.Shutdown()
 		}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			e := startBroker(t, t.TempDir(), -1)
-			nc := connect(t, e.URL())
+			e := testenv.Broker(t)
+			nc := testenv.Connect(t, e.URL())
 			tt.setup(t, e, nc)
 			p := newPublisher(t, nc, Options{})
 			ctx, cancel := context.WithTimeout(t.Context(), 300*time.Millisecond)
@@ -312,24 +274,12 @@ func TestPublishStopsWhenTheContextEnds(t *testing.T) {
 	}
 }
 
-// freePort returns a port that was free a moment ago.
-func freePort(t *testing.T) int {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatalf("listen: %v", err)
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
-}
-
 // BenchmarkPublish measures events per second into a file-backed stream on an
 // embedded broker, for batch sizes from the simulator's to a bulk load's.
 func BenchmarkPublish(b *testing.B) {
 	for _, size := range []int{100, 1000, 10_000} {
 		b.Run(fmt.Sprintf("batch=%d", size), func(b *testing.B) {
-			nc := connect(b, startBroker(b, b.TempDir(), -1).URL())
-			provision(b, nc)
+			nc, _ := testenv.JetStream(b, testenv.Broker(b).URL())
 			p := newPublisher(b, nc, Options{})
 			evs := testEvents(fmt.Sprintf("bench-%d", size), b.N)
 			b.ResetTimer()

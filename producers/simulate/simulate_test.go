@@ -10,12 +10,11 @@ import (
 	"testing"
 	"time"
 
-	"github.com/nats-io/nats.go/jetstream"
-
 	"github.com/ikd-pipeline/ikd/internal/broker"
 	"github.com/ikd-pipeline/ikd/internal/events"
 	"github.com/ikd-pipeline/ikd/internal/nik"
 	"github.com/ikd-pipeline/ikd/internal/region"
+	"github.com/ikd-pipeline/ikd/internal/testenv"
 	"github.com/ikd-pipeline/ikd/producers/publish"
 )
 
@@ -201,23 +200,7 @@ func TestRunPublishesAtTheRateForTheDuration(t *testing.T) {
 	ctx, cancel := context.WithTimeout(t.Context(), time.Minute)
 	defer cancel()
 	logger := slog.New(slog.NewTextHandler(t.Output(), &slog.HandlerOptions{Level: slog.LevelWarn}))
-	e, err := broker.StartEmbedded(broker.EmbeddedConfig{Dir: t.TempDir(), Port: -1, Logger: logger})
-	if err != nil {
-		t.Fatalf("StartEmbedded: %v", err)
-	}
-	defer e.Shutdown()
-	nc, err := broker.Connect(e.URL(), "simulate-test", logger)
-	if err != nil {
-		t.Fatalf("Connect: %v", err)
-	}
-	defer nc.Close()
-	js, err := jetstream.New(nc)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := broker.Provision(ctx, js, broker.Streams(broker.StreamOptions{})...); err != nil {
-		t.Fatalf("Provision: %v", err)
-	}
+	nc, js := testenv.JetStream(t, testenv.Broker(t).URL())
 	pub, err := publish.New(nc, publish.Options{}, logger)
 	if err != nil {
 		t.Fatal(err)

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"net"
 	"os"
 	"path/filepath"
 	"slices"
@@ -19,6 +18,7 @@ import (
 
 	"github.com/ikd-pipeline/ikd/internal/broker"
 	"github.com/ikd-pipeline/ikd/internal/events"
+	"github.com/ikd-pipeline/ikd/internal/testenv"
 	"github.com/ikd-pipeline/ikd/producers/publish"
 )
 
@@ -79,27 +79,12 @@ func closeSpool(t *testing.T, s *Spool) {
 	}
 }
 
-func freePort(t *testing.T) int {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatalf("listen: %v", err)
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
-}
-
+// startBroker starts a broker with the project's streams on port (-1: any
+// free port).
 func startBroker(t *testing.T, port int) *broker.Embedded {
 	t.Helper()
-	e, err := broker.StartEmbedded(broker.EmbeddedConfig{Dir: t.TempDir(), Port: port, Logger: testLogger(t)})
-	if err != nil {
-		t.Fatalf("StartEmbedded: %v", err)
-	}
-	t.Cleanup(e.Shutdown)
-	js := jetStream(t, connect(t, e.URL()))
-	if err := broker.Provision(t.Context(), js, broker.Streams(broker.StreamOptions{})...); err != nil {
-		t.Fatalf("Provision: %v", err)
-	}
+	e := testenv.BrokerAt(t, t.TempDir(), port)
+	testenv.JetStream(t, e.URL())
 	return e
 }
 
@@ -200,7 +185,7 @@ func segmentFiles(t *testing.T, dir string) []string {
 
 func TestEventsSpooledWithoutABrokerAreDeliveredInOrderOnceItStarts(t *testing.T) {
 	dir := t.TempDir()
-	port := freePort(t)
+	port := testenv.FreePort(t)
 	nc := connect(t, fmt.Sprintf("nats://127.0.0.1:%d", port))
 	// Small segments, so that delivery crosses several of them.
 	s := open(t, dir, 1<<20)
