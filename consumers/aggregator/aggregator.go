@@ -87,20 +87,43 @@ func New(ctx context.Context, cfg Config, js jetstream.JetStream, writer Writer,
 	return &Aggregator{cfg: cfg, js: js, consumer: consumer, writer: writer, validator: validator, logger: logger}, nil
 }
 
-// Run consumes until ctx ends or a failure that no retry can mend.
+// Run consumes until ctx ends or a failure that no retry can mend. Fetching
+// and validating the next batch overlaps writing the current one; at most one
+// validated batch waits, so a slow warehouse stops the fetching.
 func (a *Aggregator) Run(ctx context.Context) error {
 	iter, err := a.consumer.Messages(jetstream.PullMaxMessages(2 * a.cfg.BatchSize))
 	if err != nil {
 		return fmt.Errorf("consume %s: %w", broker.EventsStream, err)
 	}
 	defer iter.Stop()
+	fetchCtx, stopFetching := context.WithCancel(ctx)
+	defer stopFetching()
+	ready := make(chan []pending, 1)
+	fetched := make(chan error, 1)
+	go func() {
+		fetched <- a.fetch(fetchCtx, iter, ready)
+		close(ready)
+	}()
+	for batch := range ready {
+		if err := a.write(ctx, batch); err != nil {
+			stopFetching()
+			for rest := range ready {
+				nakAll(rest)
+			}
+			return err
+		}
+	}
+	return <-fetched
+}
+
+// fetch gathers batches, validates them and hands the valid part to the
+// writer, until ctx ends.
+func (a *Aggregator) fetch(ctx context.Context, iter jetstream.MessagesContext, ready chan<- []pending) error {
 	next := func(ctx context.Context) (jetstream.Msg, error) { return iter.Next(jetstream.NextContext(ctx)) }
 	for {
 		msgs, err := batch.Collect(ctx, a.cfg.BatchSize, a.cfg.FlushInterval, next)
-		if len(msgs) > 0 {
-			if perr := a.process(ctx, msgs); perr != nil {
-				return perr
-			}
+		if valid := a.validate(ctx, msgs); len(valid) > 0 {
+			ready <- valid // the writer takes every batch until ready is closed
 		}
 		if err != nil {
 			if ctx.Err() != nil {
@@ -111,6 +134,12 @@ func (a *Aggregator) Run(ctx context.Context) error {
 	}
 }
 
+func nakAll(batch []pending) {
+	for _, p := range batch {
+		_ = p.msg.Nak()
+	}
+}
+
 // pending is a valid message waiting for the warehouse.
 type pending struct {
 	msg    jetstream.Msg
@@ -118,7 +147,8 @@ type pending struct {
 	tries  uint64
 }
 
-func (a *Aggregator) process(ctx context.Context, msgs []jetstream.Msg) error {
+// validate dead-letters the invalid messages and returns the valid ones.
+func (a *Aggregator) validate(ctx context.Context, msgs []jetstream.Msg) []pending {
 	valid := make([]pending, 0, len(msgs))
 	for _, msg := range msgs {
 		meta, err := msg.Metadata()
@@ -134,10 +164,7 @@ func (a *Aggregator) process(ctx context.Context, msgs []jetstream.Msg) error {
 		}
 		valid = append(valid, pending{msg: msg, record: warehouse.Record{Event: ev, Seq: meta.Sequence.Stream}, tries: meta.NumDelivered})
 	}
-	if len(valid) == 0 {
-		return nil
-	}
-	return a.write(ctx, valid)
+	return valid
 }
 
 func reasonOf(err error) string {

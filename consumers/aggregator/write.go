@@ -23,9 +23,7 @@ func (a *Aggregator) write(ctx context.Context, batch []pending) error {
 	case ctx.Err() != nil:
 		// Shutting down mid-outage: hand the messages back at once so another
 		// aggregator, or the next start, takes them.
-		for _, p := range batch {
-			_ = p.msg.Nak()
-		}
+		nakAll(batch)
 		return nil
 	case len(batch) > 1:
 		// A refusal that retrying cannot mend may come from one event; halve

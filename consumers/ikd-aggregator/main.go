@@ -8,7 +8,11 @@ package main
 
 import (
 	"context"
+	"fmt"
 	"log/slog"
+	"net"
+	"net/http"
+	_ "net/http/pprof"
 	"os"
 	"os/signal"
 	"syscall"
@@ -22,6 +26,9 @@ import (
 type Config struct {
 	endpoints.Config
 	Aggregator aggregator.Config `envconfig:"AGGREGATOR"`
+	// PprofAddr, when set, serves Go's profiles (net/http/pprof) there; for
+	// measuring, so it must be a loopback address.
+	PprofAddr string `envconfig:"PPROF_ADDR"`
 }
 
 func main() {
@@ -51,6 +58,9 @@ func run(ctx context.Context, logger *slog.Logger) error {
 		return err
 	}
 	config.Log(logger, "ikd-aggregator", &cfg)
+	if err := servePprof(cfg.PprofAddr, logger); err != nil {
+		return err
+	}
 	ep, err := endpoints.Dial(ctx, cfg.Config, "ikd-aggregator", logger)
 	if err != nil {
 		return err
@@ -62,4 +72,21 @@ func run(ctx context.Context, logger *slog.Logger) error {
 	}
 	logger.Info("aggregating", "stream", broker.EventsStream, "durable", cfg.Aggregator.Durable)
 	return agg.Run(ctx)
+}
+
+func servePprof(addr string, logger *slog.Logger) error {
+	if addr == "" {
+		return nil
+	}
+	host, _, err := net.SplitHostPort(addr)
+	if ip := net.ParseIP(host); err != nil || ip == nil || !ip.IsLoopback() {
+		return fmt.Errorf("IKD_PPROF_ADDR %q: must be a loopback host:port", addr)
+	}
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return fmt.Errorf("IKD_PPROF_ADDR: %w", err)
+	}
+	logger.Info("profiles served", "url", "http://"+ln.Addr().String()+"/debug/pprof/")
+	go func() { _ = http.Serve(ln, nil) }() // nil: the mux net/http/pprof registers on
+	return nil
 }

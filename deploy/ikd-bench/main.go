@@ -24,7 +24,6 @@ import (
 	"os/signal"
 	"path/filepath"
 	"runtime"
-	"runtime/pprof"
 	"sort"
 	"strings"
 	"text/tabwriter"
@@ -33,7 +32,7 @@ import (
 	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
 	"github.com/nats-io/nats.go/jetstream"
 
-	"github.com/ikd-pipeline/ikd/consumers/aggregator"
+	"github.com/ikd-pipeline/ikd/internal/endpoints"
 	"github.com/ikd-pipeline/ikd/internal/broker"
 	"github.com/ikd-pipeline/ikd/internal/chhttp"
 	"github.com/ikd-pipeline/ikd/internal/engine"
@@ -49,7 +48,6 @@ type flags struct {
 	national      bool
 	nationalScale float64
 	cpuprofile    string
-	memprofile    string
 	brokerMsgs    int
 	msgSize       int
 	engineBatches int
@@ -81,8 +79,7 @@ func main() {
 	flag.StringVar(&f.out, "out", "bench-results/latest.json", "where the table is written as JSON")
 	flag.BoolVar(&f.national, "national", false, "also load a national-scale data set and time analyst queries (slow)")
 	flag.Float64Var(&f.nationalScale, "national-scale", 1.0, "fraction of the 50 million national rows to load")
-	flag.StringVar(&f.cpuprofile, "cpuprofile", "", "write a pprof CPU profile of the drain step to this file")
-	flag.StringVar(&f.memprofile, "memprofile", "", "write a pprof heap profile at the end of the drain step to this file")
+	flag.StringVar(&f.cpuprofile, "cpuprofile", "", "write a pprof CPU profile of the aggregator process during the drain to this file")
 	flag.IntVar(&f.brokerMsgs, "broker-msgs", 500_000, "messages for the broker ceiling (step 1)")
 	flag.IntVar(&f.msgSize, "msg-size", 300, "message size for the broker ceiling, bytes")
 	flag.IntVar(&f.engineBatches, "engine-batches", 10, "batches for the engine ceiling (step 2)")
@@ -168,8 +165,10 @@ func run(ctx context.Context, f flags) (rows []Row, err error) {
 	defer conn.Close()
 	log.Printf("broker %s, engine %s at http://%s", b.URL(), eng.Version(), srv.Addr())
 
-	sampler := startSampler()
-	defer sampler.close()
+	aggBin, err := buildAggregator(tmp)
+	if err != nil {
+		return nil, err
+	}
 
 	// 1. Broker ceiling.
 	log.Printf("step 1: broker ceiling, %d msgs of %d B", f.brokerMsgs, f.msgSize)
@@ -194,21 +193,16 @@ func run(ctx context.Context, f flags) (rows []Row, err error) {
 	if err != nil {
 		return rows, err
 	}
-	aggNC, err := broker.Connect(b.URL(), "ikd-aggregator", logger)
+	setupNC, err := broker.Connect(b.URL(), "ikd-bench-setup", logger)
 	if err != nil {
 		return rows, err
 	}
-	defer aggNC.Close()
-	aggJS, err := jetstream.New(aggNC)
+	defer setupNC.Close()
+	setupJS, err := jetstream.New(setupNC)
 	if err != nil {
 		return rows, err
 	}
-	cfg := aggregator.Config{
-		Durable: "ikd-aggregator", BatchSize: f.batchSize, FlushInterval: f.flush, AckWait: 30 * time.Second,
-		MaxDeliver: 10, RetryMaxInterval: 2 * time.Second, FutureTolerance: 10 * time.Minute,
-	}
-	agg, err := aggregator.Setup(ctx, cfg, aggJS, conn, broker.StreamOptions{}, logger)
-	if err != nil {
+	if err := endpoints.Ready(ctx, setupJS, conn, broker.StreamOptions{}, logger); err != nil {
 		return rows, err
 	}
 
@@ -259,51 +253,36 @@ func run(ctx context.Context, f flags) (rows []Row, err error) {
 		return rows, fmt.Errorf("backlog publish: %w", err)
 	}
 	log.Printf("step 3: backlog published in %s (%.0f events/s); draining", time.Since(t0).Round(time.Millisecond), float64(n)/time.Since(t0).Seconds())
-	runtime.GC()
-	heapBase := heapInuse()
 	hwmReset := resetHWM()
-	sampler.openWindow()
-	var prof *os.File
-	if f.cpuprofile != "" {
-		if prof, err = os.Create(f.cpuprofile); err != nil {
-			return rows, err
-		}
-		if err := pprof.StartCPUProfile(prof); err != nil {
-			return rows, err
-		}
-	}
-	aggCtx, aggStop := context.WithCancel(ctx)
-	aggDone := make(chan error, 1)
 	t0 = time.Now()
-	go func() { aggDone <- agg.Run(aggCtx) }()
+	agg, err := startAggregator(aggBin, b.URL(), "http://"+srv.Addr(), f)
+	if err != nil {
+		return rows, err
+	}
 	defer func() {
-		aggStop()
-		if aerr := <-aggDone; aerr != nil && err == nil {
-			err = fmt.Errorf("aggregator: %w", aerr)
+		if agg != nil {
+			_ = agg.stop()
 		}
 	}()
-	tDone, err := waitCount(ctx, conn, uint64(n), 100*time.Millisecond, 30*time.Minute)
-	if prof != nil {
-		pprof.StopCPUProfile()
-		prof.Close()
+	if f.cpuprofile != "" {
+		go func() {
+			// The first 15 s of the drain, from the aggregator's own pprof endpoint.
+			time.Sleep(2 * time.Second)
+			if perr := agg.cpuProfile(f.cpuprofile, 15*time.Second); perr != nil {
+				log.Printf("cpu profile: %v", perr)
+			}
+		}()
 	}
+	tDone, err := waitCount(ctx, conn, uint64(n), 100*time.Millisecond, 30*time.Minute)
 	if err != nil {
 		return rows, fmt.Errorf("drain: %w", err)
 	}
 	drain := float64(n) / tDone.Sub(t0).Seconds()
-	drainPeak := sampler.peakSoFar()
-	runtime.GC()
-	drainLive := heapInuse()
-	if f.memprofile != "" {
-		if mf, merr := os.Create(f.memprofile); merr == nil {
-			_ = pprof.Lookup("heap").WriteTo(mf, 0)
-			mf.Close()
-		}
-	}
+	drainPeak := agg.peakRSS()
 	rows = append(rows, Row{Step: "3 backlog drain: aggregator into ikd.events", Figure: drain, Unit: "events/s", Ceiling: ptr(fetchCeil),
 		Ratio: ptr(drain / fetchCeil), Goal: ">= 0.8 x fetch", Met: yesNo(drain/fetchCeil >= 0.8),
 		Note: fmt.Sprintf("%d events in %s, BatchSize %d", n, tDone.Sub(t0).Round(time.Millisecond), f.batchSize)})
-	log.Printf("step 3: drained %d in %s: %.0f events/s (%d batches)", n, tDone.Sub(t0).Round(time.Millisecond), drain, agg.Stats.Batches.Load())
+	log.Printf("step 3: drained %d in %s: %.0f events/s", n, tDone.Sub(t0).Round(time.Millisecond), drain)
 
 	// 4. Live: publish at full speed while the aggregator runs.
 	log.Printf("step 4: live for %s", f.live)
@@ -332,8 +311,8 @@ func run(ctx context.Context, f flags) (rows []Row, err error) {
 		return rows, fmt.Errorf("live catch-up: %w", err)
 	}
 	log.Printf("step 4: caught up in %s", time.Since(tCatch).Round(time.Millisecond))
-	heapPeak := sampler.closeWindow()
-	hwm := procStatus("VmHWM")
+	aggPeak := agg.peakRSS()
+	hwm := procStatus(0, "VmHWM")
 
 	// 5. Freshness.
 	log.Printf("step 5: freshness at %d events/s for %s", f.freshRate, f.freshDur)
@@ -361,35 +340,21 @@ func run(ctx context.Context, f flags) (rows []Row, err error) {
 	log.Printf("step 5: p50 %s p99 %s (%d probes)", percentile(fr.latencies, 0.5), p99, fr.probes)
 
 	// 7. Memory during 3 and 4 (reported here, after the pipeline steps).
-	aggHeap := float64(0)
-	if heapPeak > heapBase {
-		aggHeap = mib(heapPeak - heapBase)
-	}
 	hwmNote := "VmHWM reset before step 3 (clear_refs 5)"
 	if !hwmReset {
 		hwmNote = "VmHWM could not be reset: covers the whole process life"
 	}
-	drainHeap := float64(0)
-	if drainPeak > heapBase {
-		drainHeap = mib(drainPeak - heapBase)
-	}
 	rows = append(rows,
-		Row{Step: "7 aggregator memory: Go heap peak above pre-drain baseline (3 only)", Figure: drainHeap, Unit: "MiB", Goal: "info", Met: "-",
-			Note: "during the drain nothing else runs: broker delivering, aggregator, HTTP front, engine client"},
-		Row{Step: "7 Go heap live after GC at end of drain (whole process)", Figure: mib(drainLive), Unit: "MiB", Goal: "info", Met: "-",
-			Note: "the peaks above are mostly garbage not yet collected (GOGC=100 lets the heap reach about twice the live data)"},
-		Row{Step: "7 aggregator memory: Go heap peak above pre-drain baseline (3+4)", Figure: aggHeap, Unit: "MiB", Goal: "< 256 MiB", Met: yesNo(aggHeap < 256),
-			Note: fmt.Sprintf("baseline %.0f MiB after backlog publish and GC; step 4 adds the bench's own producers to the same heap", mib(heapBase))},
-		Row{Step: "7 process Go heap peak (aggregator + nats-server + bench) (3+4)", Figure: mib(heapPeak), Unit: "MiB", Goal: "info", Met: "-",
-			Note: "one process: the Go heap includes the embedded broker"},
-		Row{Step: "7 process VmHWM (Go + chDB engine, one process) (3+4)", Figure: mib(hwm), Unit: "MiB", Goal: "info", Met: "-",
+		Row{Step: "7 aggregator peak RSS (ikd-aggregator process, VmHWM) during 3+4", Figure: mib(aggPeak), Unit: "MiB", Goal: "< 256 MiB", Met: yesNo(mib(aggPeak) < 256),
+			Note: "bin/ikd-aggregator as its own process, as in production, started at the beginning of step 3"},
+		Row{Step: "7 aggregator peak RSS during 3 only (drain)", Figure: mib(drainPeak), Unit: "MiB", Goal: "info", Met: "-"},
+		Row{Step: "7 bench process VmHWM (broker + engine + producers) during 3+4", Figure: mib(hwm), Unit: "MiB", Goal: "info", Met: "-",
 			Note: hwmNote + "; includes the engine's native memory and mapped library pages"})
 
-	aggStop()
-	if aerr := <-aggDone; aerr != nil {
-		return rows, fmt.Errorf("aggregator: %w", aerr)
+	if err := agg.stop(); err != nil {
+		return rows, fmt.Errorf("aggregator: %w", err)
 	}
-	aggDone <- nil // for the deferred stop
+	agg = nil
 
 	// 6. National scale.
 	if f.national {

@@ -112,3 +112,34 @@ func readSeed(t *testing.T, file string) []byte {
 	}
 	return []byte(s)
 }
+
+// FuzzPlainParserAgreesWithTheGeneralOne: whatever the fast path accepts,
+// the general parser accepts too, with the same members.
+func FuzzPlainParserAgreesWithTheGeneralOne(f *testing.F) {
+	for _, seed := range []string{
+		`{"v":1,"event_id":"a","type":"activation"}`,
+		` { "v" : -12 , "type" : "x" } `,
+		`{"v":01}`, `{"v":1.5}`, `{"type":"a\"b"}`, `{"type":"a","type":"b"}`, `{}`, `{"nik":null,"v":true}`,
+		`{"v":1}{"v":2}`, `{"unknown":1}`, `{"v":[1,2]}`, "{\"type\":\"\t\"}",
+	} {
+		f.Add([]byte(seed))
+	}
+	f.Fuzz(func(t *testing.T, data []byte) {
+		fast, ok := parsePlain(data, eventFields)
+		if !ok {
+			return
+		}
+		slow, err := parseAny(data, eventFields)
+		if err != nil {
+			t.Fatalf("plain parser accepted %q, general parser refused: %v", data, err)
+		}
+		if len(fast) != len(slow) {
+			t.Fatalf("%q: %d members plain, %d general", data, len(fast), len(slow))
+		}
+		for k, v := range slow {
+			if string(fast[k]) != string(v) {
+				t.Fatalf("%q: member %s is %q plain, %q general", data, k, fast[k], v)
+			}
+		}
+	})
+}

@@ -30,6 +30,15 @@ func parseObject(data []byte, known []string) (object, error) {
 	if !utf8.Valid(data) {
 		return nil, &Error{Reason: ReasonMalformedJSON, Detail: "not UTF-8"}
 	}
+	if obj, ok := parsePlain(data, known); ok {
+		return obj, nil
+	}
+	return parseAny(data, known)
+}
+
+// parseAny is the general parser behind parseObject: it accepts any JSON and
+// words every error; parsePlain takes the common case faster.
+func parseAny(data []byte, known []string) (object, error) {
 	dec := json.NewDecoder(bytes.NewReader(data))
 	tok, err := dec.Token()
 	if err != nil {
@@ -91,6 +100,113 @@ func syntaxError(err error) *Error {
 	}
 }
 
+// parsePlain reads the shape every valid event has, an object of known,
+// distinct, unescaped keys whose values are strings without escapes, integers
+// or literals, without allocating more than the object. Anything else, valid
+// or not, is left to parseAny (ok false), which decides and words the error,
+// so both accept and refuse exactly the same inputs.
+func parsePlain(data []byte, known []string) (obj object, ok bool) {
+	i := skipSpace(data, 0)
+	if i == len(data) || data[i] != '{' {
+		return nil, false
+	}
+	obj = make(object, len(known))
+	if i = skipSpace(data, i+1); i < len(data) && data[i] == '}' {
+		return obj, skipSpace(data, i+1) == len(data)
+	}
+	for {
+		end, ok := plainString(data, i)
+		if !ok {
+			return nil, false
+		}
+		key := knownKey(data[i+1:end-1], known)
+		if _, dup := obj[key]; key == "" || dup {
+			return nil, false
+		}
+		if i = skipSpace(data, end); i == len(data) || data[i] != ':' {
+			return nil, false
+		}
+		i = skipSpace(data, i+1)
+		if end, ok = plainValue(data, i); !ok {
+			return nil, false
+		}
+		obj[key] = data[i:end]
+		switch i = skipSpace(data, end); {
+		case i < len(data) && data[i] == ',':
+			i = skipSpace(data, i+1)
+		case i < len(data) && data[i] == '}':
+			return obj, skipSpace(data, i+1) == len(data)
+		default:
+			return nil, false
+		}
+	}
+}
+
+func skipSpace(data []byte, i int) int {
+	for i < len(data) && (data[i] == ' ' || data[i] == '\t' || data[i] == '\n' || data[i] == '\r') {
+		i++
+	}
+	return i
+}
+
+// plainString returns the end of the string starting at i, if it is one
+// without escapes or control characters.
+func plainString(data []byte, i int) (end int, ok bool) {
+	if i == len(data) || data[i] != '"' {
+		return 0, false
+	}
+	for j := i + 1; j < len(data); j++ {
+		switch c := data[j]; {
+		case c == '"':
+			return j + 1, true
+		case c == '\\' || c < 0x20:
+			return 0, false
+		}
+	}
+	return 0, false
+}
+
+// plainValue returns the end of a plain string, an integer without leading
+// zeros, or a literal starting at i.
+func plainValue(data []byte, i int) (end int, ok bool) {
+	if i == len(data) {
+		return 0, false
+	}
+	switch c := data[i]; {
+	case c == '"':
+		return plainString(data, i)
+	case c == '-' || c >= '0' && c <= '9':
+		j := i
+		if c == '-' {
+			j++
+		}
+		start := j
+		for j < len(data) && data[j] >= '0' && data[j] <= '9' {
+			j++
+		}
+		if j == start || data[start] == '0' && j-start > 1 {
+			return 0, false
+		}
+		return j, true
+	}
+	for _, lit := range []string{"true", "false", "null"} {
+		if bytes.HasPrefix(data[i:], []byte(lit)) {
+			return i + len(lit), true
+		}
+	}
+	return 0, false
+}
+
+// knownKey returns the element of known equal to name, or "".
+func knownKey(name []byte, known []string) string {
+	for _, k := range known {
+		if string(name) == k {
+			return k
+		}
+	}
+	return ""
+}
+
 // text returns the string member field; ok is false when it is absent. null
 // is not a string, as in the schema.
 func (o object) text(field string) (s string, ok bool, err error) {
@@ -98,7 +214,13 @@ func (o object) text(field string) (s string, ok bool, err error) {
 	if !ok {
 		return "", false, nil
 	}
-	if len(raw) == 0 || raw[0] != '"' || json.Unmarshal(raw, &s) != nil {
+	if len(raw) == 0 || raw[0] != '"' {
+		return "", true, invalid(field, "not a JSON string")
+	}
+	if _, plain := plainString(raw, 0); plain {
+		return string(raw[1 : len(raw)-1]), true, nil
+	}
+	if json.Unmarshal(raw, &s) != nil {
 		return "", true, invalid(field, "not a JSON string")
 	}
 	return s, true, nil
