@@ -6,14 +6,12 @@ package reconcile
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"slices"
 	"strconv"
 	"strings"
 	"text/tabwriter"
-	"time"
 
 	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
 	"github.com/nats-io/nats.go"
@@ -120,7 +118,8 @@ func Reconcile(ctx context.Context, js jetstream.JetStream, conn driver.Conn) (R
 	}
 	// subject → event id → last stream sequence of that id.
 	bySubject := map[string]map[string]uint64{}
-	rep.Messages, err = readStream(ctx, js, broker.EventsStream, broker.EventsPrefix+".>", false, func(msg jetstream.Msg, seq uint64) {
+	stream := jetstream.OrderedConsumerConfig{FilterSubjects: []string{broker.EventsPrefix + ".>"}}
+	rep.Messages, err = broker.ReadStream(ctx, js, broker.EventsStream, stream, func(msg jetstream.Msg, seq uint64) error {
 		if orig, err := strconv.ParseUint(msg.Headers().Get(replay.HeaderReplayOf), 10, 64); err == nil {
 			// The original was replayed: this message stands for it, and is
 			// the one to judge, even if its payload says nothing.
@@ -128,7 +127,7 @@ func Reconcile(ctx context.Context, js jetstream.JetStream, conn driver.Conn) (R
 		}
 		id := eventID(msg)
 		if id == "" {
-			return // not an event; the aggregator dead-letters it
+			return nil // not an event; the aggregator dead-letters it
 		}
 		ids := bySubject[msg.Subject()]
 		if ids == nil {
@@ -138,9 +137,10 @@ func Reconcile(ctx context.Context, js jetstream.JetStream, conn driver.Conn) (R
 		if seq > ids[id] {
 			ids[id] = seq
 		}
+		return nil
 	})
 	if err != nil {
-		return rep, err
+		return rep, fmt.Errorf("reconcile: %w", err)
 	}
 	rep.DeadLettered = len(dead)
 	subjects := map[string]*Subject{}
@@ -227,84 +227,20 @@ func eventID(msg jetstream.Msg) string {
 // deadLettered returns the event stream sequences that have a dead letter.
 func deadLettered(ctx context.Context, js jetstream.JetStream) (map[uint64]struct{}, error) {
 	dead := map[uint64]struct{}{}
-	var bad error
-	_, err := readStream(ctx, js, broker.DeadLetterStream, broker.DeadLetterPrefix+".>", true, func(msg jetstream.Msg, seq uint64) {
+	letters := jetstream.OrderedConsumerConfig{FilterSubjects: []string{broker.DeadLetterPrefix + ".>"}, HeadersOnly: true}
+	_, err := broker.ReadStream(ctx, js, broker.DeadLetterStream, letters, func(msg jetstream.Msg, seq uint64) error {
 		v := msg.Headers().Get(aggregator.HeaderOriginalSeq)
 		orig, err := strconv.ParseUint(v, 10, 64)
 		if err != nil {
-			if bad == nil {
-				bad = fmt.Errorf("reconcile: dead letter %d has %s %q", seq, aggregator.HeaderOriginalSeq, v)
-			}
-			return
+			return fmt.Errorf("dead letter %d has %s %q", seq, aggregator.HeaderOriginalSeq, v)
 		}
 		dead[orig] = struct{}{}
-	})
-	if err == nil {
-		err = bad
-	}
-	return dead, err
-}
-
-// idleTimeout ends a read when the stream sends nothing for this long, which
-// only happens when messages at its end were deleted meanwhile.
-const idleTimeout = 5 * time.Second
-
-// readStream hands each message of stream up to its last one at the start to
-// fn, through an ordered consumer, and returns how many it read.
-func readStream(ctx context.Context, js jetstream.JetStream, name, filter string, headersOnly bool, fn func(jetstream.Msg, uint64)) (int, error) {
-	stream, err := js.Stream(ctx, name)
-	if err != nil {
-		return 0, fmt.Errorf("reconcile: stream %s: %w", name, err)
-	}
-	info, err := stream.Info(ctx)
-	if err != nil {
-		return 0, fmt.Errorf("reconcile: stream %s: %w", name, err)
-	}
-	if info.State.Msgs == 0 {
-		return 0, nil
-	}
-	last := info.State.LastSeq
-	cons, err := stream.OrderedConsumer(ctx, jetstream.OrderedConsumerConfig{
-		FilterSubjects: []string{filter},
-		DeliverPolicy:  jetstream.DeliverAllPolicy,
-		HeadersOnly:    headersOnly,
+		return nil
 	})
 	if err != nil {
-		return 0, fmt.Errorf("reconcile: read %s: %w", name, err)
+		return nil, fmt.Errorf("reconcile: %w", err)
 	}
-	iter, err := cons.Messages(jetstream.PullMaxMessages(1000))
-	if err != nil {
-		return 0, fmt.Errorf("reconcile: read %s: %w", name, err)
-	}
-	defer iter.Stop()
-	n := 0
-	for {
-		nctx, cancel := context.WithTimeout(ctx, idleTimeout)
-		msg, err := iter.Next(jetstream.NextContext(nctx))
-		cancel()
-		if err != nil {
-			if ctx.Err() != nil {
-				return n, ctx.Err()
-			}
-			if errors.Is(err, context.DeadlineExceeded) || errors.Is(err, nats.ErrTimeout) {
-				return n, nil
-			}
-			return n, fmt.Errorf("reconcile: read %s: %w", name, err)
-		}
-		meta, err := msg.Metadata()
-		if err != nil {
-			return n, fmt.Errorf("reconcile: read %s: %w", name, err)
-		}
-		seq := meta.Sequence.Stream
-		if seq > last {
-			return n, nil
-		}
-		fn(msg, seq)
-		n++
-		if seq >= last || meta.NumPending == 0 {
-			return n, nil
-		}
-	}
+	return dead, nil
 }
 
 // aggregates compares, for every city and year, the activated residents of

@@ -7,12 +7,10 @@ package replay
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"log/slog"
 	"strconv"
 	"strings"
-	"time"
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
@@ -48,10 +46,6 @@ func (f Filter) subject() (string, error) {
 	return aggregator.DeadLetterSubject(f.Reason), nil
 }
 
-// idleTimeout ends the read when the stream sends nothing for this long,
-// which only happens when messages at its end were deleted meanwhile.
-const idleTimeout = 5 * time.Second
-
 // Replay republishes the dead letters that were in IKD_DEADLETTER when it
 // started and match filter, and returns how many it replayed. Dead letters
 // arriving meanwhile (such as the replayed events failing again) are left for
@@ -68,66 +62,22 @@ func Replay(ctx context.Context, js jetstream.JetStream, filter Filter, logger *
 	if err != nil {
 		return 0, fmt.Errorf("replay: stream %s: %w", broker.DeadLetterStream, err)
 	}
-	info, err := stream.Info(ctx)
-	if err != nil {
-		return 0, fmt.Errorf("replay: stream %s: %w", broker.DeadLetterStream, err)
-	}
-	last := info.State.LastSeq
-	if info.State.Msgs == 0 {
-		return 0, nil
-	}
-	cons, err := stream.OrderedConsumer(ctx, jetstream.OrderedConsumerConfig{
-		FilterSubjects: []string{subject},
-		DeliverPolicy:  jetstream.DeliverAllPolicy,
-	})
-	if err != nil {
-		return 0, fmt.Errorf("replay: read %s: %w", broker.DeadLetterStream, err)
-	}
-	if ci := cons.CachedInfo(); ci != nil && ci.NumPending == 0 {
-		return 0, nil
-	}
-	iter, err := cons.Messages()
-	if err != nil {
-		return 0, fmt.Errorf("replay: read %s: %w", broker.DeadLetterStream, err)
-	}
-	defer iter.Stop()
-
 	n := 0
-	for {
-		nctx, cancel := context.WithTimeout(ctx, idleTimeout)
-		msg, err := iter.Next(jetstream.NextContext(nctx))
-		cancel()
-		if err != nil {
-			if ctx.Err() != nil {
-				return n, ctx.Err()
-			}
-			if errors.Is(err, context.DeadlineExceeded) || errors.Is(err, nats.ErrTimeout) {
-				return n, nil // nothing more to read
-			}
-			return n, fmt.Errorf("replay: read %s: %w", broker.DeadLetterStream, err)
-		}
-		meta, err := msg.Metadata()
-		if err != nil {
-			return n, fmt.Errorf("replay: dead letter metadata: %w", err)
-		}
-		seq := meta.Sequence.Stream
-		if seq > last {
-			return n, nil
-		}
+	letters := jetstream.OrderedConsumerConfig{FilterSubjects: []string{subject}}
+	_, err = broker.ReadStream(ctx, js, broker.DeadLetterStream, letters, func(msg jetstream.Msg, seq uint64) error {
 		replayed, err := replayOne(ctx, js, stream, msg, seq, logger)
-		if err != nil {
-			return n, err
-		}
 		if replayed {
 			n++
 		}
-		if seq >= last || meta.NumPending == 0 {
-			if n > 0 {
-				logger.Info("dead letters replayed", "replayed", n, "reason", filter.Reason)
-			}
-			return n, nil
-		}
+		return err
+	})
+	if n > 0 {
+		logger.Info("dead letters replayed", "replayed", n, "reason", filter.Reason)
 	}
+	if err != nil {
+		return n, fmt.Errorf("replay: %w", err)
+	}
+	return n, nil
 }
 
 func replayOne(ctx context.Context, js jetstream.JetStream, stream jetstream.Stream, msg jetstream.Msg, seq uint64, logger *slog.Logger) (bool, error) {
