@@ -13,7 +13,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/ikd-pipeline/ikd/internal/broker"
-	"github.com/ikd-pipeline/ikd/internal/events"
+	"github.com/ikd-pipeline/ikd/internal/events/eventstest"
 	"github.com/ikd-pipeline/ikd/internal/testenv"
 )
 
@@ -36,27 +36,6 @@ func newPublisher(tb testing.TB, nc *nats.Conn, opts Options) *Publisher {
 	return p
 }
 
-// testEvents returns n distinct valid events whose ids start with prefix.
-func testEvents(prefix string, n int) []events.Event {
-	evs := make([]events.Event, n)
-	at := time.Date(2023, 2, 13, 2, 30, 0, 0, time.UTC)
-	for i := range evs {
-		evs[i] = events.Event{
-			V:            events.Version,
-			EventID:      fmt.Sprintf("%s-%d", prefix, i),
-			Type:         events.TypeActivation,
-			Resident:     fmt.Sprintf("%032x", i),
-			ProvinceCode: "17",
-			CityCode:     "17.71",
-			DistrictCode: "17.71.01",
-			OfficeID:     "1771-OFF-01",
-			Channel:      events.ChannelCounter,
-			OccurredAt:   at.Add(time.Duration(i) * time.Second),
-		}
-	}
-	return evs
-}
-
 func streamMsgs(t *testing.T, js jetstream.JetStream) uint64 {
 	t.Helper()
 	s, err := js.Stream(context.Background(), broker.EventsStream)
@@ -75,7 +54,7 @@ func TestPublishStoresEveryEventOnceWithItsIDAsMsgID(t *testing.T) {
 	nc, js := testenv.JetStream(t, testenv.Broker(t).URL())
 	// A window smaller than the batch makes Publish wait for acks midway.
 	p := newPublisher(t, nc, Options{MaxPending: 64})
-	evs := testEvents("once", 1000)
+	evs := eventstest.Activations("once", 1000)
 
 	res, err := p.Publish(ctx, evs)
 	if err != nil {
@@ -107,7 +86,7 @@ func TestPublishingAgainCountsDuplicatesAndStoresNothing(t *testing.T) {
 	ctx := testContext(t)
 	nc, js := testenv.JetStream(t, testenv.Broker(t).URL())
 	p := newPublisher(t, nc, Options{})
-	evs := testEvents("again", 100)
+	evs := eventstest.Activations("again", 100)
 	if _, err := p.Publish(ctx, evs[:60]); err != nil {
 		t.Fatalf("first Publish: %v", err)
 	}
@@ -139,7 +118,7 @@ func TestPublishResendsUntilTheStreamExists(t *testing.T) {
 		provisioned <- err
 	}()
 
-	res, err := p.Publish(ctx, testEvents("late", 50))
+	res, err := p.Publish(ctx, eventstest.Activations("late", 50))
 	// Publish may return once the events stream exists, before the others do.
 	if perr := <-provisioned; perr != nil {
 		t.Errorf("provision: %v", perr)
@@ -165,7 +144,7 @@ func TestPublishRidesOutABrokerRestart(t *testing.T) {
 	var res Result
 	go func() {
 		var err error
-		res, err = p.Publish(ctx, testEvents("across", n))
+		res, err = p.Publish(ctx, eventstest.Activations("across", n))
 		done <- err
 	}()
 	// Stop the broker midway, with acks in flight.
@@ -193,7 +172,7 @@ func TestPublishGivesUpAfterRetryForNamingTheEvents(t *testing.T) {
 	p := newPublisher(t, nc, Options{RetryFor: time.Second})
 
 	start := time.Now()
-	_, err := p.Publish(ctx, testEvents("nostream", 3))
+	_, err := p.Publish(ctx, eventstest.Activations("nostream", 3))
 	var perr *Error
 	if !errors.As(err, &perr) {
 		t.Fatalf("Publish without a stream: err = %v, want *Error", err)
@@ -225,7 +204,7 @@ func TestPublishDoesNotResendWhatTheBrokerRefuses(t *testing.T) {
 			ctx := testContext(t)
 			nc, js := testenv.JetStream(t, testenv.Broker(t).URL())
 			p := newPublisher(t, nc, Options{RetryFor: time.Minute})
-			evs := testEvents("refused", 3)
+			evs := eventstest.Activations("refused", 3)
 			evs[1].OfficeID = tt.officeID
 
 			start := time.Now()
@@ -266,7 +245,7 @@ func TestPublishStopsWhenTheContextEnds(t *testing.T) {
 			ctx, cancel := context.WithTimeout(t.Context(), 300*time.Millisecond)
 			defer cancel()
 
-			_, err := p.Publish(ctx, testEvents("cancelled", 10))
+			_, err := p.Publish(ctx, eventstest.Activations("cancelled", 10))
 			if !errors.Is(err, context.DeadlineExceeded) || !strings.Contains(err.Error(), "event cancelled-0") {
 				t.Fatalf("err = %v, want context.DeadlineExceeded naming the events", err)
 			}
@@ -281,7 +260,7 @@ func BenchmarkPublish(b *testing.B) {
 		b.Run(fmt.Sprintf("batch=%d", size), func(b *testing.B) {
 			nc, _ := testenv.JetStream(b, testenv.Broker(b).URL())
 			p := newPublisher(b, nc, Options{})
-			evs := testEvents(fmt.Sprintf("bench-%d", size), b.N)
+			evs := eventstest.Activations(fmt.Sprintf("bench-%d", size), b.N)
 			b.ResetTimer()
 			for start := 0; start < len(evs); start += size {
 				batch := evs[start:min(start+size, len(evs))]

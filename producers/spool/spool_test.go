@@ -18,32 +18,13 @@ import (
 
 	"github.com/ikd-pipeline/ikd/internal/broker"
 	"github.com/ikd-pipeline/ikd/internal/events"
+	"github.com/ikd-pipeline/ikd/internal/events/eventstest"
 	"github.com/ikd-pipeline/ikd/internal/testenv"
 	"github.com/ikd-pipeline/ikd/producers/publish"
 )
 
 func testLogger(t *testing.T) *slog.Logger {
 	return slog.New(slog.NewTextHandler(t.Output(), &slog.HandlerOptions{Level: slog.LevelWarn}))
-}
-
-func testEvents(prefix string, n int) []events.Event {
-	evs := make([]events.Event, n)
-	at := time.Date(2023, 2, 13, 2, 30, 0, 0, time.UTC)
-	for i := range evs {
-		evs[i] = events.Event{
-			V:            events.Version,
-			EventID:      fmt.Sprintf("%s-%05d", prefix, i),
-			Type:         events.TypeActivation,
-			Resident:     fmt.Sprintf("%032x", i),
-			ProvinceCode: "17",
-			CityCode:     "17.71",
-			DistrictCode: "17.71.01",
-			OfficeID:     "1771-OFF-01",
-			Channel:      events.ChannelCounter,
-			OccurredAt:   at.Add(time.Duration(i) * time.Second),
-		}
-	}
-	return evs
 }
 
 func ids(evs []events.Event) []string {
@@ -191,7 +172,7 @@ func TestEventsSpooledWithoutABrokerAreDeliveredInOrderOnceItStarts(t *testing.T
 	s := open(t, dir, 1<<20)
 	defer closeSpool(t, s)
 	r := run(t, s, nc)
-	evs := testEvents("offline", 2000)
+	evs := eventstest.Activations("offline", 2000)
 	appendAll(t, s, evs)
 	if n := len(segmentFiles(t, dir)); n < 3 {
 		t.Fatalf("%d segment files, want several", n)
@@ -213,7 +194,7 @@ func TestEventsSpooledWithoutABrokerAreDeliveredInOrderOnceItStarts(t *testing.T
 func TestReopenedSpoolDeliversWhatWasLeftAndNothingTwice(t *testing.T) {
 	dir := t.TempDir()
 	nc := connect(t, startBroker(t, -1).URL())
-	evs := testEvents("restart", 300)
+	evs := eventstest.Activations("restart", 300)
 
 	s := open(t, dir, 1<<20)
 	appendAll(t, s, evs[:100])
@@ -241,7 +222,7 @@ func TestFullSpoolRefusesNewEventsAndKeepsOldOnes(t *testing.T) {
 	dir := t.TempDir()
 	const limit = 8 << 10
 	s := open(t, dir, limit)
-	evs := testEvents("full", 100)
+	evs := eventstest.Activations("full", 100)
 	var kept int
 	var err error
 	for _, ev := range evs {
@@ -301,7 +282,7 @@ func TestOpenCutsATornTailAndKeepsWhatPrecedesIt(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			dir := t.TempDir()
-			evs := testEvents("torn", 11)
+			evs := eventstest.Activations("torn", 11)
 			s := open(t, dir, 1<<20)
 			appendAll(t, s, evs[:9])
 			lastRecord := s.Pending()
@@ -333,7 +314,7 @@ func TestOpenCutsATornTailAndKeepsWhatPrecedesIt(t *testing.T) {
 func TestDamageBeforeTheLastSegmentIsAnErrorNotACut(t *testing.T) {
 	dir := t.TempDir()
 	s := open(t, dir, 32<<10) // 4 KiB segments
-	appendAll(t, s, testEvents("damaged", 40))
+	appendAll(t, s, eventstest.Activations("damaged", 40))
 	closeSpool(t, s)
 	files := segmentFiles(t, dir)
 	if len(files) < 2 {
@@ -365,7 +346,7 @@ func TestConcurrentAppendsAreAllDelivered(t *testing.T) {
 	var wg sync.WaitGroup
 	for w := range writers {
 		wg.Go(func() {
-			for _, ev := range testEvents(fmt.Sprintf("writer%d", w), each) {
+			for _, ev := range eventstest.Activations(fmt.Sprintf("writer%d", w), each) {
 				if err := s.Append(ev); err != nil {
 					t.Errorf("Append: %v", err)
 					return
