@@ -74,8 +74,8 @@ func TestPublishStoresEveryEventOnceWithItsIDAsMsgID(t *testing.T) {
 	if err != nil {
 		t.Fatalf("get first message: %v", err)
 	}
-	if id := msg.Header.Get(jetstream.MsgIDHeader); id != "once-0" {
-		t.Errorf("first message Nats-Msg-Id = %q, want once-0", id)
+	if id := msg.Header.Get(jetstream.MsgIDHeader); id != evs[0].EventID {
+		t.Errorf("first message Nats-Msg-Id = %q, want %s", id, evs[0].EventID)
 	}
 	if want := evs[0].Subject(); msg.Subject != want {
 		t.Errorf("first message subject = %q, want %q", msg.Subject, want)
@@ -209,8 +209,8 @@ func TestPublishDoesNotResendWhatTheBrokerRefuses(t *testing.T) {
 
 			start := time.Now()
 			res, err := p.Publish(ctx, evs)
-			if err == nil || !strings.Contains(err.Error(), "1 of 3 events not published; event refused-1: ") || !strings.Contains(err.Error(), tt.cause) {
-				t.Fatalf("err = %v, want refused-1 named with %q", err, tt.cause)
+			if err == nil || !strings.Contains(err.Error(), "1 of 3 events not published; event "+evs[1].EventID+": ") || !strings.Contains(err.Error(), tt.cause) {
+				t.Fatalf("err = %v, want %s named with %q", err, evs[1].EventID, tt.cause)
 			}
 			if time.Since(start) > 5*time.Second {
 				t.Errorf("took %s, want no resends of a refused event", time.Since(start))
