@@ -27,11 +27,13 @@ type Config struct {
 	BatchSize     int           `envconfig:"BATCH_SIZE" default:"5000"`
 	FlushInterval time.Duration `envconfig:"FLUSH_INTERVAL" default:"200ms"`
 	AckWait       time.Duration `envconfig:"ACK_WAIT" default:"30s"`
-	// MaxDeliver bounds how often an event the warehouse refuses is tried
-	// before it is dead-lettered with the warehouse's reason.
+	// MaxDeliver bounds how often the warehouse may refuse an event before it
+	// is dead-lettered with the warehouse's reason. Refusals are counted by
+	// each aggregator process, not by the broker's delivery count, which also
+	// grows while events merely wait out an outage.
 	MaxDeliver int `envconfig:"MAX_DELIVER" default:"10"`
 	// RefusedDelay is the first delay before a refused event comes back; it
-	// doubles with each delivery, up to five minutes.
+	// doubles with each refusal, up to five minutes.
 	RefusedDelay time.Duration `envconfig:"REFUSED_DELAY" default:"1s"`
 	// RetryMaxInterval caps the backoff while the warehouse is down, so that
 	// work resumes within that time after it returns.
@@ -48,8 +50,8 @@ type Writer interface {
 type Stats struct {
 	Written      atomic.Uint64 // events the warehouse accepted
 	DeadLettered atomic.Uint64
-	Batches      atomic.Uint64
-	Retries      atomic.Uint64 // failed write attempts that were retried
+	Refused      atomic.Uint64 // events the warehouse refused and that were sent back for later
+	Retries      atomic.Uint64 // write attempts that failed and were retried
 }
 
 // Aggregator consumes IKD_EVENTS through one durable pull consumer; several
@@ -62,6 +64,14 @@ type Aggregator struct {
 	validator *events.Validator
 	logger    *slog.Logger
 	Stats     Stats
+
+	// refusals counts, by stream sequence, how often the warehouse refused an
+	// event; only the writing goroutine touches it.
+	refusals map[uint64]int
+	// deadLetterFailures and announceFailures count what the broker did not
+	// store, so that a broker outage logs a sample, not every message.
+	deadLetterFailures atomic.Uint64
+	announceFailures   atomic.Uint64
 }
 
 // New creates or updates the durable consumer and returns an aggregator
@@ -84,7 +94,8 @@ func New(ctx context.Context, cfg Config, js jetstream.JetStream, writer Writer,
 	if err != nil {
 		return nil, fmt.Errorf("create consumer %s on %s: %w", cfg.Durable, broker.EventsStream, err)
 	}
-	return &Aggregator{cfg: cfg, js: js, consumer: consumer, writer: writer, validator: validator, logger: logger}, nil
+	return &Aggregator{cfg: cfg, js: js, consumer: consumer, writer: writer, validator: validator, logger: logger,
+		refusals: make(map[uint64]int)}, nil
 }
 
 // Run consumes until ctx ends or a failure that no retry can mend. Fetching
@@ -123,7 +134,7 @@ func (a *Aggregator) fetch(ctx context.Context, iter jetstream.MessagesContext, 
 	for {
 		msgs, err := batch.Collect(ctx, a.cfg.BatchSize, a.cfg.FlushInterval, next)
 		if valid := a.validate(ctx, msgs); len(valid) > 0 {
-			ready <- valid // the writer takes every batch until ready is closed
+			a.handOver(ready, valid)
 		}
 		if err != nil {
 			if ctx.Err() != nil {
@@ -131,6 +142,34 @@ func (a *Aggregator) fetch(ctx context.Context, iter jetstream.MessagesContext, 
 			}
 			return fmt.Errorf("fetch from %s: %w", broker.EventsStream, err)
 		}
+	}
+}
+
+// handOver waits for the writer to take batch, which it does with every
+// batch until ready is closed. Meanwhile the batch is kept ours: behind a
+// long warehouse outage it would otherwise be redelivered every AckWait.
+func (a *Aggregator) handOver(ready chan<- []pending, batch []pending) {
+	keepAlive := time.NewTicker(a.keepAliveEvery())
+	defer keepAlive.Stop()
+	for {
+		select {
+		case ready <- batch:
+			return
+		case <-keepAlive.C:
+			inProgress(batch)
+		}
+	}
+}
+
+// keepAliveEvery is how often held messages are reported in progress, well
+// within AckWait.
+func (a *Aggregator) keepAliveEvery() time.Duration {
+	return max(a.cfg.AckWait/3, 100*time.Millisecond)
+}
+
+func inProgress(batch []pending) {
+	for _, p := range batch {
+		_ = p.msg.InProgress()
 	}
 }
 
@@ -144,7 +183,6 @@ func nakAll(batch []pending) {
 type pending struct {
 	msg    jetstream.Msg
 	record warehouse.Record
-	tries  uint64
 }
 
 // validate dead-letters the invalid messages and returns the valid ones.
@@ -162,10 +200,14 @@ func (a *Aggregator) validate(ctx context.Context, msgs []jetstream.Msg) []pendi
 			a.deadLetter(ctx, msg, meta, reasonOf(err), err.Error())
 			continue
 		}
-		valid = append(valid, pending{msg: msg, record: warehouse.Record{Event: ev, Seq: meta.Sequence.Stream}, tries: meta.NumDelivered})
+		valid = append(valid, pending{msg: msg, record: warehouse.Record{Event: ev, Seq: meta.Sequence.Stream}})
 	}
 	return valid
 }
+
+// sampled says whether the n-th of a run of like events is logged: the first
+// and every thousandth, so that a flood stays readable.
+func sampled(n uint64) bool { return n == 1 || n%1000 == 0 }
 
 func reasonOf(err error) string {
 	var ve *events.Error

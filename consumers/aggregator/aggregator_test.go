@@ -41,22 +41,21 @@ func testConfig() aggregator.Config {
 
 func start(t *testing.T) *pipeline {
 	t.Helper()
-	ctx, cancel := context.WithCancel(context.Background())
-	t.Cleanup(cancel)
+	p := prepare(t)
+	p.run(t)
+	return p
+}
+
+// prepare readies both ends and the aggregator's durable consumer, without
+// consuming yet.
+func prepare(t *testing.T) *pipeline {
+	t.Helper()
 	_, js := testenv.JetStream(t, testenv.Broker(t).URL())
 	conn := testenv.Warehouse(t)
-	agg, err := aggregator.Setup(ctx, testConfig(), js, conn, broker.StreamOptions{}, testenv.Quiet)
+	agg, err := aggregator.Setup(context.Background(), testConfig(), js, conn, broker.StreamOptions{}, testenv.Quiet)
 	if err != nil {
 		t.Fatal(err)
 	}
-	done := make(chan error, 1)
-	go func() { done <- agg.Run(ctx) }()
-	t.Cleanup(func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("aggregator: %v", err)
-		}
-	})
 	ref, err := region.Load()
 	if err != nil {
 		t.Fatal(err)
@@ -67,6 +66,20 @@ func start(t *testing.T) *pipeline {
 	}
 	builder := &events.Builder{Ref: ref, Pseudonyms: pseudonyms, Now: time.Now, FutureTolerance: 10 * time.Minute}
 	return &pipeline{js: js, conn: conn, agg: agg, builder: builder, ref: ref}
+}
+
+// run starts consuming until the test ends.
+func (p *pipeline) run(t *testing.T) {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- p.agg.Run(ctx) }()
+	t.Cleanup(func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("aggregator: %v", err)
+		}
+	})
 }
 
 // residentOf returns a valid NIK of someone living in city.
@@ -166,7 +179,7 @@ func (p *pipeline) exec(t *testing.T, sql string) {
 
 func TestViewsListEveryRegionOfTheReferenceData(t *testing.T) {
 	p := start(t)
-	year := time.Now().Year()
+	year := time.Now().In(events.WIB).Year()
 	if n := p.count(t, "SELECT count() FROM ikd.attainment_city WHERE year = ?", year); n != 514 {
 		t.Errorf("cities: got %d want 514", n)
 	}
@@ -177,7 +190,7 @@ func TestViewsListEveryRegionOfTheReferenceData(t *testing.T) {
 
 func TestPublishedEventsShowExactNumbersAndRepublishingChangesNothing(t *testing.T) {
 	p := start(t)
-	year := time.Now().Year()
+	year := time.Now().In(events.WIB).Year()
 	now := time.Now().Add(-time.Minute).Format(time.RFC3339)
 	var lines []string
 	for i := 1; i <= 8; i++ {
@@ -205,7 +218,7 @@ func TestPublishedEventsShowExactNumbersAndRepublishingChangesNothing(t *testing
 
 func TestReactivationAndActivationAwayFromHomeCountOnceAtHome(t *testing.T) {
 	p := start(t)
-	year := time.Now().Year()
+	year := time.Now().In(events.WIB).Year()
 	resident := p.residentOf(t, "17.71", 42)
 	t1 := time.Now().Add(-3 * time.Hour).Format(time.RFC3339)
 	t2 := time.Now().Add(-2 * time.Hour).Format(time.RFC3339)
@@ -229,7 +242,7 @@ func TestReactivationAndActivationAwayFromHomeCountOnceAtHome(t *testing.T) {
 
 func TestTargetsInsertedByAdminsDriveAttainment(t *testing.T) {
 	p := start(t)
-	year := time.Now().Year()
+	year := time.Now().In(events.WIB).Year()
 	p.exec(t, fmt.Sprintf(`INSERT INTO ikd.targets (year, region_code, kind, value, recorded_baseline) VALUES
 		(%d, '17.71', 'absolute', 4, 0), (%d, '18.71', 'percent_of_recorded', 25, 8), (%d, '17', 'absolute', 100, 0)`, year, year, year))
 	now := time.Now().Add(-time.Minute).Format(time.RFC3339)
@@ -258,7 +271,7 @@ func TestTargetsInsertedByAdminsDriveAttainment(t *testing.T) {
 
 func TestInvalidMessagesAreDeadLetteredWithTheirReasonAndTheRestCounts(t *testing.T) {
 	p := start(t)
-	year := time.Now().Year()
+	year := time.Now().In(events.WIB).Year()
 	now := time.Now().Add(-time.Minute)
 	good, err := p.builder.Build([]byte(line("activation", p.residentOf(t, "17.71", 1), "1771-OFF-01", now.Format(time.RFC3339))))
 	if err != nil {
@@ -311,7 +324,7 @@ func mustMarshal(t *testing.T, ev events.Event) []byte {
 
 func TestAnEventTheWarehouseRefusesIsIsolatedRetriedAndDeadLettered(t *testing.T) {
 	p := start(t)
-	year := time.Now().Year()
+	year := time.Now().In(events.WIB).Year()
 	// A constraint makes the real engine refuse one office's events for good.
 	p.exec(t, "ALTER TABLE ikd.events ADD CONSTRAINT no_poison CHECK office_id != 'POISON-OFFICE'")
 	t.Cleanup(func() { p.exec(t, "ALTER TABLE ikd.events DROP CONSTRAINT no_poison") })
@@ -339,5 +352,69 @@ func TestAnEventTheWarehouseRefusesIsIsolatedRetriedAndDeadLettered(t *testing.T
 	}
 	if !strings.Contains(msg.Header.Get(aggregator.HeaderDetail), "no_poison") {
 		t.Errorf("dead letter should carry the warehouse's reason: %q", msg.Header.Get(aggregator.HeaderDetail))
+	}
+}
+
+func TestARefusedEventHasMaxDeliverTriesHoweverOftenTheBrokerDeliveredIt(t *testing.T) {
+	p := prepare(t)
+	p.exec(t, "ALTER TABLE ikd.events ADD CONSTRAINT no_poison CHECK office_id != 'POISON-OFFICE'")
+	t.Cleanup(func() { p.exec(t, "ALTER TABLE ikd.events DROP CONSTRAINT no_poison") })
+	p.publish(t, line("activation", p.residentOf(t, "17.71", 1), "POISON-OFFICE", time.Now().Add(-time.Minute).Format(time.RFC3339)))
+	// Deliveries that never reached the warehouse, as behind a long outage.
+	consumer, err := p.js.Consumer(context.Background(), broker.EventsStream, testConfig().Durable)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for range 2 * testConfig().MaxDeliver {
+		batch, err := consumer.Fetch(1, jetstream.FetchMaxWait(5*time.Second))
+		if err != nil {
+			t.Fatal(err)
+		}
+		for msg := range batch.Messages() {
+			_ = msg.Nak()
+		}
+	}
+	p.run(t)
+	p.settle(t, 1)
+	if got, want := p.agg.Stats.Refused.Load(), uint64(testConfig().MaxDeliver-1); got != want {
+		t.Fatalf("the event was sent back %d times before its dead letter, want %d", got, want)
+	}
+}
+
+func TestAMissingTableHoldsEventsUntilItIsBackAndDeadLettersNone(t *testing.T) {
+	p := start(t)
+	year := time.Now().In(events.WIB).Year()
+	p.exec(t, "DETACH TABLE ikd.events")
+	attached := false
+	t.Cleanup(func() {
+		if !attached {
+			p.exec(t, "ATTACH TABLE ikd.events")
+		}
+	})
+	now := time.Now().Add(-time.Minute).Format(time.RFC3339)
+	var lines []string
+	for i := 1; i <= 20; i++ {
+		lines = append(lines, line("activation", p.residentOf(t, "17.71", i), "1771-OFF-01", now))
+	}
+	p.publish(t, lines...)
+	deadline := time.Now().Add(30 * time.Second)
+	for p.agg.Stats.Retries.Load() < 5 {
+		if time.Now().After(deadline) {
+			t.Fatalf("the aggregator gave up on a missing table instead of holding: %d retries, %d dead letters",
+				p.agg.Stats.Retries.Load(), p.agg.Stats.DeadLettered.Load())
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if w, d := p.agg.Stats.Written.Load(), p.agg.Stats.DeadLettered.Load(); w != 0 || d != 0 {
+		t.Fatalf("while the table is missing: %d written, %d dead-lettered", w, d)
+	}
+	p.exec(t, "ATTACH TABLE ikd.events")
+	attached = true
+	p.settle(t, 20)
+	if d := p.agg.Stats.DeadLettered.Load(); d != 0 {
+		t.Fatalf("%d events dead-lettered for the warehouse's own trouble", d)
+	}
+	if got := p.city(t, "17.71", year); got.Activated != 20 {
+		t.Fatalf("activated %d, want 20", got.Activated)
 	}
 }

@@ -1,18 +1,17 @@
 package aggregator
 
 import (
+	"context"
 	"encoding/json"
 	"slices"
 	"time"
 
 	"github.com/ikd-pipeline/ikd/internal/broker"
+	"github.com/ikd-pipeline/ikd/internal/events"
 )
 
 // ChangesSubject is where the aggregator announces each committed batch.
 const ChangesSubject = broker.ChangesPrefix + ".batch"
-
-// wib is Western Indonesia Time, in which the warehouse counts years.
-var wib = time.FixedZone("WIB", 7*3600)
 
 // Announcement says which regions a committed batch touched, so that
 // consumers of IKD_CHANGES (the alerter) re-evaluate only those:
@@ -33,7 +32,7 @@ func announcement(batch []pending, at time.Time) Announcement {
 		if !slices.Contains(cities, p.record.CityCode) {
 			cities = append(cities, p.record.CityCode)
 		}
-		if y := p.record.OccurredAt.In(wib).Year(); !slices.Contains(years, y) {
+		if y := p.record.OccurredAt.In(events.WIB).Year(); !slices.Contains(years, y) {
 			years = append(years, y)
 		}
 	}
@@ -42,10 +41,14 @@ func announcement(batch []pending, at time.Time) Announcement {
 	return Announcement{Cities: cities, Years: years, Events: len(batch), At: at.UTC().Truncate(time.Second)}
 }
 
+// announceTimeout bounds the wait for the broker to store an announcement;
+// it lets a shutdown finish even when the broker is gone.
+const announceTimeout = 2 * time.Second
+
 // announce publishes one announcement for a written and acknowledged batch.
 // It never fails the batch: a lost announcement only delays the alerter until
 // its next scheduled full evaluation.
-func (a *Aggregator) announce(batch []pending) {
+func (a *Aggregator) announce(ctx context.Context, batch []pending) {
 	if len(batch) == 0 || a.js == nil {
 		return
 	}
@@ -54,18 +57,12 @@ func (a *Aggregator) announce(batch []pending) {
 		a.logger.Warn("announce batch: encode", "err", err)
 		return
 	}
-	future, err := a.js.PublishAsync(ChangesSubject, data)
-	if err != nil {
-		a.logger.Warn("announce batch: publish", "subject", ChangesSubject, "err", err)
-		return
-	}
-	go func() {
-		select {
-		case <-future.Ok():
-		case err := <-future.Err():
-			a.logger.Warn("announce batch: not stored", "subject", ChangesSubject, "err", err)
-		case <-time.After(time.Minute):
-			a.logger.Warn("announce batch: no acknowledgement from the broker", "subject", ChangesSubject)
+	// Announcing even while shutting down keeps the alerter current.
+	pctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), announceTimeout)
+	defer cancel()
+	if _, err := a.js.Publish(pctx, ChangesSubject, data); err != nil {
+		if n := a.announceFailures.Add(1); sampled(n) {
+			a.logger.Warn("announce batch: not stored", "subject", ChangesSubject, "failures_total", n, "err", err)
 		}
-	}()
+	}
 }

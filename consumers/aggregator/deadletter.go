@@ -37,11 +37,14 @@ func (a *Aggregator) deadLetter(ctx context.Context, msg jetstream.Msg, meta *je
 	if _, err := a.js.PublishMsg(ctx, dl); err != nil {
 		// Without its dead letter the message must not be terminated: it
 		// comes back and is judged again.
-		a.logger.Error("cannot store dead letter; the message will come back", "seq", meta.Sequence.Stream, "reason", reason, "err", err)
+		if n := a.deadLetterFailures.Add(1); sampled(n) {
+			a.logger.Error("cannot store dead letter; the message will come back", "seq", meta.Sequence.Stream,
+				"reason", reason, "failures_total", n, "err", err)
+		}
 		_ = msg.NakWithDelay(time.Second)
 		return
 	}
-	if n := a.Stats.DeadLettered.Add(1); n == 1 || n%1000 == 0 {
+	if n := a.Stats.DeadLettered.Add(1); sampled(n) {
 		a.logger.Warn("message dead-lettered", "reason", reason, "detail", detail, "subject", msg.Subject(), "dead_lettered_total", n)
 	}
 	_ = msg.TermWithReason(reason)

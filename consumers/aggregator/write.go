@@ -18,7 +18,7 @@ func (a *Aggregator) write(ctx context.Context, batch []pending) error {
 	err := a.writeWithRetry(ctx, batch)
 	switch {
 	case err == nil:
-		a.ack(batch)
+		a.ack(ctx, batch)
 		return nil
 	case ctx.Err() != nil:
 		// Shutting down mid-outage: hand the messages back at once so another
@@ -42,9 +42,10 @@ func (a *Aggregator) write(ctx context.Context, batch []pending) error {
 // treated as unavailable and tried again.
 const writeTimeout = 30 * time.Second
 
-// writeWithRetry retries only what may succeed later (warehouse.Retryable),
-// with capped exponential backoff and jitter, for as long as ctx lives. The
-// messages stay unacknowledged meanwhile and are kept ours with InProgress.
+// writeWithRetry holds the batch and tries again for as long as ctx lives
+// while the warehouse has passing or setup trouble, with capped exponential
+// backoff and jitter; it returns only success, shutdown, or a refusal of the
+// rows themselves. The messages are kept ours meanwhile with InProgress.
 func (a *Aggregator) writeWithRetry(ctx context.Context, batch []pending) error {
 	records := make([]warehouse.Record, len(batch))
 	for i, p := range batch {
@@ -57,6 +58,7 @@ func (a *Aggregator) writeWithRetry(ctx context.Context, batch []pending) error 
 	policy.RandomizationFactor = 0.5
 
 	var started time.Time
+	held := warehouse.NoFault
 	keepAlive := time.Now()
 	attempt := func() error {
 		// An attempt under way finishes even when shutdown begins, so that a
@@ -64,18 +66,20 @@ func (a *Aggregator) writeWithRetry(ctx context.Context, batch []pending) error 
 		actx, cancel := context.WithTimeout(context.WithoutCancel(ctx), writeTimeout)
 		defer cancel()
 		err := a.writer.Write(actx, records)
-		if err == nil || !warehouse.Retryable(err) {
+		fault := warehouse.Classify(err)
+		if fault == warehouse.NoFault || fault == warehouse.Data {
 			return backoff.Permanent(err)
 		}
 		a.Stats.Retries.Add(1)
 		if started.IsZero() {
 			started = time.Now()
-			a.logger.Warn("warehouse unavailable; holding the batch and retrying", "events", len(records), "err", err)
 		}
-		if time.Since(keepAlive) > a.cfg.AckWait/3 {
-			for _, p := range batch {
-				_ = p.msg.InProgress()
-			}
+		if fault != held {
+			held = fault
+			a.logHold(fault, len(records), err)
+		}
+		if time.Since(keepAlive) > a.keepAliveEvery() {
+			inProgress(batch)
 			keepAlive = time.Now()
 		}
 		return err
@@ -86,27 +90,45 @@ func (a *Aggregator) writeWithRetry(ctx context.Context, batch []pending) error 
 		err = perm.Err
 	}
 	if !started.IsZero() && err == nil {
-		a.logger.Info("warehouse back; batch written", "events", len(records), "outage", time.Since(started).Round(time.Millisecond))
+		a.logger.Info("warehouse back; batch written", "events", len(records), "held_for", time.Since(started).Round(time.Millisecond))
 	}
 	return err
 }
 
-func (a *Aggregator) ack(batch []pending) {
+// logHold says once why a batch is held: waiting is right for both faults,
+// but only one of them needs a human.
+func (a *Aggregator) logHold(fault warehouse.Fault, events int, err error) {
+	if fault == warehouse.Setup {
+		a.logger.Error("warehouse refuses every write; holding the batch until its setup is fixed", "events", events, "err", err)
+		return
+	}
+	a.logger.Warn("warehouse unavailable; holding the batch and retrying", "events", events, "err", err)
+}
+
+func (a *Aggregator) ack(ctx context.Context, batch []pending) {
 	for _, p := range batch {
 		// An acknowledgement lost on the way only causes a redelivery, which
 		// the warehouse's aggregates absorb.
 		_ = p.msg.Ack()
+		if len(a.refusals) > 0 {
+			delete(a.refusals, p.record.Seq)
+		}
 	}
 	a.Stats.Written.Add(uint64(len(batch)))
-	a.Stats.Batches.Add(1)
-	a.announce(batch)
+	a.announce(ctx, batch)
 }
 
-// refused settles one event that the warehouse refused for good: it comes
-// back after a delay that grows with each delivery, and is dead-lettered
-// with the warehouse's reason once its deliveries are used up.
+// refused settles one event whose row the warehouse refused: it comes back
+// after a delay that doubles with each refusal, and is dead-lettered with the
+// warehouse's reason at the MaxDeliver-th. A refused event taken up by
+// another aggregator, or after a restart, starts counting anew: it may be
+// tried more often, never less.
 func (a *Aggregator) refused(ctx context.Context, p pending, err error) error {
-	if p.tries >= uint64(a.cfg.MaxDeliver) {
+	seq := p.record.Seq
+	a.refusals[seq]++
+	n := a.refusals[seq]
+	if n >= a.cfg.MaxDeliver {
+		delete(a.refusals, seq)
 		meta, merr := p.msg.Metadata()
 		if merr != nil {
 			return fmt.Errorf("dead-letter event %s: %w", p.record.EventID, merr)
@@ -114,8 +136,11 @@ func (a *Aggregator) refused(ctx context.Context, p pending, err error) error {
 		a.deadLetter(ctx, p.msg, meta, "write_failed", err.Error())
 		return nil
 	}
-	delay := min(a.cfg.RefusedDelay<<min(p.tries, 20), 5*time.Minute)
-	a.logger.Error("warehouse refused an event; it will come back", "event_id", p.record.EventID, "delivery", p.tries, "retry_in", delay, "err", err)
+	delay := min(a.cfg.RefusedDelay<<min(n-1, 20), 5*time.Minute)
+	if total := a.Stats.Refused.Add(1); sampled(total) {
+		a.logger.Error("warehouse refused an event; it will come back", "event_id", p.record.EventID,
+			"refusals", n, "retry_in", delay, "refused_total", total, "err", err)
+	}
 	_ = p.msg.NakWithDelay(delay)
 	return nil
 }

@@ -261,8 +261,6 @@ type cityYear struct {
 	year int
 }
 
-var wib = time.FixedZone("WIB", 7*3600)
-
 // makeDataset builds n valid events over many cities: enrolments, activations,
 // reactivations (a resident activating again, counted once) and residents
 // served away from home (counted in their domicile city).
@@ -316,7 +314,7 @@ func makeDataset(t *testing.T, n int, seed uint64) *dataset {
 		}
 		d.ids[ev.EventID] = true
 		d.events = append(d.events, ev)
-		k := cityYear{ev.CityCode, ev.OccurredAt.In(wib).Year()}
+		k := cityYear{ev.CityCode, ev.OccurredAt.In(events.WIB).Year()}
 		set := d.activated
 		if typ == events.TypeEnrolment {
 			set = d.enrolled

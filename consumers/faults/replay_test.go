@@ -92,7 +92,7 @@ func trimOut(b []byte) string {
 func addExpected(d *dataset, ev events.Event) {
 	d.events = append(d.events, ev)
 	d.ids[ev.EventID] = true
-	k := cityYear{ev.CityCode, ev.OccurredAt.In(wib).Year()}
+	k := cityYear{ev.CityCode, ev.OccurredAt.In(events.WIB).Year()}
 	set := d.activated
 	if ev.Type == events.TypeEnrolment {
 		set = d.enrolled

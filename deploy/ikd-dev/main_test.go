@@ -145,8 +145,8 @@ func TestDevStackRunsStopsOnCtrlCAndContinuesWhereItStopped(t *testing.T) {
 	first := startDev(t, bin, dataDir, natsPort, chPort, "--simulate-rate=300", "--table-every=1s")
 	waitOutput(t, first, "ready:")
 	eventually(t, first, chPort, "SELECT version()", func(v string) bool { return strings.HasPrefix(v, "26.5") })
-	eventually(t, first, chPort, "SELECT count() FROM ikd.attainment_city WHERE year = toYear(today())", func(n string) bool { return n == "514" })
-	eventually(t, first, chPort, "SELECT count() FROM ikd.attainment_province WHERE year = toYear(today())", func(n string) bool { return n == "38" })
+	eventually(t, first, chPort, "SELECT count() FROM ikd.attainment_city WHERE year = toYear(as_of)", func(n string) bool { return n == "514" })
+	eventually(t, first, chPort, "SELECT count() FROM ikd.attainment_province WHERE year = toYear(as_of)", func(n string) bool { return n == "38" })
 	counted := eventually(t, first, chPort, "SELECT sum(activated) FROM ikd.attainment_city", func(n string) bool { v, _ := strconv.Atoi(n); return v >= 100 })
 	for _, want := range []string{"data directory", "nats://127.0.0.1:" + strconv.Itoa(natsPort), "embedded engine 26.5", "attainment by province", "Bengkulu"} {
 		waitOutput(t, first, want)

@@ -36,7 +36,7 @@ func liveTable(ctx context.Context, conn driver.Conn, agg *aggregator.Aggregator
 // alerts, is firing, with the highest severity among them.
 func printTable(ctx context.Context, conn driver.Conn, agg *aggregator.Aggregator, firing map[string]alerter.Severity, w io.Writer) error {
 	rows, err := conn.Query(ctx, `SELECT province_code, province_name, activated, enrolled, target, attainment_pct, expected_pct, behind_pace
-		FROM ikd.attainment_province WHERE year = toYear(toDate(now(), 'Asia/Jakarta')) ORDER BY province_code`)
+		FROM ikd.attainment_province WHERE year = toYear(as_of) ORDER BY province_code`)
 	if err != nil {
 		return err
 	}

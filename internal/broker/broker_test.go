@@ -261,6 +261,44 @@ func TestOversizedEventIsRejected(t *testing.T) {
 	}
 }
 
+func TestAFullEventOrDeadLetterStreamRefusesRatherThanDropsWhatItHolds(t *testing.T) {
+	ctx := testContext(t)
+	e := startBroker(t, t.TempDir())
+	_, js := connectJS(t, e.URL())
+	for _, cfg := range Streams(StreamOptions{}) {
+		if cfg.Name != EventsStream && cfg.Name != DeadLetterStream {
+			continue
+		}
+		t.Run(cfg.Name, func(t *testing.T) {
+			// Streams of earlier versions dropped the oldest; provisioning updates them.
+			old := cfg
+			old.Discard = jetstream.DiscardOld
+			if err := Provision(ctx, js, old); err != nil {
+				t.Fatalf("Provision: %v", err)
+			}
+			cfg.MaxMsgs = 1 // a limit an operator might set
+			if err := Provision(ctx, js, cfg); err != nil {
+				t.Fatalf("Provision: %v", err)
+			}
+			subject := strings.TrimSuffix(cfg.Subjects[0], ">") + "x"
+			first, err := js.Publish(ctx, subject, []byte("first"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if _, err := js.Publish(ctx, subject, []byte("second")); err == nil {
+				t.Error("a full stream accepted a message")
+			}
+			stream, err := js.Stream(ctx, cfg.Name)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if msg, err := stream.GetMsg(ctx, first.Sequence); err != nil || string(msg.Data) != "first" {
+				t.Errorf("the message it held is gone: %v", err)
+			}
+		})
+	}
+}
+
 // freePort returns a port that was free a moment ago.
 func freePort(t *testing.T) int {
 	t.Helper()

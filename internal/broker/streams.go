@@ -66,8 +66,10 @@ func Streams(opt StreamOptions) []jetstream.StreamConfig {
 			// Counters retry publishes with a Nats-Msg-Id; the window must outlast their retries.
 			Duplicates: opt.DuplicateWindow,
 			MaxMsgSize: eventMaxMsgSize,
-			// When a limit is hit, keep accepting new events and drop the oldest.
-			Discard:  jetstream.DiscardOld,
+			// Should an operator set a limit, a full stream refuses new
+			// events, which counters keep and retry, rather than drop old
+			// ones that may not be aggregated yet.
+			Discard:  jetstream.DiscardNew,
 			Replicas: opt.Replicas,
 		},
 		{
@@ -76,8 +78,10 @@ func Streams(opt StreamOptions) []jetstream.StreamConfig {
 			Subjects:    []string{deadLetterSubjects},
 			Storage:     jetstream.FileStorage,
 			Retention:   jetstream.LimitsPolicy,
-			// No MaxAge: a dead letter is only gone once someone has dealt with it.
-			Discard:  jetstream.DiscardOld,
+			// No MaxAge: a dead letter is only gone once someone has dealt
+			// with it. A full stream refuses new ones; the aggregator then
+			// keeps the message instead of terminating it.
+			Discard:  jetstream.DiscardNew,
 			Replicas: opt.Replicas,
 		},
 		{

@@ -21,6 +21,11 @@ const MaxMessageBytes = 4096
 // SubjectPrefix starts every subject of this contract version.
 const SubjectPrefix = "ikd.v1"
 
+// WIB is Western Indonesia Time (UTC+7, no daylight saving): the warehouse
+// counts every region's days and years in it, as 'Asia/Jakarta' in schema/,
+// so that a national target has one year end.
+var WIB = time.FixedZone("WIB", 7*3600)
+
 // Type is what happened at the counter.
 type Type string
 

@@ -261,7 +261,7 @@ func TestConcurrentClientsAllLand(t *testing.T) {
 
 func TestServerErrorArrivesAsTypedException(t *testing.T) {
 	conn := connect(t)
-	err := conn.Exec(context.Background(), "SELECT * FROM conformance.no_such_table")
+	err := conn.Exec(context.Background(), "SELECT * FROM system.no_such_table")
 	var ex *clickhouse.Exception
 	if !errors.As(err, &ex) {
 		t.Fatalf("want *clickhouse.Exception, got %T: %v", err, err)
@@ -269,8 +269,8 @@ func TestServerErrorArrivesAsTypedException(t *testing.T) {
 	if ex.Code != 60 {
 		t.Fatalf("code: got %d want 60 (UNKNOWN_TABLE): %v", ex.Code, ex)
 	}
-	if warehouse.Retryable(err) {
-		t.Error("an unknown table is not worth retrying")
+	if f := warehouse.Classify(err); f != warehouse.Setup {
+		t.Errorf("an unknown table is the setup's fault, not the rows': classified %v", f)
 	}
 	err = conn.Exec(context.Background(), "SELEC 1")
 	if !errors.As(err, &ex) || ex.Code != 62 {
@@ -306,10 +306,10 @@ func TestLargeResultsStreamBack(t *testing.T) {
 	}
 }
 
-func TestUnreachableWarehouseIsRetryable(t *testing.T) {
+func TestUnreachableWarehouseIsPassingTrouble(t *testing.T) {
 	_, err := warehouse.Open(context.Background(), "http://127.0.0.1:1", nil)
-	if err == nil || !warehouse.Retryable(err) {
-		t.Fatalf("want a retryable error, got %v", err)
+	if f := warehouse.Classify(err); f != warehouse.Passing {
+		t.Fatalf("want passing trouble, got %v: %v", f, err)
 	}
 	if !strings.Contains(err.Error(), "IKD_CLICKHOUSE_DSN") {
 		t.Errorf("error should say how to point at a warehouse: %v", err)

@@ -49,34 +49,89 @@ func Open(ctx context.Context, dsn string, logger *slog.Logger) (driver.Conn, er
 	return conn, nil
 }
 
-// transientCodes are ClickHouse exceptions that a later attempt may not meet:
+// Fault names what a failed warehouse call blames, which decides what a
+// writer does next: wait, call an operator, or set the rows aside.
+type Fault int
+
+const (
+	// NoFault is the fault of a nil error.
+	NoFault Fault = iota
+	// Passing trouble goes away by itself: the network, a server restarting
+	// or overloaded, a disk filling.
+	Passing
+	// Setup trouble refuses every row alike until an operator acts: wrong
+	// credentials, a missing database, table or column, a read-only user.
+	// The rows are not at fault, so they must be held, not set aside.
+	Setup
+	// Data trouble is the rows' own: the same rows are refused the same way
+	// every time (a type mismatch, a violated constraint, anything unknown).
+	Data
+)
+
+func (f Fault) String() string {
+	switch f {
+	case NoFault:
+		return "none"
+	case Passing:
+		return "passing"
+	case Setup:
+		return "setup"
+	case Data:
+		return "data"
+	}
+	return fmt.Sprintf("Fault(%d)", int(f))
+}
+
+// passingCodes are ClickHouse exceptions that a later attempt may not meet:
 // overload, timeouts, resources and replication hiccups.
-var transientCodes = map[int32]bool{
+var passingCodes = map[int32]bool{
 	3: true, 74: true, 75: true, 76: true, 159: true, 160: true, 202: true, 203: true,
 	209: true, 210: true, 236: true, 241: true, 242: true, 243: true, 252: true, 285: true,
 	319: true, 394: true, 425: true, 439: true, 999: true,
 }
 
-// Retryable says whether a warehouse error may go away by itself: the
-// network, a server restarting or overloaded, a disk filling. Everything else
-// (bad SQL, a row the table refuses) fails the same way every time.
-func Retryable(err error) bool {
+// setupCodes are ClickHouse exceptions about the deployment, not the rows:
+// unknown columns, identifiers, functions, tables and databases, a syntax the
+// server does not know, read-only mode, and authentication and access.
+var setupCodes = map[int32]bool{
+	8: true, 10: true, 16: true, 46: true, 47: true, 60: true, 62: true, 81: true,
+	164: true, 192: true, 193: true, 194: true, 195: true, 497: true, 516: true,
+}
+
+// Classify says what err blames. It is the one place where warehouse errors
+// are judged; callers decide only what to do about each Fault.
+func Classify(err error) Fault {
 	if err == nil {
-		return false
+		return NoFault
 	}
 	var ex *clickhouse.Exception
 	if errors.As(err, &ex) {
-		return transientCodes[ex.Code]
+		switch {
+		case passingCodes[ex.Code]:
+			return Passing
+		case setupCodes[ex.Code]:
+			return Setup
+		}
+		return Data
 	}
 	var httpErr *clickhouse.HTTPError
 	if errors.As(err, &httpErr) {
-		return httpErr.StatusCode >= 500 || httpErr.StatusCode == 429
+		switch code := httpErr.StatusCode; {
+		case code >= 500 || code == 429:
+			return Passing
+		case code == 401 || code == 403 || code == 404:
+			return Setup
+		}
+		return Data
 	}
 	var netErr net.Error
-	return errors.As(err, &netErr) ||
+	if errors.As(err, &netErr) ||
 		errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) ||
 		errors.Is(err, syscall.ECONNREFUSED) || errors.Is(err, syscall.ECONNRESET) ||
 		errors.Is(err, syscall.EPIPE) || errors.Is(err, sqldriver.ErrBadConn) ||
 		errors.Is(err, clickhouse.ErrAcquireConnTimeout) ||
-		strings.Contains(err.Error(), "connection refused")
+		strings.Contains(err.Error(), "connection refused") {
+		return Passing
+	}
+	return Data
 }
