@@ -6,6 +6,8 @@ import (
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/ikd-pipeline/ikd/internal/events"
 )
 
 // The project's streams, created or updated at program start, never by hand.
@@ -18,7 +20,7 @@ const (
 
 // Subject prefixes owned by each stream; they must not overlap.
 const (
-	EventsPrefix     = "ikd.v1"
+	EventsPrefix     = events.SubjectPrefix // the contract's subjects
 	DeadLetterPrefix = "ikd.deadletter.v1"
 	ChangesPrefix    = "ikd.changes.v1"
 	AlertsPrefix     = "ikd.alerts.v1"

@@ -19,9 +19,11 @@ type object map[string]json.RawMessage
 var plainName = regexp.MustCompile(`^[A-Za-z_]{1,64}$`)
 
 // parseObject reads data, which must be at most MaxMessageBytes long and
-// exactly one JSON object with no other keys than known. It is stricter than encoding/json on purpose, to accept what
-// the JSON Schema accepts: keys match exactly (encoding/json folds case), a key
-// may appear once (encoding/json keeps the last) and nothing may follow the
+// exactly one JSON object with no keys but known ones.
+//
+// It is stricter than encoding/json on purpose, to accept only what the JSON
+// Schema accepts: keys match exactly (encoding/json folds case), a key may
+// appear once (encoding/json keeps the last), and nothing may follow the
 // object. Syntax errors win over unknown or repeated keys.
 func parseObject(data []byte, known []string) (object, error) {
 	if len(data) > MaxMessageBytes {
