@@ -3,6 +3,7 @@ package alerter
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"log/slog"
 	"net/http"
@@ -122,66 +123,118 @@ func (a *Alerter) FiringProvinces() map[string]Severity {
 }
 
 // Run evaluates every region at start and every Interval, and the regions
-// named on IKD_CHANGES as they come, until ctx ends.
+// named on IKD_CHANGES as they come, until ctx ends or its consumer on
+// IKD_CHANGES is deleted.
 func (a *Alerter) Run(ctx context.Context) error {
 	if err := a.Evaluate(ctx, nil); err != nil && ctx.Err() == nil {
 		a.logger.Error("evaluation failed; retrying at the next interval", "err", err)
 	}
+	ctx, cancel := context.WithCancel(ctx)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		a.schedule(ctx)
+	}()
+	// The scheduled evaluations stop with Run, whatever ends it.
+	defer func() { cancel(); <-done }()
+	for ctx.Err() == nil {
+		if err := a.poll(ctx); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// schedule evaluates every region each Interval until ctx ends.
+func (a *Alerter) schedule(ctx context.Context) {
 	interval := a.cfg.Interval
 	if interval <= 0 {
 		interval = time.Minute
 	}
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		ticker := time.NewTicker(interval)
-		defer ticker.Stop()
-		for {
-			select {
-			case <-ctx.Done():
-				return
-			case <-ticker.C:
-				if err := a.Evaluate(ctx, nil); err != nil && ctx.Err() == nil {
-					a.logger.Error("scheduled evaluation failed", "err", err)
-				}
+	ticker := time.NewTicker(interval)
+	defer ticker.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-ticker.C:
+			if err := a.Evaluate(ctx, nil); err != nil && ctx.Err() == nil {
+				a.logger.Error("scheduled evaluation failed", "err", err)
 			}
-		}
-	}()
-	defer func() { <-done }()
-	for ctx.Err() == nil {
-		msgs, err := a.consumer.Fetch(256, jetstream.FetchMaxWait(time.Second))
-		if err != nil {
-			if ctx.Err() != nil {
-				return nil
-			}
-			a.logger.Warn("fetch from IKD_CHANGES", "err", err)
-			sleep(ctx, time.Second)
-			continue
-		}
-		var got []jetstream.Msg
-		var cities []string
-		for msg := range msgs.Messages() {
-			got = append(got, msg)
-			var ann struct {
-				Cities []string `json:"cities"`
-			}
-			if err := json.Unmarshal(msg.Data(), &ann); err != nil {
-				a.logger.Warn("unreadable change announcement", "subject", msg.Subject(), "err", err)
-				continue
-			}
-			cities = append(cities, ann.Cities...)
-		}
-		if len(cities) > 0 {
-			if err := a.Evaluate(ctx, cities); err != nil && ctx.Err() == nil {
-				// The scheduled evaluation covers what was missed.
-				a.logger.Error("evaluation of changed regions failed", "cities", len(cities), "err", err)
-			}
-		}
-		for _, msg := range got {
-			_ = msg.Ack()
 		}
 	}
+}
+
+// poll fetches one batch of announcements, evaluates the cities they name and
+// acks them. It returns an error only when no later fetch can succeed.
+func (a *Alerter) poll(ctx context.Context) error {
+	msgs, err := a.consumer.Fetch(256, jetstream.FetchMaxWait(time.Second))
+	if err != nil {
+		return a.fetchFailed(ctx, err)
+	}
+	var got []jetstream.Msg
+	var cities []string
+	for msg := range msgs.Messages() {
+		got = append(got, msg)
+		cities = append(cities, a.announced(msg)...)
+	}
+	if len(cities) > 0 {
+		if err := a.Evaluate(ctx, cities); err != nil && ctx.Err() == nil {
+			// The scheduled evaluation covers what was missed.
+			a.logger.Error("evaluation of changed regions failed", "cities", len(cities), "err", err)
+		}
+	}
+	for _, msg := range got {
+		_ = msg.Ack()
+	}
+	// A failure ends the batch early; the messages before it are handled above.
+	if err := msgs.Error(); err != nil {
+		return a.fetchFailed(ctx, err)
+	}
 	return nil
+}
+
+// announced returns the cities named by one change announcement.
+func (a *Alerter) announced(msg jetstream.Msg) []string {
+	var ann struct {
+		Cities []string `json:"cities"`
+	}
+	if err := json.Unmarshal(msg.Data(), &ann); err != nil {
+		a.logger.Warn("unreadable change announcement", "subject", msg.Subject(), "err", err)
+		return nil
+	}
+	return ann.Cities
+}
+
+// fetchFailed handles a failed fetch: a wait that ran out empty is normal, a
+// deleted consumer ends Run (only New recreates it, so a restart mends it),
+// anything else is logged and retried after a pause so as not to spin.
+func (a *Alerter) fetchFailed(ctx context.Context, err error) error {
+	switch {
+	case ctx.Err() != nil, errors.Is(err, nats.ErrTimeout), errors.Is(err, jetstream.ErrNoMessages):
+		return nil
+	case a.consumerGone(ctx, err):
+		return fmt.Errorf("fetch from %s: consumer %s is gone: %w", broker.ChangesStream, a.cfg.Durable, err)
+	}
+	a.logger.Warn("fetch from IKD_CHANGES failed; retrying", "stream", broker.ChangesStream, "durable", a.cfg.Durable, "err", err)
+	sleep(ctx, time.Second)
+	return nil
+}
+
+// consumerGone tells whether err means the durable consumer no longer exists.
+// A fetch reports its deletion only when it happens during that fetch; later
+// fetches just find no responders, so those ask the server.
+func (a *Alerter) consumerGone(ctx context.Context, err error) bool {
+	if errors.Is(err, jetstream.ErrConsumerDeleted) || errors.Is(err, jetstream.ErrConsumerNotFound) {
+		return true
+	}
+	if !errors.Is(err, nats.ErrNoResponders) {
+		return false
+	}
+	ictx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	_, err = a.consumer.Info(ictx)
+	return errors.Is(err, jetstream.ErrConsumerNotFound)
 }
 
 func sleep(ctx context.Context, d time.Duration) {

@@ -21,7 +21,9 @@
 //
 // An alert fires once when its region enters the rule and resolves once when
 // it leaves it; while firing it may escalate from warning to critical, never
-// back. State survives restarts: it is loaded from ikd.alerts at start.
+// back. State survives restarts: it is loaded from ikd.alerts at start. When
+// the year (WIB) turns, an alert still firing for the year gone by resolves
+// with the message "<region>: year <year> ended with the alert firing".
 package alerter
 
 import "time"
@@ -54,7 +56,8 @@ type Config struct {
 	WebhookQueue int `envconfig:"WEBHOOK_QUEUE" default:"1000"`
 }
 
-// DefaultConfig is Config with the documented defaults.
+// DefaultConfig is Config with the defaults of its tags, which ikd-alerter
+// runs with when nothing is set (a test holds the two together).
 func DefaultConfig() Config {
 	return Config{
 		Durable: "ikd-alerter", Interval: time.Minute, MarginPct: 5, CriticalFactor: 0.5, HysteresisPct: 2,

@@ -7,10 +7,9 @@ import (
 	"slices"
 	"strings"
 	"time"
-)
 
-// wib is Western Indonesia Time, in which the warehouse counts days and years.
-var wib = time.FixedZone("WIB", 7*3600)
+	"github.com/ikd-pipeline/ikd/internal/events"
+)
 
 var cityCode = regexp.MustCompile(`^[0-9]{2}\.[0-9]{2}$`)
 
@@ -35,8 +34,8 @@ func (r Row) region() string {
 }
 
 // Evaluate applies the rules to the named cities and their provinces, or to
-// every region when cities is nil, as of a.Now(), and records, publishes and
-// posts every transition.
+// every region when cities is nil, as of a.Now(), resolves the alerts of the
+// years (WIB) gone by, and records, publishes and posts every transition.
 func (a *Alerter) Evaluate(ctx context.Context, cities []string) error {
 	a.evalMu.Lock()
 	defer a.evalMu.Unlock()
@@ -46,10 +45,16 @@ func (a *Alerter) Evaluate(ctx context.Context, cities []string) error {
 		return err
 	}
 	a.Stats.Evaluations.Add(1)
-	var changes []Alert
+	changes := a.yearEnded(now)
 	for _, r := range rows {
 		changes = append(changes, a.transitions(r, now)...)
 	}
+	return a.apply(ctx, changes)
+}
+
+// apply records the transitions, then takes them into the state and
+// announces them.
+func (a *Alerter) apply(ctx context.Context, changes []Alert) error {
 	if len(changes) == 0 {
 		return nil
 	}
@@ -73,9 +78,43 @@ func (a *Alerter) Evaluate(ctx context.Context, cities []string) error {
 	return nil
 }
 
-// query reads the current year's rows with a target and some of the year gone.
+// yearEnded resolves the alerts still firing for a year before now's year in
+// WIB (as the warehouse counts years): only the current year is evaluated, so
+// nothing else would ever resolve them.
+func (a *Alerter) yearEnded(now time.Time) []Alert {
+	year := now.In(events.WIB).Year()
+	a.mu.RLock()
+	defer a.mu.RUnlock()
+	var out []Alert
+	for _, cur := range a.state {
+		if cur.State != Firing || cur.Year >= year {
+			continue
+		}
+		al := cur
+		al.State, al.At = Resolved, stamp(now, cur, true)
+		al.Message = fmt.Sprintf("%s: year %d ended with the alert firing", cur.RegionName, cur.Year)
+		out = append(out, al)
+	}
+	// Map order is random; a stable order keeps what subscribers see repeatable.
+	slices.SortFunc(out, func(x, y Alert) int { return strings.Compare(x.Key(), y.Key()) })
+	return out
+}
+
+// stamp is the time of a new transition of cur: now, or just after cur's own
+// when known, so that the transitions of one alert are ordered by at even
+// under a frozen clock.
+func stamp(now time.Time, cur Alert, known bool) time.Time {
+	at := now.UTC().Truncate(time.Millisecond)
+	if known && !at.After(cur.At) {
+		return cur.At.Add(time.Millisecond)
+	}
+	return at
+}
+
+// query reads the current year's rows with a target and some of the year gone;
+// the current year is that of as_of, now's day in WIB.
 func (a *Alerter) query(ctx context.Context, now time.Time, cities []string) ([]Row, error) {
-	day := now.In(wib).Format("2006-01-02")
+	day := now.In(events.WIB).Format("2006-01-02")
 	cityFilter, provinceFilter := "", ""
 	if cities != nil {
 		var cs, ps []string
@@ -158,14 +197,14 @@ func (a *Alerter) verdicts(r Row, now time.Time) map[Rule]verdict {
 			r.Name, float64(r.Activated)*100/r.ExpectedPct, r.Target, projected),
 	}
 	if c.StaleDays > 0 {
-		since := time.Date(r.Year, 1, 1, 0, 0, 0, 0, wib)
+		since := time.Date(r.Year, 1, 1, 0, 0, 0, 0, events.WIB)
 		if r.LastActivationAt.After(since) {
 			since = r.LastActivationAt
 		}
 		idle := now.Sub(since)
 		limit := time.Duration(c.StaleDays) * 24 * time.Hour
 		msg := fmt.Sprintf("%s: no activation for %d days", r.Name, int(idle.Hours()/24))
-		if r.LastActivationAt.Before(time.Date(r.Year, 1, 1, 0, 0, 0, 0, wib)) {
+		if r.LastActivationAt.Before(time.Date(r.Year, 1, 1, 0, 0, 0, 0, events.WIB)) {
 			msg = fmt.Sprintf("%s: no activation yet in %d (%d days)", r.Name, r.Year, int(idle.Hours()/24))
 		}
 		out[Stale] = verdict{enter: idle >= limit, leave: idle < limit, severity: Warning, message: msg}
@@ -188,11 +227,7 @@ func (a *Alerter) transitions(r Row, now time.Time) []Alert {
 		al := Alert{
 			Rule: rule, Severity: v.severity, Year: r.Year, RegionCode: r.region(), ProvinceCode: r.ProvinceCode,
 			CityCode: r.CityCode, RegionName: r.Name, AttainmentPct: r.AttainmentPct, ExpectedPct: r.ExpectedPct,
-			Target: r.Target, Activated: r.Activated, Message: v.message, At: now.UTC().Truncate(time.Millisecond),
-		}
-		if known && !al.At.After(cur.At) {
-			// Transitions of one alert are ordered by at, even under a frozen clock.
-			al.At = cur.At.Add(time.Millisecond)
+			Target: r.Target, Activated: r.Activated, Message: v.message, At: stamp(now, cur, known),
 		}
 		switch {
 		case !firing && v.enter:

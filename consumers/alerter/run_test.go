@@ -1,0 +1,79 @@
+package alerter_test
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"log/slog"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/ikd-pipeline/ikd/consumers/alerter"
+	"github.com/ikd-pipeline/ikd/internal/broker"
+)
+
+// run starts a.Run and returns what it returns, on a channel.
+func run(ctx context.Context, a *alerter.Alerter) <-chan error {
+	done := make(chan error, 1)
+	go func() { done <- a.Run(ctx) }()
+	return done
+}
+
+func TestRunStopsWithTheCauseWhenItsChangesConsumerIsDeleted(t *testing.T) {
+	// The deletion is seen either by the fetch waiting at the time or, when it
+	// happened between fetches, by the next one.
+	for name, whileFetching := range map[string]bool{"while fetching": true, "before running": false} {
+		t.Run(name, func(t *testing.T) {
+			e := start(t)
+			cfg := testConfig()
+			a := e.alerter(t, cfg)
+			deleteConsumer := func() {
+				if err := e.js.DeleteConsumer(e.ctx, broker.ChangesStream, cfg.Durable); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if !whileFetching {
+				deleteConsumer()
+			}
+			done := run(e.ctx, a)
+			if whileFetching {
+				waitFor(t, func() bool { return a.Stats.Evaluations.Load() >= 1 })
+				time.Sleep(200 * time.Millisecond) // into the one-second wait of a fetch
+				deleteConsumer()
+			}
+			select {
+			case err := <-done:
+				if (!errors.Is(err, jetstream.ErrConsumerDeleted) && !errors.Is(err, nats.ErrNoResponders)) ||
+					!strings.Contains(err.Error(), cfg.Durable) {
+					t.Fatalf("run returned %v", err)
+				}
+			case <-time.After(20 * time.Second):
+				t.Fatal("run goes on without its consumer")
+			}
+		})
+	}
+}
+
+func TestQuietChangesStreamIsNotLoggedAsAFailure(t *testing.T) {
+	e := start(t)
+	var logs bytes.Buffer
+	logger := slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelWarn}))
+	a, err := alerter.Setup(e.ctx, testConfig(), e.js, e.conn, broker.StreamOptions{}, logger)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(a.Close)
+	a.Now = func() time.Time { return feb13 }
+	ctx, cancel := context.WithTimeout(e.ctx, 2500*time.Millisecond) // two fetches run out empty
+	defer cancel()
+	if err := <-run(ctx, a); err != nil {
+		t.Fatal(err)
+	}
+	if logs.Len() > 0 {
+		t.Fatalf("an idle stream logged:\n%s", logs.String())
+	}
+}
