@@ -12,6 +12,7 @@ import (
 	"strconv"
 	"strings"
 	"text/tabwriter"
+	"time"
 
 	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
 	"github.com/nats-io/nats.go"
@@ -243,39 +244,80 @@ func deadLettered(ctx context.Context, js jetstream.JetStream) (map[uint64]struc
 	return dead, nil
 }
 
+// cityYear is a key of the aggregate comparison.
+type cityYear struct {
+	year uint16
+	city string
+}
+
 // aggregates compares, for every city and year, the activated residents of
-// ikd.attainment_city with uniqExact(resident) of the activation events.
+// ikd.attainment_city with uniqExact(resident) of the same activation events:
+// those up to the end of today in WIB, since ikd.events also holds events up
+// to the aggregator's future tolerance ahead, on tomorrow's date near midnight.
+// Today is read once so that midnight passing between the two queries cannot
+// set the sides on different days.
 func aggregates(ctx context.Context, conn driver.Conn) ([]Aggregate, int, error) {
-	type key struct {
-		year uint16
-		city string
-	}
-	load := func(query string) (map[key]uint64, error) {
-		rows, err := conn.Query(ctx, query)
-		if err != nil {
-			return nil, fmt.Errorf("reconcile: %w", err)
-		}
-		defer rows.Close()
-		out := map[key]uint64{}
-		for rows.Next() {
-			var k key
-			var n uint64
-			if err := rows.Scan(&k.year, &k.city, &n); err != nil {
-				return nil, fmt.Errorf("reconcile: %w", err)
-			}
-			out[k] = n
-		}
-		return out, rows.Err()
-	}
-	views, err := load("SELECT toUInt16(year), city_code, toUInt64(activated) FROM ikd.attainment_city WHERE activated > 0")
+	day, err := todayWIB(ctx, conn)
 	if err != nil {
 		return nil, 0, err
 	}
-	raw, err := load(`SELECT toUInt16(toYear(occurred_at, 'Asia/Jakarta')) AS year, toString(city_code), toUInt64(uniqExact(resident))
-		FROM ikd.events WHERE type = 'activation' GROUP BY year, city_code`)
+	// The same as ikd.attainment_city, pinned to that day.
+	views, err := countByCityYear(ctx, conn, "ikd.attainment_city", `SELECT toUInt16(year), city_code, toUInt64(activated)
+		FROM ikd.attainment_city_as_of(as_of = '`+day+`') WHERE activated > 0`)
 	if err != nil {
 		return nil, 0, err
 	}
+	// Years and days as ikd.residents_daily_mv assigns them (WIB).
+	raw, err := countByCityYear(ctx, conn, "ikd.events", `SELECT toUInt16(toYear(occurred_at, 'Asia/Jakarta')) AS year, toString(city_code), toUInt64(uniqExact(resident))
+		FROM ikd.events WHERE type = 'activation' AND toDate(occurred_at, 'Asia/Jakarta') <= toDate('`+day+`')
+		GROUP BY year, city_code`)
+	if err != nil {
+		return nil, 0, err
+	}
+	out, checked := compareAggregates(views, raw)
+	return out, checked, nil
+}
+
+// todayWIB returns the warehouse's date in WIB as YYYY-MM-DD, the as_of of
+// the plain attainment views.
+func todayWIB(ctx context.Context, conn driver.Conn) (string, error) {
+	var day string
+	if err := conn.QueryRow(ctx, "SELECT toString(toDate(now(), 'Asia/Jakarta'))").Scan(&day); err != nil {
+		return "", fmt.Errorf("reconcile: read today's date in WIB: %w", err)
+	}
+	// Checked, since it is written into the queries.
+	if _, err := time.Parse(time.DateOnly, day); err != nil {
+		return "", fmt.Errorf("reconcile: today's date in WIB: %w", err)
+	}
+	return day, nil
+}
+
+// countByCityYear runs query on table, which returns a year, a city code and
+// a count.
+func countByCityYear(ctx context.Context, conn driver.Conn, table, query string) (map[cityYear]uint64, error) {
+	rows, err := conn.Query(ctx, query)
+	if err != nil {
+		return nil, fmt.Errorf("reconcile: count %s by city and year: %w", table, err)
+	}
+	defer rows.Close()
+	out := map[cityYear]uint64{}
+	for rows.Next() {
+		var k cityYear
+		var n uint64
+		if err := rows.Scan(&k.year, &k.city, &n); err != nil {
+			return nil, fmt.Errorf("reconcile: count %s by city and year: %w", table, err)
+		}
+		out[k] = n
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("reconcile: count %s by city and year: %w", table, err)
+	}
+	return out, nil
+}
+
+// compareAggregates returns the city-years where views and raw differ, by
+// city and year, and how many city-years were compared.
+func compareAggregates(views, raw map[cityYear]uint64) ([]Aggregate, int) {
 	var out []Aggregate
 	checked := 0
 	for k, n := range raw {
@@ -296,5 +338,5 @@ func aggregates(ctx context.Context, conn driver.Conn) ([]Aggregate, int, error)
 		}
 		return int(a.Year) - int(b.Year)
 	})
-	return out, checked, nil
+	return out, checked
 }

@@ -10,7 +10,9 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
 	"net/http"
+	"slices"
 	"time"
 
 	"github.com/cenkalti/backoff/v4"
@@ -31,6 +33,11 @@ type Options struct {
 	// RetryFor is how long Publish keeps resending failed events before it
 	// gives up on them; default 1m.
 	RetryFor time.Duration
+	// Ordered makes the broker store events in the order given even when
+	// some fail and are resent: each is sent once the one before it was
+	// acknowledged, so throughput is one event per round trip. The spool
+	// uses it to deliver a counter's events in order.
+	Ordered bool
 }
 
 const (
@@ -89,9 +96,10 @@ func withDefaults(o Options) Options {
 
 // outgoing is one event on its way, with the error of its last attempt.
 type outgoing struct {
-	id  string
-	msg *nats.Msg
-	err error
+	id    string
+	msg   *nats.Msg
+	err   error
+	tries int // sends so far
 }
 
 // Publish sends evs and returns once the broker has acknowledged each of them
@@ -103,19 +111,25 @@ type outgoing struct {
 func (p *Publisher) Publish(ctx context.Context, evs []events.Event) (Result, error) {
 	pending, failures := messages(evs)
 	var res Result
-	resend := false
 	op := func() error {
 		var lost []Failure
-		pending, lost = p.round(ctx, pending, &res, resend)
+		if p.opts.Ordered {
+			pending, lost = p.roundInOrder(ctx, pending, &res)
+		} else {
+			pending, lost = p.round(ctx, pending, &res)
+		}
 		failures = append(failures, lost...)
-		resend = true
 		if len(pending) > 0 {
 			return fmt.Errorf("%d events unacknowledged: %w", len(pending), pending[0].err)
 		}
 		return nil
 	}
+	rounds := 0
 	notify := func(err error, wait time.Duration) {
-		p.logger.Warn("resending events", "err", err, "in", wait)
+		// A broker restart means many rounds; the first says what is going on.
+		if rounds++; rounds == 1 {
+			p.logger.Warn("resending events", "err", err, "in", wait)
+		}
 	}
 	// Each pending event holds the error of its last attempt, which says more
 	// than RetryNotify's.
@@ -168,21 +182,44 @@ func (p *Publisher) backOff() backoff.BackOff {
 
 // round sends batch once and waits for its acks. It returns the events worth
 // resending and those refused for good.
-func (p *Publisher) round(ctx context.Context, batch []*outgoing, res *Result, resend bool) (again []*outgoing, lost []Failure) {
+func (p *Publisher) round(ctx context.Context, batch []*outgoing, res *Result) (again []*outgoing, lost []Failure) {
 	futures := p.send(ctx, batch)
 	for i, o := range batch {
 		if futures[i] != nil {
-			o.err = p.await(ctx, futures[i], res, resend)
+			o.err = p.await(ctx, futures[i], o, res)
 		}
 		switch {
 		case o.err == nil:
-		case permanent(o.err):
+		case ctx.Err() != nil, Refused(o.err):
 			lost = append(lost, Failure{EventID: o.id, Err: o.err})
 		default:
 			again = append(again, o)
 		}
 	}
 	return again, lost
+}
+
+// roundInOrder sends batch one event at a time and stops at the first that
+// may pass later, so that no event after it is stored before it. The
+// events refused for good are set aside; the order of the rest holds.
+func (p *Publisher) roundInOrder(ctx context.Context, batch []*outgoing, res *Result) (again []*outgoing, lost []Failure) {
+	for i, o := range batch {
+		futures := p.send(ctx, batch[i:i+1])
+		if futures[0] != nil {
+			o.err = p.await(ctx, futures[0], o, res)
+		}
+		switch {
+		case o.err == nil:
+		case ctx.Err() != nil, Refused(o.err):
+			lost = append(lost, Failure{EventID: o.id, Err: o.err})
+		default:
+			for _, rest := range batch[i+1:] {
+				rest.err = fmt.Errorf("%w %s (%v)", ErrNotSent, o.id, o.err)
+			}
+			return batch[i:], lost
+		}
+	}
+	return nil, lost
 }
 
 // send publishes each message of batch without waiting for acks; the window
@@ -197,11 +234,12 @@ func (p *Publisher) send(ctx context.Context, batch []*outgoing) []jetstream.Pub
 		// reconnect buffer, and each resend would add another copy there.
 		err := p.ready(ctx)
 		if err == nil {
+			o.tries++
 			futures[i], err = p.js.PublishMsgAsync(o.msg, jetstream.WithStallWait(p.opts.AckTimeout))
 		}
 		switch {
 		case err == nil:
-		case errors.Is(err, nats.ErrMaxPayload):
+		case ctx.Err() == nil && Refused(err):
 			o.err = fmt.Errorf("send: %w", err)
 		default:
 			for _, rest := range batch[i:] {
@@ -223,11 +261,11 @@ func (p *Publisher) ready(ctx context.Context) error {
 	return nil
 }
 
-// await waits for one ack and counts it.
-func (p *Publisher) await(ctx context.Context, f jetstream.PubAckFuture, res *Result, resend bool) error {
+// await waits for one ack of o and counts it.
+func (p *Publisher) await(ctx context.Context, f jetstream.PubAckFuture, o *outgoing, res *Result) error {
 	select {
 	case ack := <-f.Ok():
-		if ack.Duplicate && !resend {
+		if ack.Duplicate && o.tries == 1 {
 			res.Duplicates++
 		} else {
 			res.Published++
@@ -240,13 +278,36 @@ func (p *Publisher) await(ctx context.Context, f jetstream.PubAckFuture, res *Re
 	}
 }
 
-// permanent tells failures that no resend can cure: the message is too big
-// for the server, the broker refused it as a bad request, or the caller gave
-// up.
-func permanent(err error) bool {
+// ErrNotSent is the failure of an event that an Ordered Publisher held back
+// because an event before it failed.
+var ErrNotSent = errors.New("not sent, to stay behind")
+
+// passingErrs are failures of the link, not of the event: the broker is
+// unreachable, restarting or slow, and the same event will pass later.
+var passingErrs = []error{
+	nats.ErrDisconnected, nats.ErrConnectionClosed, nats.ErrConnectionReconnecting,
+	nats.ErrConnectionDraining, nats.ErrNoServers, nats.ErrStaleConnection,
+	nats.ErrReconnectBufExceeded, nats.ErrTimeout, nats.ErrNoResponders,
+	jetstream.ErrNoStreamResponse, jetstream.ErrAsyncPublishTimeout, jetstream.ErrTooManyStalledMsgs,
+	ErrNotSent,
+}
+
+// Refused reports whether a publish failed because the broker refused the
+// event itself (larger than the stream or the connection allows, a bad
+// subject or request, or an error nobody foresaw), which no resend cures.
+// The rest is the link's: unreachable, restarting, slow, JetStream out of
+// resources (a full disk) or asking to come back later. It is the one place
+// where publish errors are judged. A caller's own ended context is neither:
+// callers check it first.
+func Refused(err error) bool {
 	var api *jetstream.APIError
 	if errors.As(err, &api) {
-		return api.Code >= http.StatusBadRequest && api.Code < http.StatusInternalServerError
+		return api.Code < http.StatusInternalServerError &&
+			api.Code != http.StatusRequestTimeout && api.Code != http.StatusTooManyRequests
 	}
-	return errors.Is(err, nats.ErrMaxPayload) || errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded)
+	var netErr net.Error
+	if errors.As(err, &netErr) {
+		return false
+	}
+	return !slices.ContainsFunc(passingErrs, func(p error) bool { return errors.Is(err, p) })
 }

@@ -131,6 +131,47 @@ func TestPublishResendsUntilTheStreamExists(t *testing.T) {
 	}
 }
 
+func TestOrderedPublishStoresEventsInTheGivenOrderWhenOneMustBeResent(t *testing.T) {
+	ctx := testContext(t)
+	nc := testenv.Connect(t, testenv.Broker(t).URL())
+	js, err := jetstream.New(nc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// A stream that takes Bengkulu's subjects but, for now, not Lampung's.
+	cfg := jetstream.StreamConfig{Name: "ORDER", Subjects: []string{"ikd.v1.activation.17.*"}}
+	if _, err := js.CreateStream(ctx, cfg); err != nil {
+		t.Fatal(err)
+	}
+	evs := eventstest.Activations("ordered", 8)
+	evs[3].ProvinceCode, evs[3].CityCode, evs[3].DistrictCode = "18", "18.71", "18.71.01"
+	go func() {
+		time.Sleep(500 * time.Millisecond)
+		cfg.Subjects = []string{"ikd.v1.activation.*.*"}
+		if _, err := js.UpdateStream(ctx, cfg); err != nil {
+			t.Errorf("update stream: %v", err)
+		}
+	}()
+
+	p := newPublisher(t, nc, Options{Ordered: true})
+	if _, err := p.Publish(ctx, evs); err != nil {
+		t.Fatalf("Publish: %v", err)
+	}
+	s, err := js.Stream(ctx, cfg.Name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, ev := range evs {
+		msg, err := s.GetMsg(ctx, uint64(i+1))
+		if err != nil {
+			t.Fatalf("message %d: %v", i+1, err)
+		}
+		if id := msg.Header.Get(jetstream.MsgIDHeader); id != ev.EventID {
+			t.Errorf("message %d is %s, want %s", i+1, id, ev.EventID)
+		}
+	}
+}
+
 func TestPublishRidesOutABrokerRestart(t *testing.T) {
 	const n = 20_000
 	ctx := testContext(t)

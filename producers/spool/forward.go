@@ -16,7 +16,8 @@ import (
 )
 
 // Sender puts events on the broker and returns once it acknowledged them all,
-// or with an error; *publish.Publisher is one.
+// or with an error; *publish.Publisher is one. An error that names the events
+// that failed is a *publish.Error; any other error concerns the whole call.
 type Sender interface {
 	Publish(ctx context.Context, evs []events.Event) (publish.Result, error)
 }
@@ -32,22 +33,38 @@ const (
 	retryMax     = 5 * time.Second
 )
 
-// forwarder is Run's state: the segment file it reads.
+// forwarder is Run's state: the segment file it reads, and how the last
+// attempts went.
 type forwarder struct {
-	s    *Spool
-	pub  Sender
-	file *os.File // open segment being read
-	seg  uint64   // number of file
+	s         *Spool
+	pub       Sender
+	file      *os.File // open segment being read
+	seg       uint64   // number of file
+	batchSize int      // events per Publish; narrowed to isolate a refused event
+
+	retry  backoff.BackOff // between attempts while the broker is unreachable
+	failed int             // attempts failed since the last success
+	since  time.Time       // when the first of them failed
+}
+
+func newForwarder(s *Spool, pub Sender) *forwarder {
+	return &forwarder{s: s, pub: pub, batchSize: maxBatch, retry: backoff.NewExponentialBackOff(
+		backoff.WithInitialInterval(retryInitial),
+		backoff.WithMaxInterval(retryMax),
+		backoff.WithRandomizationFactor(0.5),
+		// An outage may last hours; the spool is there to wait it out.
+		backoff.WithMaxElapsedTime(0))}
 }
 
 func (f *forwarder) run(ctx context.Context) error {
 	defer f.closeFile()
 	for {
-		evs, end, n, err := f.read()
+		b, err := f.read()
 		if err != nil {
 			return fmt.Errorf("spool %s: %w", f.s.dir, err)
 		}
-		if len(evs) == 0 {
+		if len(b.evs) == 0 {
+			f.batchSize = maxBatch
 			select {
 			case <-ctx.Done():
 				return ctx.Err()
@@ -55,53 +72,74 @@ func (f *forwarder) run(ctx context.Context) error {
 			}
 			continue
 		}
-		if err := f.forward(ctx, evs); err != nil {
+		if err := f.forward(ctx, b); err != nil {
 			return err
-		}
-		if err := f.s.commit(end, n); err != nil {
-			return fmt.Errorf("spool %s: %w", f.s.dir, err)
 		}
 	}
 }
 
-// read returns up to maxBatch durable entries from the cursor on, where they
-// end, and their size on disk.
-func (f *forwarder) read() ([]events.Event, position, int64, error) {
+// batch is what one read found: the events, their records' payloads, where
+// they end, and their size on disk.
+type batch struct {
+	evs      []events.Event
+	payloads [][]byte
+	end      position
+	size     int64
+
+	ends  []position // where each record ends
+	sizes []int64    // the size of the records up to each
+}
+
+// prefix is the first n events of b.
+func (b batch) prefix(n int) batch {
+	switch {
+	case n >= len(b.evs):
+		return b
+	case n <= 0:
+		return batch{}
+	}
+	return batch{evs: b.evs[:n], payloads: b.payloads[:n], end: b.ends[n-1], size: b.sizes[n-1],
+		ends: b.ends[:n], sizes: b.sizes[:n]}
+}
+
+// read returns up to batchSize durable entries from the cursor on.
+func (f *forwarder) read() (batch, error) {
 	pos, limit := f.s.cursor, f.s.durableEnd()
-	var evs []events.Event
-	var size int64
-	for len(evs) < maxBatch && pos.before(limit) {
+	var b batch
+	for len(b.evs) < f.batchSize && pos.before(limit) {
 		r, err := f.reader(pos, limit)
 		if err != nil {
-			return nil, pos, 0, err
+			return batch{}, err
 		}
-		for len(evs) < maxBatch {
+		for len(b.evs) < f.batchSize {
 			payload, err := readRecord(r)
 			if err == io.EOF {
 				break
 			}
 			if err != nil {
-				return nil, pos, 0, fmt.Errorf("read %s: %w", pos, err)
+				return batch{}, fmt.Errorf("read %s: %w", pos, err)
 			}
 			ev, err := decode(payload)
 			if err != nil {
-				return nil, pos, 0, fmt.Errorf("read %s: %w", pos, err)
+				return batch{}, fmt.Errorf("read %s: %w", pos, err)
 			}
-			evs = append(evs, ev)
+			b.evs, b.payloads = append(b.evs, ev), append(b.payloads, payload)
 			n := headerBytes + int64(len(payload))
 			pos.off += n
-			size += n
+			b.size += n
+			b.ends, b.sizes = append(b.ends, pos), append(b.sizes, b.size)
 		}
 		switch {
-		case len(evs) == maxBatch:
+		case len(b.evs) == f.batchSize:
 		case pos.seg < limit.seg:
 			// A segment before the limit's is complete: past its end is the next.
 			pos = position{seg: pos.seg + 1}
 		case pos.before(limit):
-			return nil, pos, 0, fmt.Errorf("read %s: segment ends before %s, which was synced", pos, limit)
+			return batch{}, fmt.Errorf("read %s: segment ends before %s, which was synced", pos, limit)
 		}
 	}
-	return evs, pos, size, nil
+	b.end = pos
+	return b, nil
 }
 
 // reader reads segment pos.seg from pos.off up to limit, or to its end when
@@ -129,31 +167,76 @@ func (f *forwarder) closeFile() {
 	}
 }
 
-// forward publishes evs, retrying with backoff until the broker acknowledged
-// them all; it gives up only when ctx ends. A resend of events the broker
-// already stored is harmless: they are dropped as duplicates.
-func (f *forwarder) forward(ctx context.Context, evs []events.Event) error {
-	b := backoff.NewExponentialBackOff(
-		backoff.WithInitialInterval(retryInitial),
-		backoff.WithMaxInterval(retryMax),
-		backoff.WithRandomizationFactor(0.5),
-		// An outage may last hours; the spool is there to wait it out.
-		backoff.WithMaxElapsedTime(0))
-	op := func() error {
-		_, err := f.pub.Publish(ctx, evs)
+// forward makes one attempt at b. The cursor moves past the events the
+// broker took, or refused for good, which are then set aside, up to the
+// first that failed for a passing reason; from there the next attempt, after
+// a wait, reads again with what was appended since. A resend of events the
+// broker already stored is harmless: they are dropped as duplicates.
+func (f *forwarder) forward(ctx context.Context, b batch) error {
+	res, err := f.pub.Publish(ctx, b.evs)
+	if ctx.Err() != nil {
+		return ctx.Err()
+	}
+	o := judge(b.evs, res, err)
+	if o.split {
+		f.batchSize = max(len(b.evs)/2, 1)
+		return nil
+	}
+	if err := f.settle(b.prefix(o.settled), o.refused); err != nil {
+		return fmt.Errorf("spool %s: %w", f.s.dir, err)
+	}
+	if o.retry != nil {
+		return f.wait(ctx, len(b.evs)-o.settled, o.retry)
+	}
+	f.recovered()
+	return nil
+}
+
+// settle sets aside the refused events of b and moves the cursor past b.
+func (f *forwarder) settle(b batch, refused map[string]error) error {
+	if len(b.evs) == 0 {
+		return nil
+	}
+	if err := f.s.setAside(b, refused); err != nil {
 		return err
 	}
-	notify := func(err error, wait time.Duration) {
-		f.s.logger.Warn("cannot forward spooled events; keeping them and trying again",
-			"events", len(evs), "pending_bytes", f.s.Pending(), "retry_in", wait, "err", err)
+	if len(refused) > 0 {
+		f.batchSize = maxBatch
 	}
-	if err := backoff.RetryNotify(op, backoff.WithContext(b, ctx), notify); err != nil {
-		if ctx.Err() != nil {
-			return ctx.Err()
-		}
-		return fmt.Errorf("spool %s: forward: %w", f.s.dir, err)
+	return f.s.commit(b.end, b.size)
+}
+
+// wait pauses after a failed attempt. An outage is logged when it starts and
+// when it ends, not at every attempt, since it may last hours.
+func (f *forwarder) wait(ctx context.Context, n int, cause error) error {
+	delay := f.retry.NextBackOff()
+	if f.failed == 0 {
+		f.since = time.Now()
+		f.s.logger.Warn("cannot forward spooled events; keeping them on disk and retrying until the broker takes them",
+			"events", n, "pending_bytes", f.s.Pending(), "err", cause)
+	} else {
+		f.s.logger.Debug("still cannot forward spooled events", "attempt", f.failed+1, "retry_in", delay, "err", cause)
 	}
-	return nil
+	f.failed++
+	t := time.NewTimer(delay)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-t.C:
+		return nil
+	}
+}
+
+// recovered logs the end of an outage, if there was one.
+func (f *forwarder) recovered() {
+	if f.failed == 0 {
+		return
+	}
+	f.s.logger.Info("forwarding spooled events again",
+		"failed_attempts", f.failed, "outage", time.Since(f.since).Round(time.Millisecond), "pending_bytes", f.s.Pending())
+	f.failed = 0
+	f.retry.Reset()
 }
 
 // durableEnd returns the end of what Append has fsynced.

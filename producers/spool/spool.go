@@ -15,6 +15,20 @@
 //
 // When the spool is full, Append refuses new events with ErrFull rather than
 // dropping old ones: an event that was accepted is never lost.
+//
+// While the broker is unreachable, restarting or slow, Run keeps every event
+// and retries with backoff, logging when the outage starts and when it ends.
+// An event the broker refuses for good (larger than the stream allows, a
+// subject no stream takes, any other error that is not the link's) would
+// block the events behind it forever, so Run moves it out of the queue into
+// the file rejected.jsonl (RejectedFile) in the spool's directory, logs it
+// once, and forwards the rest. Each line of that file is a Rejection: when,
+// the broker's reason, the event id, the subject and the record as spooled,
+// which a person can inspect and republish with the event id as its
+// Nats-Msg-Id. "No response from stream" is an outage (a broker whose streams
+// are not up yet) unless the broker acknowledged other events of the same
+// call, which shows that no stream takes that subject. A crash between
+// writing a line and moving the cursor may write the line twice.
 package spool
 
 import (
@@ -236,8 +250,10 @@ func (s *Spool) Pending() int64 {
 
 // Run forwards entries to pub in append order until ctx ends, removing them
 // after the broker's ack and retrying with backoff while it is unreachable.
-// It returns ctx's error, or an error if the spool cannot be read.
+// The broker stores them in that order when pub keeps it, as a
+// *publish.Publisher with Options.Ordered does; another may store an event
+// that had to be resent after the ones behind it. It returns ctx's error, or
+// an error if the spool cannot be read.
 func (s *Spool) Run(ctx context.Context, pub Sender) error {
-	f := forwarder{s: s, pub: pub}
-	return f.run(ctx)
+	return newForwarder(s, pub).run(ctx)
 }

@@ -99,10 +99,15 @@ type running struct {
 
 func run(t *testing.T, s *Spool, nc *nats.Conn) *running {
 	t.Helper()
-	p, err := publish.New(nc, publish.Options{RetryFor: time.Second}, testLogger(t))
+	p, err := publish.New(nc, publish.Options{RetryFor: time.Second, Ordered: true}, testLogger(t))
 	if err != nil {
 		t.Fatalf("publish.New: %v", err)
 	}
+	return runSender(t, s, p)
+}
+
+func runSender(t *testing.T, s *Spool, p Sender) *running {
+	t.Helper()
 	ctx, cancel := context.WithCancel(t.Context())
 	r := &running{cancel: cancel, done: make(chan error, 1)}
 	go func() { r.done <- s.Run(ctx, p) }()
@@ -188,6 +193,9 @@ func TestEventsSpooledWithoutABrokerAreDeliveredInOrderOnceItStarts(t *testing.T
 	}
 	if n := len(segmentFiles(t, dir)); n != 1 {
 		t.Errorf("%d segment files after delivery, want only the last", n)
+	}
+	if rej := readRejected(t, dir); rej != nil {
+		t.Errorf("an outage moved events to the rejected file: %+v", rej)
 	}
 }
 
