@@ -3,6 +3,7 @@ package aggregator
 import (
 	"context"
 	"encoding/json"
+	"maps"
 	"slices"
 	"time"
 
@@ -26,19 +27,15 @@ type Announcement struct {
 
 // announcement summarises a written batch.
 func announcement(batch []pending, at time.Time) Announcement {
-	cities := make([]string, 0, 4)
-	years := make([]int, 0, 1)
+	// Sets, since a national batch of thousands of events spans hundreds of cities.
+	cities := make(map[string]struct{}, 64)
+	years := make(map[int]struct{}, 1)
 	for _, p := range batch {
-		if !slices.Contains(cities, p.record.CityCode) {
-			cities = append(cities, p.record.CityCode)
-		}
-		if y := p.record.OccurredAt.In(events.WIB).Year(); !slices.Contains(years, y) {
-			years = append(years, y)
-		}
+		cities[p.record.CityCode] = struct{}{}
+		years[p.record.OccurredAt.In(events.WIB).Year()] = struct{}{}
 	}
-	slices.Sort(cities)
-	slices.Sort(years)
-	return Announcement{Cities: cities, Years: years, Events: len(batch), At: at.UTC().Truncate(time.Second)}
+	return Announcement{Cities: slices.Sorted(maps.Keys(cities)), Years: slices.Sorted(maps.Keys(years)),
+		Events: len(batch), At: at.UTC().Truncate(time.Second)}
 }
 
 // announceTimeout bounds the wait for the broker to store an announcement;

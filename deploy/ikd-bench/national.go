@@ -9,38 +9,91 @@ import (
 	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
 )
 
-// nationalLoad inserts rows synthetic events straight into ikd.events with
-// INSERT ... SELECT FROM numbers(), in chunks, through the materialized view
-// like any insert: residents r = 0..rows/2-1 enrol (one enrolment each) and
-// the same residents activate (one activation each), spread over every city
-// in ikd.cities and over the days from 2024-01-01 to yesterday.
-func nationalLoad(ctx context.Context, conn driver.Conn, rows, chunk int64) (time.Duration, error) {
+// nationalYear is the year the national data set fills.
+const nationalYear = 2025
+
+// nationalLoad fills nationalYear as the registry's target describes the
+// nation: activations of distinct residents (50 million at scale 1) and
+// enrolments of a tenth as many new residents, spread over every city in
+// ikd.cities and every day of the year, inserted with INSERT ... SELECT FROM
+// numbers() in chunks through the materialized views like any insert; then a
+// target of 25 % of recorded residents for every city, province and the
+// nation, with recorded baselines that add up to 200 million (at scale 1).
+func nationalLoad(ctx context.Context, conn driver.Conn, activations, recorded, chunk int64) (time.Duration, error) {
 	start := time.Now()
-	for off := int64(0); off < rows; off += chunk {
-		n := min(chunk, rows-off)
-		sql := fmt.Sprintf(`INSERT INTO ikd.events (event_id, type, resident, province_code, city_code, district_code, office_id, channel, occurred_at, stream_seq)
+	for _, part := range []struct {
+		typ    string
+		events int64
+	}{{"activation", activations}, {"enrolment", activations / 10}} {
+		for off := int64(0); off < part.events; off += chunk {
+			n := min(chunk, part.events-off)
+			if err := conn.Exec(ctx, nationalEvents(part.typ, off, n)); err != nil {
+				return 0, fmt.Errorf("national load of %ss at %d: %w", part.typ, off, err)
+			}
+			log.Printf("national: %d/%d %ss in %s", off+n, part.events, part.typ, time.Since(start).Round(time.Second))
+		}
+	}
+	for _, sql := range nationalTargets(recorded) {
+		if err := conn.Exec(ctx, sql); err != nil {
+			return 0, fmt.Errorf("national targets: %w", err)
+		}
+	}
+	return time.Since(start), nil
+}
+
+// nationalEvents is the insert of n events of typ, residents off..off+n-1 of
+// that type, each in a city and at a second of nationalYear given by its
+// number's hash.
+func nationalEvents(typ string, off, n int64) string {
+	return fmt.Sprintf(`INSERT INTO ikd.events (event_id, type, resident, province_code, city_code, district_code, office_id, channel, occurred_at, stream_seq)
 WITH
     (SELECT groupArray((code, province_code)) FROM (SELECT code, province_code FROM ikd.cities FINAL ORDER BY code)) AS cs,
     length(cs) AS nc,
-    dateDiff('second', toDateTime('2024-01-01 00:00:00', 'UTC'), now() - INTERVAL 1 DAY) AS span
+    cs[1 + cityHash64('city', number) %% nc] AS c,
+    toDateTime('%[2]d-01-01 00:00:00', 'Asia/Jakarta') AS year_start
 SELECT
-    concat('nat-', toString(number)) AS event_id,
-    if(number %% 2 = 0, 'enrolment', 'activation') AS type,
-    lower(hex(MD5(toString(intDiv(number, 2))))) AS resident,
-    cs[1 + intDiv(number, 2) %% nc].2 AS province_code,
-    cs[1 + intDiv(number, 2) %% nc].1 AS city_code,
-    concat(cs[1 + intDiv(number, 2) %% nc].1, '.01') AS district_code,
-    concat(replaceOne(cs[1 + intDiv(number, 2) %% nc].1, '.', ''), '-OFF-01') AS office_id,
+    concat('nat-%[1]s-', toString(number)) AS event_id,
+    '%[1]s' AS type,
+    lower(hex(MD5(concat('%[1]s', toString(number))))) AS resident,
+    c.2 AS province_code,
+    c.1 AS city_code,
+    concat(c.1, '.01') AS district_code,
+    concat(replaceOne(c.1, '.', ''), '-OFF-01') AS office_id,
     'counter' AS channel,
-    toDateTime64(toDateTime('2024-01-01 00:00:00', 'UTC') + (cityHash64(intDiv(number, 2)) %% span) + (number %% 2) * 3600, 3, 'UTC') AS occurred_at,
+    toDateTime64(year_start + cityHash64('at', number) %% (365 * 86400), 3, 'UTC') AS occurred_at,
     0 AS stream_seq
-FROM numbers(%d, %d)`, off, n)
-		if err := conn.Exec(ctx, sql); err != nil {
-			return 0, fmt.Errorf("national load at %d: %w", off, err)
-		}
-		log.Printf("national: %d/%d rows in %s", off+n, rows, time.Since(start).Round(time.Second))
+FROM numbers(%[3]d, %[4]d)`, typ, nationalYear, off, n)
+}
+
+// nationalTargets sets 25 % of recorded residents as the target of every
+// city, each with an equal share of recorded, of every province, with its
+// cities' sum, and of the nation, with recorded.
+func nationalTargets(recorded int64) []string {
+	const insert = "INSERT INTO ikd.targets (year, region_code, kind, value, recorded_baseline) "
+	share := fmt.Sprintf("intDiv(%d, (SELECT count() FROM ikd.cities FINAL))", recorded)
+	return []string{
+		insert + fmt.Sprintf("SELECT %d, code, 'percent_of_recorded', 25, %s FROM ikd.cities FINAL", nationalYear, share),
+		insert + fmt.Sprintf("SELECT %d, province_code, 'percent_of_recorded', 25, count() * %s FROM ikd.cities FINAL GROUP BY province_code", nationalYear, share),
+		insert + fmt.Sprintf("SELECT %d, '', 'percent_of_recorded', 25, %d", nationalYear, recorded),
 	}
-	return time.Since(start), nil
+}
+
+// nationalExact checks that the views count every loaded activation once,
+// by city and by province, so that the latencies below are those of exact
+// answers.
+func nationalExact(ctx context.Context, conn driver.Conn, activations int64) error {
+	for _, view := range []string{"ikd.attainment_city", "ikd.attainment_province"} {
+		var got uint64
+		sql := fmt.Sprintf("SELECT sum(activated) FROM %s WHERE year = %d", view, nationalYear)
+		if err := conn.QueryRow(ctx, sql).Scan(&got); err != nil {
+			return fmt.Errorf("%s: %w", sql, err)
+		}
+		if got != uint64(activations) {
+			return fmt.Errorf("%s counts %d activated in %d, want the %d loaded", view, got, nationalYear, activations)
+		}
+	}
+	log.Printf("step 6: both views count the %d activations exactly", activations)
+	return nil
 }
 
 // queryLatency runs sql runs times through clickhouse-go over the HTTP front,
