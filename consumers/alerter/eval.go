@@ -217,8 +217,9 @@ func (a *Alerter) transitions(r Row, now time.Time) []Alert {
 	var out []Alert
 	a.mu.RLock()
 	defer a.mu.RUnlock()
+	verdicts := a.verdicts(r, now)
 	for _, rule := range []Rule{BehindPace, Projection, Stale} {
-		v, ok := a.verdicts(r, now)[rule]
+		v, ok := verdicts[rule]
 		if !ok {
 			continue
 		}
