@@ -38,7 +38,9 @@ func run(ctx context.Context, cfg Config, rate float64, every time.Duration, log
 	if err != nil {
 		return err
 	}
-	alerts, err := alerter.Setup(ctx, cfg.Alerter, ep.JS, ep.DB, cfg.Streams, logger)
+	// The live table marks firing alerts; a line for each transition would
+	// bury it, so only the alerter's own trouble is logged here.
+	alerts, err := alerter.Setup(ctx, cfg.Alerter, ep.JS, ep.DB, cfg.Streams, slog.New(atLeast{logger.Handler(), slog.LevelWarn}))
 	if err != nil {
 		return err
 	}
@@ -96,4 +98,22 @@ func runSimulator(ctx context.Context, cfg Config, rate float64, nc *nats.Conn, 
 	builder := &events.Builder{Ref: ref, Pseudonyms: pseudonyms, Now: time.Now, FutureTolerance: time.Minute}
 	logger.Info("simulating service counters", "rate_per_s", rate)
 	return simulate.Run(ctx, simulate.Config{Rate: rate, Seed: time.Now().UnixNano(), Now: time.Now}, builder, pub, nil)
+}
+
+// atLeast passes on the records of its level and above.
+type atLeast struct {
+	slog.Handler
+	level slog.Level
+}
+
+func (h atLeast) Enabled(ctx context.Context, l slog.Level) bool {
+	return l >= h.level && h.Handler.Enabled(ctx, l)
+}
+
+func (h atLeast) WithAttrs(attrs []slog.Attr) slog.Handler {
+	return atLeast{h.Handler.WithAttrs(attrs), h.level}
+}
+
+func (h atLeast) WithGroup(name string) slog.Handler {
+	return atLeast{h.Handler.WithGroup(name), h.level}
 }
