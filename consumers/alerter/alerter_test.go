@@ -315,15 +315,7 @@ func TestStaleRegionFiresAndTheNextActivationResolves(t *testing.T) {
 func TestChangeAnnouncementTriggersEvaluation(t *testing.T) {
 	e := start(t)
 	a := e.alerter(t, testConfig()) // full evaluation only hourly
-	ctx, cancel := context.WithCancel(e.ctx)
-	done := make(chan error, 1)
-	go func() { done <- a.Run(ctx) }()
-	t.Cleanup(func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("run: %v", err)
-		}
-	})
+	e.runInBackground(t, a)
 	waitFor(t, func() bool { return a.Stats.Evaluations.Load() >= 1 })
 	e.target(t, "17", "absolute", 375000, 0)
 	e.activations(t, "17.71", 12393)

@@ -23,6 +23,20 @@ func run(ctx context.Context, a *alerter.Alerter) <-chan error {
 	return done
 }
 
+// runInBackground runs a until the test ends, which Run must end without
+// error.
+func (e *env) runInBackground(t *testing.T, a *alerter.Alerter) {
+	t.Helper()
+	ctx, cancel := context.WithCancel(e.ctx)
+	done := run(ctx, a)
+	t.Cleanup(func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("run: %v", err)
+		}
+	})
+}
+
 func TestRunStopsWithTheCauseWhenItsChangesConsumerIsDeleted(t *testing.T) {
 	// The deletion is seen either by the fetch waiting at the time or, when it
 	// happened between fetches, by the next one.

@@ -1,7 +1,6 @@
 package alerter_test
 
 import (
-	"context"
 	"slices"
 	"strconv"
 	"strings"
@@ -69,15 +68,7 @@ func TestAnnouncementOfOnlyAPastYearDoesNotFireItAgain(t *testing.T) {
 		t.Fatal(err)
 	}
 	a.Now = func() time.Time { return newYear.Add(9 * 24 * time.Hour) }
-	ctx, cancel := context.WithCancel(e.ctx)
-	done := make(chan error, 1)
-	go func() { done <- a.Run(ctx) }()
-	t.Cleanup(func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("run: %v", err)
-		}
-	})
+	e.runInBackground(t, a)
 	waitFor(t, func() bool { return a.Stats.Evaluations.Load() >= 2 && len(a.Firing()) == 0 })
 	// A late activation of 2023, still behind pace, as the aggregator announces it.
 	e.exec(t, `INSERT INTO ikd.events (event_id, type, resident, province_code, city_code, district_code, office_id, channel, occurred_at, stream_seq)

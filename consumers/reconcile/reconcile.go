@@ -12,7 +12,6 @@ import (
 	"strconv"
 	"strings"
 	"text/tabwriter"
-	"time"
 
 	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
 	"github.com/nats-io/nats.go"
@@ -263,14 +262,14 @@ func aggregates(ctx context.Context, conn driver.Conn) ([]Aggregate, int, error)
 	}
 	// The same as ikd.attainment_city, pinned to that day.
 	views, err := countByCityYear(ctx, conn, "ikd.attainment_city", `SELECT toUInt16(year), city_code, toUInt64(activated)
-		FROM ikd.attainment_city_as_of(as_of = '`+day+`') WHERE activated > 0`)
+		FROM ikd.attainment_city_as_of(as_of = ?) WHERE activated > 0`, day)
 	if err != nil {
 		return nil, 0, err
 	}
 	// Years and days as ikd.residents_daily_mv assigns them (WIB).
 	raw, err := countByCityYear(ctx, conn, "ikd.events", `SELECT toUInt16(toYear(occurred_at, 'Asia/Jakarta')) AS year, toString(city_code), toUInt64(uniqExact(resident))
-		FROM ikd.events WHERE type = 'activation' AND toDate(occurred_at, 'Asia/Jakarta') <= toDate('`+day+`')
-		GROUP BY year, city_code`)
+		FROM ikd.events WHERE type = 'activation' AND toDate(occurred_at, 'Asia/Jakarta') <= toDate(?)
+		GROUP BY year, city_code`, day)
 	if err != nil {
 		return nil, 0, err
 	}
@@ -285,17 +284,13 @@ func todayWIB(ctx context.Context, conn driver.Conn) (string, error) {
 	if err := conn.QueryRow(ctx, "SELECT toString(toDate(now(), 'Asia/Jakarta'))").Scan(&day); err != nil {
 		return "", fmt.Errorf("reconcile: read today's date in WIB: %w", err)
 	}
-	// Checked, since it is written into the queries.
-	if _, err := time.Parse(time.DateOnly, day); err != nil {
-		return "", fmt.Errorf("reconcile: today's date in WIB: %w", err)
-	}
 	return day, nil
 }
 
-// countByCityYear runs query on table, which returns a year, a city code and
-// a count.
-func countByCityYear(ctx context.Context, conn driver.Conn, table, query string) (map[cityYear]uint64, error) {
-	rows, err := conn.Query(ctx, query)
+// countByCityYear runs query on table with args; it returns a year, a city
+// code and a count.
+func countByCityYear(ctx context.Context, conn driver.Conn, table, query string, args ...any) (map[cityYear]uint64, error) {
+	rows, err := conn.Query(ctx, query, args...)
 	if err != nil {
 		return nil, fmt.Errorf("reconcile: count %s by city and year: %w", table, err)
 	}

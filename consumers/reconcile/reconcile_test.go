@@ -37,7 +37,10 @@ func TestReconcileFindsMissingUnexpectedAndAggregateDifferences(t *testing.T) {
 	defer cancel()
 	_, js := testenv.JetStream(t, testenv.Broker(t).URL())
 	conn := testenv.Warehouse(t)
-	ref, _ := region.Load()
+	ref, err := region.Load()
+	if err != nil {
+		t.Fatal(err)
+	}
 	if err := warehouse.Migrate(ctx, conn, schema.Migrations, ref, nil); err != nil {
 		t.Fatal(err)
 	}
@@ -111,9 +114,6 @@ func TestReconcileFindsMissingUnexpectedAndAggregateDifferences(t *testing.T) {
 	t.Logf("report:\n%s", out.String())
 }
 
-// wib is Western Indonesia Time, UTC+7 all year, in which the views count.
-var wib = time.FixedZone("WIB", 7*60*60)
-
 // publishAndStore puts evs on the broker and in ikd.events, as the aggregator
 // would.
 func publishAndStore(t *testing.T, ctx context.Context, js jetstream.JetStream, conn driver.Conn, evs ...events.Event) {
@@ -143,12 +143,15 @@ func TestAggregatesCompareOnlyEventsUpToTheEndOfTodayInWIB(t *testing.T) {
 	defer cancel()
 	_, js := testenv.JetStream(t, testenv.Broker(t).URL())
 	conn := testenv.Warehouse(t)
-	ref, _ := region.Load()
+	ref, err := region.Load()
+	if err != nil {
+		t.Fatal(err)
+	}
 	if err := warehouse.Migrate(ctx, conn, schema.Migrations, ref, nil); err != nil {
 		t.Fatal(err)
 	}
-	now := time.Now().In(wib)
-	tomorrow := time.Date(now.Year(), now.Month(), now.Day()+1, 0, 0, 0, 0, wib)
+	now := time.Now().In(events.WIB)
+	tomorrow := time.Date(now.Year(), now.Month(), now.Day()+1, 0, 0, 0, 0, events.WIB)
 	city := ref.Cities()[0].Code
 	publishAndStore(t, ctx, js, conn,
 		event("today", strings.Repeat("a", 32), city, tomorrow.Add(-time.Millisecond).UTC()),

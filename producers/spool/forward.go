@@ -78,16 +78,23 @@ func (f *forwarder) run(ctx context.Context) error {
 	}
 }
 
-// batch is what one read found: the events, their records' payloads, where
-// they end, and their size on disk.
+// batch is what one read found: the events and their records' payloads,
+// where each record ends and the bytes on disk up to it, and where the next
+// read starts (past the last record, or at the next segment).
 type batch struct {
 	evs      []events.Event
 	payloads [][]byte
+	ends     []position
+	sizes    []int64
 	end      position
-	size     int64
+}
 
-	ends  []position // where each record ends
-	sizes []int64    // the size of the records up to each
+// size is the bytes on disk of b's records.
+func (b batch) size() int64 {
+	if len(b.sizes) == 0 {
+		return 0
+	}
+	return b.sizes[len(b.sizes)-1]
 }
 
 // prefix is the first n events of b.
@@ -98,8 +105,7 @@ func (b batch) prefix(n int) batch {
 	case n <= 0:
 		return batch{}
 	}
-	return batch{evs: b.evs[:n], payloads: b.payloads[:n], end: b.ends[n-1], size: b.sizes[n-1],
-		ends: b.ends[:n], sizes: b.sizes[:n]}
+	return batch{evs: b.evs[:n], payloads: b.payloads[:n], ends: b.ends[:n], sizes: b.sizes[:n], end: b.ends[n-1]}
 }
 
 // read returns up to batchSize durable entries from the cursor on.
@@ -126,8 +132,7 @@ func (f *forwarder) read() (batch, error) {
 			b.evs, b.payloads = append(b.evs, ev), append(b.payloads, payload)
 			n := headerBytes + int64(len(payload))
 			pos.off += n
-			b.size += n
-			b.ends, b.sizes = append(b.ends, pos), append(b.sizes, b.size)
+			b.ends, b.sizes = append(b.ends, pos), append(b.sizes, b.size()+n)
 		}
 		switch {
 		case len(b.evs) == f.batchSize:
@@ -203,7 +208,7 @@ func (f *forwarder) settle(b batch, refused map[string]error) error {
 	if len(refused) > 0 {
 		f.batchSize = maxBatch
 	}
-	return f.s.commit(b.end, b.size)
+	return f.s.commit(b.end, b.size())
 }
 
 // wait pauses after a failed attempt. An outage is logged when it starts and

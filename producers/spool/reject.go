@@ -49,6 +49,9 @@ func (s *Spool) setAside(b batch, refused map[string]error) error {
 		lines.Write(append(line, '\n'))
 		set = append(set, r)
 	}
+	if len(set) == 0 {
+		return nil // the refused events lie beyond b, which the cursor passes
+	}
 	if err := appendSynced(path, lines.Bytes()); err != nil {
 		return fmt.Errorf("set aside refused events: %w", err)
 	}
