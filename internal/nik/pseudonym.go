@@ -10,8 +10,8 @@ import (
 )
 
 // DevelopmentKey is the pseudonym key of embedded and development mode. It is
-// public, so pseudonyms made with it protect nothing: production needs its own
-// secret key.
+// public, so pseudonyms made with it protect nothing: only a development run
+// takes it (see ParseKey for every other run).
 const DevelopmentKey = "ikd-development-key-not-for-production"
 
 // minKeyBytes is the shortest key accepted: whoever guesses the key can reverse
@@ -25,7 +25,8 @@ const pseudonymBytes = 16
 // Pseudonymizer turns NIKs into keyed pseudonyms. A plain hash would not do:
 // NIKs are few enough to hash them all. It is safe for concurrent use.
 type Pseudonymizer struct {
-	key []byte
+	key   []byte
+	keyID string
 }
 
 // NewPseudonymizer returns a Pseudonymizer with its own copy of key, which must
@@ -34,8 +35,12 @@ func NewPseudonymizer(key []byte) (*Pseudonymizer, error) {
 	if len(key) < minKeyBytes {
 		return nil, fmt.Errorf("nik: pseudonym key has %d bytes, want at least %d", len(key), minKeyBytes)
 	}
-	return &Pseudonymizer{key: append([]byte(nil), key...)}, nil
+	return &Pseudonymizer{key: append([]byte(nil), key...), keyID: KeyID(key)}, nil
 }
+
+// KeyID names the key this Pseudonymizer uses (see KeyID), for events to say
+// which key made them.
+func (p *Pseudonymizer) KeyID() string { return p.keyID }
 
 // Resident returns the resident's pseudonym: the lowercase hex of the first 16
 // bytes of HMAC-SHA256(key, "resident\x00"+nik), 32 characters.
