@@ -18,6 +18,7 @@ import (
 	"github.com/ikd-pipeline/ikd/internal/batch"
 	"github.com/ikd-pipeline/ikd/internal/broker"
 	"github.com/ikd-pipeline/ikd/internal/events"
+	"github.com/ikd-pipeline/ikd/internal/nik"
 	"github.com/ikd-pipeline/ikd/internal/warehouse"
 )
 
@@ -196,6 +197,11 @@ func (a *Aggregator) validate(ctx context.Context, msgs []jetstream.Msg) []pendi
 			continue
 		}
 		ev, err := a.validator.Decode(msg.Data())
+		if err == nil && nik.HasRun(msg.Subject()) {
+			// The stream takes any subject under its prefix; one that could
+			// hold a NIK must not be kept, whatever the payload.
+			err = &events.Error{Reason: events.ReasonInvalidField, Field: "subject", Detail: "holds 16 digits that could be a NIK"}
+		}
 		if err != nil {
 			a.deadLetter(ctx, msg, meta, reasonOf(err), err.Error())
 			continue

@@ -2,6 +2,8 @@ package aggregator
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"strconv"
 	"time"
 
@@ -9,6 +11,8 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/ikd-pipeline/ikd/internal/broker"
+	"github.com/ikd-pipeline/ikd/internal/events"
+	"github.com/ikd-pipeline/ikd/internal/nik"
 )
 
 // Headers a dead letter carries beside the original payload.
@@ -17,6 +21,9 @@ const (
 	HeaderDetail          = "Ikd-Detail"
 	HeaderOriginalSubject = "Ikd-Original-Subject"
 	HeaderOriginalSeq     = "Ikd-Original-Seq"
+	// HeaderRedacted counts the runs that could be a NIK which the dead
+	// letter no longer holds; the original was erased from the event stream.
+	HeaderRedacted = "Ikd-Redacted"
 )
 
 // DeadLetterSubject is where messages failing for reason go.
@@ -25,13 +32,24 @@ func DeadLetterSubject(reason string) string { return broker.DeadLetterPrefix + 
 // deadLetter stores the message's original payload with the reason in the
 // dead-letter stream, then terminates it. The dead letter's message id is
 // the original's stream sequence, so that a message redelivered before its
-// Term arrived is stored once.
+// Term arrived is stored once. A NIK never rests in clear: a payload or
+// subject holding a run that could be one is stored redacted, and the
+// original is erased from the event stream.
 func (a *Aggregator) deadLetter(ctx context.Context, msg jetstream.Msg, meta *jetstream.MsgMetadata, reason, detail string) {
+	data, redacted := events.Redact(msg.Data())
+	subject := nik.RedactString(msg.Subject())
+	if subject != msg.Subject() {
+		redacted++
+	}
+	detail = nik.RedactString(detail)
 	dl := nats.NewMsg(DeadLetterSubject(reason))
-	dl.Data = msg.Data()
+	dl.Data = data
 	dl.Header.Set(HeaderReason, reason)
 	dl.Header.Set(HeaderDetail, detail)
-	dl.Header.Set(HeaderOriginalSubject, msg.Subject())
+	dl.Header.Set(HeaderOriginalSubject, subject)
+	if redacted > 0 {
+		dl.Header.Set(HeaderRedacted, strconv.Itoa(redacted))
+	}
 	dl.Header.Set(HeaderOriginalSeq, strconv.FormatUint(meta.Sequence.Stream, 10))
 	dl.Header.Set(nats.MsgIdHdr, "dl-"+strconv.FormatUint(meta.Sequence.Stream, 10))
 	if _, err := a.js.PublishMsg(ctx, dl); err != nil {
@@ -45,7 +63,23 @@ func (a *Aggregator) deadLetter(ctx context.Context, msg jetstream.Msg, meta *je
 		return
 	}
 	if n := a.Stats.DeadLettered.Add(1); sampled(n) {
-		a.logger.Warn("message dead-lettered", "reason", reason, "detail", detail, "subject", msg.Subject(), "dead_lettered_total", n)
+		a.logger.Warn("message dead-lettered", "reason", reason, "detail", detail, "subject", subject, "dead_lettered_total", n)
 	}
 	_ = msg.TermWithReason(reason)
+	if redacted > 0 {
+		a.erase(ctx, meta.Sequence.Stream)
+	}
+}
+
+// erase overwrites and removes a message that may hold a NIK from the event
+// stream, once its redacted dead letter is stored.
+func (a *Aggregator) erase(ctx context.Context, seq uint64) {
+	stream, err := a.js.Stream(ctx, broker.EventsStream)
+	if err == nil {
+		err = stream.SecureDeleteMsg(ctx, seq)
+	}
+	if err != nil && !errors.Is(err, jetstream.ErrMsgNotFound) {
+		a.logger.Error("cannot erase a message that may hold a NIK from the event stream; delete it by hand",
+			"stream", broker.EventsStream, "seq", seq, "command", fmt.Sprintf("nats stream rmm %s %d -f", broker.EventsStream, seq), "err", err)
+	}
 }

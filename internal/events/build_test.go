@@ -24,6 +24,7 @@ func TestBuildCountsAnAwayFromHomeActivationAtTheDomicile(t *testing.T) {
 		EventID:      "2043a6c4456d62986d677c65d36e3373", // Sum("v1", type, nik, office_id, occurred_at, channel)
 		Type:         TypeActivation,
 		Resident:     "a56d4d1ebd5fc6e37e5a80aca72347eb",
+		KeyID:        "d30034884a76", // nik.KeyID of the development key
 		ProvinceCode: "17",
 		CityCode:     "17.71",
 		DistrictCode: "17.71.01",
@@ -178,7 +179,7 @@ func TestBuildRejects(t *testing.T) {
 		{"office_id with a zero-width space", with("office_id", `"3171\u200bDKI"`), ReasonInvalidField, "office_id", ""},
 		{"office_id with a control character", with("office_id", `"3171\u0007DKI"`), ReasonInvalidField, "office_id", ""},
 		{"office_id with a tab", with("office_id", `"3171\tDKI"`), ReasonInvalidField, "office_id", ""},
-		{"office_id holding the NIK", with("office_id", `"DKI-1771014101900001"`), ReasonInvalidField, "office_id", "holds the NIK"},
+		{"office_id holding the NIK", with("office_id", `"DKI-1771014101900001"`), ReasonInvalidField, "office_id", "holds 16 digits that could be a NIK"},
 		{"unknown channel", with("channel", `"kiosk"`), ReasonInvalidField, "channel", `want one of ["counter" "outreach"]`},
 		{"empty channel", with("channel", `""`), ReasonInvalidField, "channel", ""},
 		{"occurred_at without offset", with("occurred_at", `"2023-02-13T09:30:00"`), ReasonInvalidField, "occurred_at", ""},
@@ -194,7 +195,7 @@ func TestBuildRejects(t *testing.T) {
 		{"event_id of 65 characters", with("event_id", `"`+strings.Repeat("a", 65)+`"`), ReasonInvalidField, "event_id", ""},
 		{"event_id with a space", with("event_id", `"a b"`), ReasonInvalidField, "event_id", ""},
 		{"event_id with a slash", with("event_id", `"a/b"`), ReasonInvalidField, "event_id", ""},
-		{"event_id holding the NIK", with("event_id", `"dki-1771014101900001"`), ReasonInvalidField, "event_id", "holds the NIK"},
+		{"event_id holding the NIK", with("event_id", `"dki-1771014101900001"`), ReasonInvalidField, "event_id", "holds 16 digits that could be a NIK"},
 	}
 	b := builder(t)
 	for _, tt := range tests {

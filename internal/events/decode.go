@@ -8,7 +8,7 @@ import (
 )
 
 // eventFields are the fields of an Event, in the schema's order.
-var eventFields = []string{"v", "event_id", "type", "resident", "province_code", "city_code", "district_code", "office_id", "channel", "occurred_at"}
+var eventFields = []string{"v", "event_id", "type", "resident", "key_id", "province_code", "city_code", "district_code", "office_id", "channel", "occurred_at"}
 
 // Validator checks events again on the consumer side, so that nothing a
 // producer got wrong, or anyone else put on the broker, reaches the counts.
@@ -36,6 +36,7 @@ func (v *Validator) Decode(data []byte) (Event, error) {
 	e.EventID = r.read("event_id", checkEventID)
 	e.Type = Type(r.read("type", checkType))
 	e.Resident = r.read("resident", pattern("resident", residentPattern, "want 32 lowercase hex digits"))
+	e.KeyID = r.optional("key_id", pattern("key_id", keyIDPattern, "want 12 lowercase hex digits"))
 	e.ProvinceCode = r.read("province_code", pattern("province_code", provinceCodePattern, "want two digits, such as 17"))
 	e.CityCode = r.read("city_code", pattern("city_code", cityCodePattern, "want a code such as 17.71"))
 	e.DistrictCode = r.read("district_code", pattern("district_code", districtCodePattern, "want a code such as 17.71.01"))
@@ -76,6 +77,14 @@ func (r *fieldReader) read(field string, check func(string) error) string {
 		return ""
 	}
 	return s
+}
+
+// optional is read for a field that may be absent, which gives "".
+func (r *fieldReader) optional(field string, check func(string) error) string {
+	if _, ok := r.obj[field]; !ok {
+		return ""
+	}
+	return r.read(field, check)
 }
 
 // pattern checks a field against re, saying what it wants when it fails.

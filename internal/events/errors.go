@@ -1,6 +1,10 @@
 package events
 
-import "strings"
+import (
+	"strings"
+
+	"github.com/ikd-pipeline/ikd/internal/nik"
+)
 
 // Reason says in a word why a message was rejected; consumers count and route
 // rejects by it.
@@ -22,7 +26,8 @@ const (
 
 // Error is a validation failure: Reason is machine readable, Field names the
 // field when there is one. No part of an Error holds a NIK: of the message's
-// values only region codes, times and plain field names are repeated.
+// values only region codes, times and plain field names are repeated, and
+// Error redacts any run that could be a NIK all the same.
 type Error struct {
 	Reason Reason
 	Field  string
@@ -46,7 +51,7 @@ func (e *Error) Error() string {
 		b.WriteString(": ")
 		b.WriteString(e.Detail)
 	}
-	return b.String()
+	return nik.RedactString(b.String())
 }
 
 // Unwrap gives access to the *nik.Error behind a rejected NIK.

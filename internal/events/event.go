@@ -58,6 +58,7 @@ type Event struct {
 	EventID      string    `json:"event_id"`
 	Type         Type      `json:"type"`
 	Resident     string    `json:"resident"`      // pseudonym, 32 lowercase hex
+	KeyID        string    `json:"key_id,omitempty"` // the pseudonym key's id, 12 lowercase hex; absent in events made before key ids
 	ProvinceCode string    `json:"province_code"` // "17"
 	CityCode     string    `json:"city_code"`     // "17.71"
 	DistrictCode string    `json:"district_code"` // "17.71.01"

@@ -5,6 +5,8 @@ import (
 	"regexp"
 	"slices"
 	"time"
+
+	"github.com/ikd-pipeline/ikd/internal/nik"
 )
 
 // The patterns are the ones in the JSON Schemas, character for character; the
@@ -19,6 +21,7 @@ var (
 	// before the fraction.
 	occurredAtPattern   = regexp.MustCompile(`^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}(?:\.[0-9]+)?(?:Z|[+-][0-9]{2}:[0-9]{2})$`)
 	residentPattern     = regexp.MustCompile(`^[0-9a-f]{32}$`)
+	keyIDPattern        = regexp.MustCompile(`^[0-9a-f]{12}$`)
 	provinceCodePattern = regexp.MustCompile(`^[0-9]{2}$`)
 	cityCodePattern     = regexp.MustCompile(`^[0-9]{2}\.[0-9]{2}$`)
 	districtCodePattern = regexp.MustCompile(`^[0-9]{2}\.[0-9]{2}\.[0-9]{2}$`)
@@ -47,12 +50,21 @@ func checkEventID(s string) error {
 	if !eventIDPattern.MatchString(s) {
 		return invalid("event_id", "want 1 to 64 of A-Z a-z 0-9 . _ : -")
 	}
-	return nil
+	return checkNoNIK("event_id", s)
 }
 
 func checkOfficeID(s string) error {
 	if !officeIDPattern.MatchString(s) {
 		return invalid("office_id", "want 1 to 64 printable ASCII characters")
+	}
+	return checkNoNIK("office_id", s)
+}
+
+// checkNoNIK refuses a value with a run of digits that could be a NIK (see
+// nik.Runs), whoever wrote it: a NIK must not travel in clear in any field.
+func checkNoNIK(field, s string) error {
+	if nik.HasRun(s) {
+		return invalid(field, "holds 16 digits that could be a NIK")
 	}
 	return nil
 }
@@ -62,6 +74,9 @@ func checkOfficeID(s string) error {
 func parseOccurredAt(s string, now time.Time, tolerance time.Duration) (time.Time, error) {
 	if !occurredAtPattern.MatchString(s) {
 		return time.Time{}, invalid("occurred_at", "want RFC 3339 with a time offset, such as 2023-02-13T09:30:00+07:00")
+	}
+	if err := checkNoNIK("occurred_at", s); err != nil {
+		return time.Time{}, err
 	}
 	t, err := time.Parse(time.RFC3339, s)
 	if err != nil {

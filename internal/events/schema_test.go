@@ -10,6 +10,8 @@ import (
 	"slices"
 	"strings"
 	"testing"
+
+	"github.com/ikd-pipeline/ikd/internal/nik"
 )
 
 // The JSON Schemas are the contract for those who do not read Go. These tests
@@ -33,6 +35,9 @@ type property struct {
 	Pattern   string   `json:"pattern"`
 	MinLength *int     `json:"minLength"`
 	MaxLength *int     `json:"maxLength"`
+	Not       *struct {
+		Pattern string `json:"pattern"`
+	} `json:"not"`
 }
 
 func readSchema(t *testing.T, name string) schema {
@@ -127,6 +132,7 @@ func TestInputSchemaMatchesBuild(t *testing.T) {
 		"occurred_at": occurredAtPattern,
 	}, "nik")
 	checkOfficeIDLength(t, s.Properties["office_id"])
+	checkNoNIKPatterns(t, s)
 
 	// The NIK is checked by package nik, not by a regexp: its pattern must
 	// reject exactly the shapes that Build reports as length or not_digits.
@@ -167,6 +173,7 @@ func TestEventSchemaMatchesDecode(t *testing.T) {
 	checkPatterns(t, s, map[string]*regexp.Regexp{
 		"event_id":      eventIDPattern,
 		"resident":      residentPattern,
+		"key_id":        keyIDPattern,
 		"province_code": provinceCodePattern,
 		"city_code":     cityCodePattern,
 		"district_code": districtCodePattern,
@@ -174,6 +181,7 @@ func TestEventSchemaMatchesDecode(t *testing.T) {
 		"occurred_at":   occurredAtPattern,
 	})
 	checkOfficeIDLength(t, s.Properties["office_id"])
+	checkNoNIKPatterns(t, s)
 
 	if len(s.Examples) != 1 {
 		t.Fatalf("want one example event, got %d", len(s.Examples))
@@ -198,6 +206,34 @@ func TestEventSchemaMatchesDecode(t *testing.T) {
 	}
 	if !reflect.DeepEqual(got, want) {
 		t.Errorf("Build(input example) = %s, event example %s", data, s.Examples[0])
+	}
+}
+
+// noNIKFields are the fields whose schema says, with a "not" pattern, what
+// checkNoNIK refuses.
+var noNIKFields = []string{"event_id", "office_id", "occurred_at"}
+
+// checkNoNIKPatterns holds each "not" pattern to nik.HasRun on ASCII text,
+// which is all a schema pattern can speak of portably.
+func checkNoNIKPatterns(t *testing.T, s schema) {
+	t.Helper()
+	samples := []string{"1771014101900001", "177101410190000", "x1771014101900001y", "1771 0141 0190 0001",
+		"17.71.01.410190.0001", "1771 - 0141 - 0190 - 0001", "17710141    01900001", "17710141:01900001",
+		"2023-02-13T09:30:00.123+07:00", "2023-02-13T09:30:00.1771014101900001Z", "1771_0141/0190_0001"}
+	for name, p := range s.Properties {
+		if want := slices.Contains(noNIKFields, name); (p.Not != nil) != want {
+			t.Errorf("%s: schema has a \"not\" pattern: %v, want %v", name, p.Not != nil, want)
+			continue
+		}
+		if p.Not == nil {
+			continue
+		}
+		re := regexp.MustCompile(p.Not.Pattern)
+		for _, sample := range samples {
+			if re.MatchString(sample) != nik.HasRun(sample) {
+				t.Errorf("%s: \"not\" pattern matches %q: %v, code: %v", name, sample, re.MatchString(sample), nik.HasRun(sample))
+			}
+		}
 	}
 }
 

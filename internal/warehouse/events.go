@@ -41,12 +41,12 @@ func (w *EventWriter) Write(ctx context.Context, records []Record) error {
 		"insert_deduplication_token":                         dedupToken(records),
 		"deduplicate_blocks_in_dependent_materialized_views": 1,
 	}))
-	batch, err := w.conn.PrepareBatch(ctx, "INSERT INTO ikd.events (event_id, type, resident, province_code, city_code, district_code, office_id, channel, occurred_at, stream_seq)")
+	batch, err := w.conn.PrepareBatch(ctx, "INSERT INTO ikd.events (event_id, type, resident, key_id, province_code, city_code, district_code, office_id, channel, occurred_at, stream_seq)")
 	if err != nil {
 		return fmt.Errorf("prepare insert of %d events: %w", len(records), err)
 	}
 	for _, r := range records {
-		err := batch.Append(r.EventID, string(r.Type), r.Resident, r.ProvinceCode, r.CityCode, r.DistrictCode,
+		err := batch.Append(r.EventID, string(r.Type), r.Resident, r.KeyID, r.ProvinceCode, r.CityCode, r.DistrictCode,
 			r.OfficeID, string(r.Channel), r.OccurredAt, r.Seq)
 		if err != nil {
 			_ = batch.Abort()
