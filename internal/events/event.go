@@ -57,11 +57,11 @@ type Event struct {
 	V            int       `json:"v"` // always Version
 	EventID      string    `json:"event_id"`
 	Type         Type      `json:"type"`
-	Resident     string    `json:"resident"`      // pseudonym, 32 lowercase hex
+	Resident     string    `json:"resident"`         // pseudonym, 32 lowercase hex
 	KeyID        string    `json:"key_id,omitempty"` // the pseudonym key's id, 12 lowercase hex; absent in events made before key ids
-	ProvinceCode string    `json:"province_code"` // "17"
-	CityCode     string    `json:"city_code"`     // "17.71"
-	DistrictCode string    `json:"district_code"` // "17.71.01"
+	ProvinceCode string    `json:"province_code"`    // "17"
+	CityCode     string    `json:"city_code"`        // "17.71"
+	DistrictCode string    `json:"district_code"`    // "17.71.01"
 	OfficeID     string    `json:"office_id"`
 	Channel      Channel   `json:"channel"`
 	OccurredAt   time.Time `json:"occurred_at"` // RFC 3339, UTC after Build and Decode
