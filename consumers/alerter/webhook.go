@@ -4,12 +4,16 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
+	"net/url"
 	"time"
 
 	"github.com/cenkalti/backoff/v4"
+
+	"github.com/ikd-pipeline/ikd/internal/config"
 )
 
 // startWebhook starts the one goroutine that posts alerts, in order, so that
@@ -59,7 +63,7 @@ func (a *Alerter) deliver(ctx context.Context, al Alert) {
 		req.Header.Set("Idempotency-Key", al.MsgID())
 		resp, err := a.client.Do(req)
 		if err != nil {
-			return err
+			return redactURLError(err)
 		}
 		_, _ = io.Copy(io.Discard, resp.Body)
 		resp.Body.Close()
@@ -83,4 +87,14 @@ func (a *Alerter) deliver(ctx context.Context, al Alert) {
 	if attempts > 1 {
 		a.logger.Info("webhook delivered after retries", "alert_id", al.AlertID, "attempts", attempts)
 	}
+}
+
+// redactURLError cuts the webhook URL in an error of the HTTP client down to
+// its host, since its path or query may hold the webhook's token.
+func redactURLError(err error) error {
+	var ue *url.Error
+	if errors.As(err, &ue) {
+		ue.URL = config.RedactURL(ue.URL)
+	}
+	return err
 }

@@ -6,6 +6,8 @@ import (
 	"time"
 
 	"github.com/nats-io/nats.go"
+
+	"github.com/ikd-pipeline/ikd/internal/config"
 )
 
 const (
@@ -25,6 +27,8 @@ func Connect(url, name string, logger *slog.Logger) (*nats.Conn, error) {
 		logger = slog.New(slog.DiscardHandler)
 	}
 	logger = logger.With("component", "nats", "name", name)
+	// The URL may carry a password or token: logs and errors get its hosts only.
+	shown := config.RedactURL(url)
 
 	nc, err := nats.Connect(url,
 		nats.Name(name),
@@ -37,7 +41,7 @@ func Connect(url, name string, logger *slog.Logger) (*nats.Conn, error) {
 		nats.DisconnectErrHandler(func(_ *nats.Conn, err error) {
 			// A nil error is the program's own Close, not worth a line.
 			if err != nil {
-				logger.Warn("disconnected from NATS; reconnecting", "url", url, "err", err)
+				logger.Warn("disconnected from NATS; reconnecting", "url", shown, "err", err)
 			}
 		}),
 		nats.ReconnectHandler(func(c *nats.Conn) {
@@ -58,7 +62,7 @@ func Connect(url, name string, logger *slog.Logger) (*nats.Conn, error) {
 		}),
 	)
 	if err != nil {
-		return nil, fmt.Errorf("connect to NATS at %s: %w; start bin/ikd-dev or set IKD_NATS_URL", url, err)
+		return nil, fmt.Errorf("connect to NATS at %s: %w; start bin/ikd-dev or set IKD_NATS_URL", shown, err)
 	}
 	return nc, nil
 }

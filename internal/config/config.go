@@ -25,7 +25,8 @@ func Load(cfg any) error {
 }
 
 // Log prints cfg as one line of fields. A field tagged `secret:"true"` is
-// masked; one tagged `secret:"dsn"` keeps all but its password.
+// masked; any value holding a URL (tagged `secret:"url"` or `secret:"dsn"`
+// or not) shows only its scheme and hosts, see RedactURL.
 func Log(logger *slog.Logger, program string, cfg any) {
 	attrs := []any{"program", program}
 	walk("", reflect.ValueOf(cfg), func(name string, value string) { attrs = append(attrs, name, value) })
@@ -54,30 +55,58 @@ func walk(prefix string, v reflect.Value, emit func(name, value string)) {
 			continue
 		}
 		value := fmt.Sprint(v.Field(i).Interface())
-		switch f.Tag.Get("secret") {
-		case "true":
-			if value != "" {
-				value = "xxxxx"
-			}
-		case "dsn":
-			value = RedactDSN(value)
+		if f.Tag.Get("secret") == "true" && value != "" {
+			value = masked
+		} else {
+			// A URL may carry a password or token whatever its tag says.
+			value = RedactURL(value)
 		}
 		emit(Prefix+"_"+name, value)
 	}
 }
 
-// RedactDSN hides the password of scheme://user:password@host.
-func RedactDSN(dsn string) string {
-	scheme, rest, ok := strings.Cut(dsn, "://")
+// masked stands for what was hidden.
+const masked = "xxxxx"
+
+// RedactURL returns s with every URL in it (scheme://...) cut down to its
+// scheme and host: user information becomes xxxxx, since a NATS token or a
+// password sits there, and a path, query or fragment becomes /xxxxx, since a
+// webhook's token sits there (https://hooks.example/services/T0/B0/secret,
+// ?token=...). Comma-separated URLs, as NATS takes them, are each cut down.
+// Text without "://" is returned as it is.
+func RedactURL(s string) string {
+	if !strings.Contains(s, "://") {
+		return s
+	}
+	parts := strings.Split(s, ",")
+	for i, p := range parts {
+		parts[i] = redactOne(p)
+	}
+	return strings.Join(parts, ",")
+}
+
+// RedactDSN is RedactURL, under the name the warehouse's callers know.
+func RedactDSN(dsn string) string { return RedactURL(dsn) }
+
+func redactOne(s string) string {
+	lead := s[:len(s)-len(strings.TrimLeft(s, " "))]
+	scheme, rest, ok := strings.Cut(strings.TrimSpace(s), "://")
 	if !ok {
-		return dsn
+		return s
 	}
-	creds, host, ok := strings.Cut(rest, "@")
-	if !ok {
-		return dsn
+	// The authority ends at the first '/', '?' or '#'; whatever follows
+	// may hold a token.
+	end := strings.IndexAny(rest, "/?#")
+	authority, tail := rest, ""
+	if end >= 0 {
+		authority, tail = rest[:end], rest[end:]
 	}
-	if user, _, hasPass := strings.Cut(creds, ":"); hasPass {
-		creds = user + ":xxxxx"
+	// The last '@' ends the user information: a password may hold '@'.
+	if at := strings.LastIndex(authority, "@"); at >= 0 {
+		authority = masked + "@" + authority[at+1:]
 	}
-	return scheme + "://" + creds + "@" + host
+	if tail != "" && tail != "/" {
+		tail = "/" + masked
+	}
+	return lead + scheme + "://" + authority + tail
 }

@@ -26,7 +26,7 @@ func TestLogMasksSecretsAndNamesEveryVariable(t *testing.T) {
 	var out bytes.Buffer
 	Log(slog.New(slog.NewTextHandler(&out, nil)), "test", &cfg)
 	line := out.String()
-	for _, want := range []string{"IKD_NATS_URL=nats://127.0.0.1:4222", "IKD_CLICKHOUSE_DSN=clickhouse://ikd:xxxxx@db:9000/ikd", "IKD_PSEUDONYM_KEY=xxxxx", "IKD_AGG_SIZE=5", "IKD_AGG_WAIT=1s"} {
+	for _, want := range []string{"IKD_NATS_URL=nats://127.0.0.1:4222", "IKD_CLICKHOUSE_DSN=clickhouse://xxxxx@db:9000/xxxxx", "IKD_PSEUDONYM_KEY=xxxxx", "IKD_AGG_SIZE=5", "IKD_AGG_WAIT=1s"} {
 		if !strings.Contains(line, want) {
 			t.Errorf("missing %q in %s", want, line)
 		}
@@ -42,5 +42,18 @@ func TestBadValueNamesTheVariable(t *testing.T) {
 	err := Load(&cfg)
 	if err == nil || !strings.Contains(err.Error(), "IKD_AGG_SIZE") {
 		t.Fatalf("got %v", err)
+	}
+}
+
+func TestLogHidesCredentialsInAnyURLWhateverItsTag(t *testing.T) {
+	t.Setenv("IKD_NATS_URL", "nats://ikd:natspass99@broker:4222")
+	var cfg sample
+	if err := Load(&cfg); err != nil {
+		t.Fatal(err)
+	}
+	var out bytes.Buffer
+	Log(slog.New(slog.NewTextHandler(&out, nil)), "test", &cfg)
+	if line := out.String(); strings.Contains(line, "natspass99") || !strings.Contains(line, "IKD_NATS_URL=nats://xxxxx@broker:4222") {
+		t.Errorf("NATS URL not cut down to its host: %s", line)
 	}
 }

@@ -11,6 +11,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"unicode"
 )
 
 // KeyBytes is the shortest secret key accepted outside a development run:
@@ -49,10 +50,20 @@ func decodeKey(s string) ([]byte, error) {
 	}
 	for _, enc := range []*base64.Encoding{base64.StdEncoding, base64.RawStdEncoding, base64.URLEncoding, base64.RawURLEncoding} {
 		if b, err := enc.DecodeString(s); err == nil {
+			if len(b) >= KeyBytes && !mixedCase(s) {
+				// 43 base64 digits of random bytes lack a case with a
+				// probability of 1e-10; typed words decode to noise that
+				// the byte tests would pass.
+				return nil, errors.New("base64 of typed text, not of random bytes; " + KeyHint)
+			}
 			return b, nil
 		}
 	}
 	return nil, errors.New("not hex or base64; " + KeyHint)
+}
+
+func mixedCase(s string) bool {
+	return strings.ContainsFunc(s, unicode.IsUpper) && strings.ContainsFunc(s, unicode.IsLower)
 }
 
 // CheckKey refuses a key that is short or that shows a pattern no random key
@@ -176,4 +187,16 @@ func KeyID(key []byte) string {
 	mac := hmac.New(sha256.New, key)
 	mac.Write([]byte("key-id"))
 	return hex.EncodeToString(mac.Sum(nil)[:keyIDBytes])
+}
+
+// ConfiguredKey applies the key policy to a configured value. A development
+// run may go without a key, or give the DevelopmentKey, and then gets the
+// public development key (public is true: say so); any other key, and every
+// key outside a development run, must pass ParseKey.
+func ConfiguredKey(value string, development bool) (key []byte, public bool, err error) {
+	if development && (value == "" || value == DevelopmentKey) {
+		return []byte(DevelopmentKey), true, nil
+	}
+	key, err = ParseKey(value)
+	return key, false, err
 }

@@ -54,6 +54,7 @@ func TestParseKeyRefusesMissingShortAndWeakKeys(t *testing.T) {
 		{"unset", "", "no key"},
 		{"the development key", DevelopmentKey, "public development key"},
 		{"a passphrase", "correct horse battery staple, but longer", "not hex or base64"},
+		{"a passphrase that is valid base64", "thisisaverylongpassphrasethatisvalidbase64xy", "typed text"},
 		{"16 random bytes", randomKey[:32], "16 bytes, want at least 32"},
 		{"31 random bytes", randomKey[:62], "31 bytes"},
 		{"all zero", strings.Repeat("00", 32), "repeats itself every 1 bytes"},
@@ -131,5 +132,40 @@ func TestDevelopmentKeyFileRefusesAWeakKeyFile(t *testing.T) {
 	}
 	if _, err := DevelopmentKeyFile(path); err == nil || !strings.Contains(err.Error(), path) {
 		t.Fatalf("DevelopmentKeyFile = %v, want an error naming the file", err)
+	}
+}
+
+func TestOnlyADevelopmentRunGoesWithoutASecretKey(t *testing.T) {
+	secret, _ := hex.DecodeString(randomKey)
+	tests := []struct {
+		name        string
+		value       string
+		development bool
+		want        []byte
+		public      bool
+		err         string
+	}{
+		{"development, unset", "", true, []byte(DevelopmentKey), true, ""},
+		{"development, the development key", DevelopmentKey, true, []byte(DevelopmentKey), true, ""},
+		{"development, a secret key", randomKey, true, secret, false, ""},
+		{"development, a weak key", strings.Repeat("00", 32), true, nil, false, "weak key"},
+		{"production, unset", "", false, nil, false, "no key"},
+		{"production, the development key", DevelopmentKey, false, nil, false, "public development key"},
+		{"production, a secret key", randomKey, false, secret, false, ""},
+		{"production, a short key", randomKey[:40], false, nil, false, "20 bytes"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			key, public, err := ConfiguredKey(tt.value, tt.development)
+			if tt.err != "" {
+				if err == nil || !strings.Contains(err.Error(), tt.err) {
+					t.Fatalf("err = %v, want one saying %q", err, tt.err)
+				}
+				return
+			}
+			if err != nil || !bytes.Equal(key, tt.want) || public != tt.public {
+				t.Errorf("ConfiguredKey = %q, %v, %v; want %q, %v", key, public, err, tt.want, tt.public)
+			}
+		})
 	}
 }

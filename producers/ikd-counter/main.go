@@ -29,9 +29,13 @@ import (
 
 // Config is read from IKD_* variables.
 type Config struct {
-	NatsURL string `envconfig:"NATS_URL" default:"nats://127.0.0.1:4222"`
-	// PseudonymKey defaults, in code, to nik.DevelopmentKey, with a warning.
-	PseudonymKey    string        `envconfig:"PSEUDONYM_KEY" secret:"true"`
+	NatsURL string `envconfig:"NATS_URL" default:"nats://127.0.0.1:4222" secret:"url"`
+	// PseudonymKey is required, 32 random bytes or more as hex or base64,
+	// unless Development: see nik.ConfiguredKey.
+	PseudonymKey string `envconfig:"PSEUDONYM_KEY" secret:"true"`
+	// Development marks a development run (against ikd-dev), which may use
+	// the public development key.
+	Development     bool          `envconfig:"DEVELOPMENT"`
 	FutureTolerance time.Duration `envconfig:"FUTURE_TOLERANCE" default:"10m"`
 	// Streams must match the other programs', since each provisions them.
 	Streams broker.StreamOptions `envconfig:"STREAM"`
@@ -91,14 +95,15 @@ func connect(ctx context.Context, logger *slog.Logger) (*counter, error) {
 	if err := config.Load(&cfg); err != nil {
 		return nil, err
 	}
-	if cfg.PseudonymKey == "" {
-		cfg.PseudonymKey = nik.DevelopmentKey
-	}
 	config.Log(logger, "ikd-counter", &cfg)
-	if cfg.PseudonymKey == nik.DevelopmentKey {
-		logger.Warn("IKD_PSEUDONYM_KEY is the public development key: its pseudonyms protect nobody; set a secret key in production")
+	key, public, err := nik.ConfiguredKey(cfg.PseudonymKey, cfg.Development)
+	if err != nil {
+		return nil, fmt.Errorf("IKD_PSEUDONYM_KEY: %w (only a development run, IKD_DEVELOPMENT=1, may go without a secret key)", err)
 	}
-	builder, err := newBuilder(cfg)
+	if public {
+		logger.Warn("development run: the public development key pseudonymises; its pseudonyms protect nobody")
+	}
+	builder, err := newBuilder(cfg, key)
 	if err != nil {
 		return nil, err
 	}
@@ -114,12 +119,12 @@ func connect(ctx context.Context, logger *slog.Logger) (*counter, error) {
 	return &counter{nc: nc, builder: builder, publisher: publisher}, nil
 }
 
-func newBuilder(cfg Config) (*events.Builder, error) {
+func newBuilder(cfg Config, key []byte) (*events.Builder, error) {
 	ref, err := region.Load()
 	if err != nil {
 		return nil, fmt.Errorf("reference regions: %w", err)
 	}
-	pseudonyms, err := nik.NewPseudonymizer([]byte(cfg.PseudonymKey))
+	pseudonyms, err := nik.NewPseudonymizer(key)
 	if err != nil {
 		return nil, fmt.Errorf("IKD_PSEUDONYM_KEY: %w", err)
 	}

@@ -59,12 +59,14 @@ var wantRejections = []string{
 	"line 9: malformed_json:",
 }
 
-// startBroker runs an embedded broker and points IKD_NATS_URL at it. It
-// provisions no streams: the command declares them itself.
+// startBroker runs an embedded broker and points IKD_NATS_URL at it, in a
+// development run (the public development key). It provisions no streams:
+// the command declares them itself.
 func startBroker(t *testing.T) jetstream.JetStream {
 	t.Helper()
 	e := testenv.Broker(t)
 	t.Setenv("IKD_NATS_URL", e.URL())
+	t.Setenv("IKD_DEVELOPMENT", "1")
 	js, err := jetstream.New(testenv.Connect(t, e.URL()))
 	if err != nil {
 		t.Fatal(err)
@@ -206,29 +208,64 @@ func TestPublishOfCleanInputExitsZero(t *testing.T) {
 	}
 }
 
-func TestConfigurationIsPrintedWithTheKeyMasked(t *testing.T) {
+// secretKey is a key the policy accepts (32 bytes from crypto/rand).
+const secretKey = "5f0c9a1be37d4286c1e9f04a7b2d6538e0a4c7f19b3d5e7260184c9fa2b3d6e1"
+
+func TestTheKeyPolicyRefusesAMissingPublicOrWeakKeyOutsideADevelopmentRun(t *testing.T) {
 	tests := []struct {
-		name, key string
-		warns     bool
+		name, development, key string
+		code                   int
+		says                   string
 	}{
-		{"default key", "", true},
-		{"own key", "a-secret-key-of-32-characters-00", false},
+		{"development run, no key", "1", "", exitOK, "public development key"},
+		{"development run, own key", "1", secretKey, exitOK, ""},
+		{"no key", "0", "", exitUsage, "IKD_PSEUDONYM_KEY: no key"},
+		{"the development key", "0", nik.DevelopmentKey, exitUsage, "IKD_PSEUDONYM_KEY: the public development key"},
+		{"a passphrase", "0", "a-secret-key-of-32-characters-00", exitUsage, "IKD_PSEUDONYM_KEY: 24 bytes, want at least 32"},
+		{"a short key", "0", secretKey[:32], exitUsage, "IKD_PSEUDONYM_KEY: 16 bytes"},
+		{"a weak key", "0", strings.Repeat("00", 32), exitUsage, "IKD_PSEUDONYM_KEY: weak key"},
+		{"own key", "0", secretKey, exitOK, ""},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			startBroker(t)
+			t.Setenv("IKD_DEVELOPMENT", tt.development)
 			t.Setenv("IKD_PSEUDONYM_KEY", tt.key)
 			got := runCounter(t, "", "publish")
-			if !strings.Contains(got.stderr, "IKD_PSEUDONYM_KEY=xxxxx") {
+			if got.code != tt.code {
+				t.Errorf("exit status %d, want %d; stderr:\n%s", got.code, tt.code, got.stderr)
+			}
+			if !strings.Contains(got.stderr, "IKD_PSEUDONYM_KEY=xxxxx") && tt.key != "" {
 				t.Errorf("configuration not printed with the key masked:\n%s", got.stderr)
 			}
 			if strings.Contains(got.stderr, nik.DevelopmentKey) || tt.key != "" && strings.Contains(got.stderr, tt.key) {
 				t.Errorf("key printed:\n%s", got.stderr)
 			}
-			if warned := strings.Contains(got.stderr, "development key"); warned != tt.warns {
-				t.Errorf("warned about the development key: %v, want %v", warned, tt.warns)
+			if tt.says != "" && !strings.Contains(got.stderr, tt.says) {
+				t.Errorf("stderr does not say %q:\n%s", tt.says, got.stderr)
+			}
+			if tt.says == "" && strings.Contains(got.stderr, "development key") {
+				t.Errorf("warned about the development key with a key of its own:\n%s", got.stderr)
 			}
 		})
+	}
+}
+
+func TestAPasswordOrTokenInTheNatsURLIsNeverPrinted(t *testing.T) {
+	t.Setenv("IKD_DEVELOPMENT", "1")
+	for _, u := range []string{"nats://ikd:Pa55-word@127.0.0.1:%d", "nats://T0ken-xyz@127.0.0.1:%d"} {
+		// Nothing listens there: the start line and the connect error both
+		// name the URL.
+		t.Setenv("IKD_NATS_URL", fmt.Sprintf(u, testenv.FreePort(t)))
+		got := runCounter(t, "", "publish")
+		if got.code != exitUsage || !strings.Contains(got.stderr, "connect to NATS at nats://xxxxx@127.0.0.1:") {
+			t.Errorf("exit %d; want the connect error with the host only:\n%s", got.code, got.stderr)
+		}
+		for _, secret := range []string{"Pa55-word", "T0ken-xyz"} {
+			if strings.Contains(got.stderr+got.stdout, secret) {
+				t.Errorf("printed %q:\n%s", secret, got.stderr)
+			}
+		}
 	}
 }
 
