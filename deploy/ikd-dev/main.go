@@ -18,6 +18,7 @@ import (
 	"github.com/ikd-pipeline/ikd/consumers/alerter"
 	"github.com/ikd-pipeline/ikd/internal/broker"
 	"github.com/ikd-pipeline/ikd/internal/config"
+	"github.com/ikd-pipeline/ikd/internal/private"
 )
 
 // Config is ikd-dev's configuration. An unset broker or warehouse address
@@ -30,16 +31,21 @@ type Config struct {
 	ClickHouseListen string `envconfig:"CLICKHOUSE_LISTEN" default:"127.0.0.1:8123"`
 	// ClickHouseUser and ClickHousePassword protect the embedded HTTP
 	// interface; unset, it answers anyone on loopback.
-	ClickHouseUser     string               `envconfig:"CLICKHOUSE_USER"`
-	ClickHousePassword string               `envconfig:"CLICKHOUSE_PASSWORD" secret:"true"`
-	ChdbLib            string               `envconfig:"CHDB_LIB"`
-	PseudonymKey       string               `envconfig:"PSEUDONYM_KEY" secret:"true"`
-	Streams            broker.StreamOptions `envconfig:"STREAM"`
-	Aggregator         aggregator.Config    `envconfig:"AGGREGATOR"`
-	Alerter            alerter.Config       `envconfig:"ALERTER"`
+	ClickHouseUser     string `envconfig:"CLICKHOUSE_USER"`
+	ClickHousePassword string `envconfig:"CLICKHOUSE_PASSWORD" secret:"true"`
+	ChdbLib            string `envconfig:"CHDB_LIB"`
+	// PseudonymKey unset: ikd-dev makes a random key in DataDir once and
+	// keeps it (see nik.DevelopmentKeyFile).
+	PseudonymKey string               `envconfig:"PSEUDONYM_KEY" secret:"true"`
+	Streams      broker.StreamOptions `envconfig:"STREAM"`
+	Aggregator   aggregator.Config    `envconfig:"AGGREGATOR"`
+	Alerter      alerter.Config       `envconfig:"ALERTER"`
 }
 
 func main() {
+	// Everything this process writes, the engine's and the broker's files
+	// too, is the user's alone.
+	private.Umask()
 	logger := slog.New(slog.NewTextHandler(os.Stderr, nil))
 	rate := flag.Float64("simulate-rate", 200, "simulated events per second from counters across Indonesia; 0 turns the simulator off")
 	every := flag.Duration("table-every", 5*time.Second, "how often to print the attainment table; 0 turns it off")

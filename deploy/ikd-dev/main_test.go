@@ -16,6 +16,9 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/ikd-pipeline/ikd/internal/nik"
+	"github.com/ikd-pipeline/ikd/internal/private"
 )
 
 // The program as a newcomer runs it: a real binary, real ports, Ctrl-C.
@@ -140,6 +143,13 @@ func TestDevStackRunsStopsOnCtrlCAndContinuesWhereItStopped(t *testing.T) {
 		t.Fatalf("build: %v\n%s", err, out)
 	}
 	dataDir := t.TempDir()
+	// As a user's umask of 022 would leave it: ikd-dev must take it back.
+	if err := os.Chmod(dataDir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dataDir, "notes.txt"), nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
 	natsPort, chPort := freePort(t), freePort(t)
 
 	first := startDev(t, bin, dataDir, natsPort, chPort, "--simulate-rate=300", "--table-every=1s")
@@ -165,9 +175,33 @@ func TestDevStackRunsStopsOnCtrlCAndContinuesWhereItStopped(t *testing.T) {
 
 	stop(t, first)
 	before, _ := strconv.Atoi(counted)
+	checkPrivate(t, dataDir, first.output())
 
 	again := startDev(t, bin, dataDir, natsPort, chPort, "--simulate-rate=0", "--table-every=0")
 	waitOutput(t, again, "ready:")
 	eventually(t, again, chPort, "SELECT sum(activated) FROM ikd.attainment_city", func(n string) bool { v, _ := strconv.Atoi(n); return v >= before })
 	stop(t, again)
+}
+
+// checkPrivate: nothing under the data directory is the group's or others',
+// and the pseudonym key ikd-dev made is there but was never printed.
+func checkPrivate(t *testing.T, dataDir, output string) {
+	t.Helper()
+	shared, err := private.Shared(dataDir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(shared) != 0 {
+		t.Errorf("the group or others may use %d paths under the data directory, such as %v", len(shared), shared[:min(5, len(shared))])
+	}
+	key, err := os.ReadFile(filepath.Join(dataDir, nik.KeyFileName))
+	if err != nil {
+		t.Fatalf("ikd-dev made no pseudonym key: %v", err)
+	}
+	if strings.Contains(output, strings.TrimSpace(string(key))) || !strings.Contains(output, "pseudonym key") {
+		t.Errorf("the pseudonym key is printed, or where it is is not:\n%s", output)
+	}
+	if strings.Contains(output, "public development key") {
+		t.Errorf("ikd-dev used the public development key:\n%s", output)
+	}
 }

@@ -4,8 +4,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"os"
+	"path/filepath"
 	"sync"
 	"time"
 
@@ -16,18 +18,27 @@ import (
 	"github.com/ikd-pipeline/ikd/internal/endpoints"
 	"github.com/ikd-pipeline/ikd/internal/events"
 	"github.com/ikd-pipeline/ikd/internal/nik"
+	"github.com/ikd-pipeline/ikd/internal/private"
 	"github.com/ikd-pipeline/ikd/internal/region"
 	"github.com/ikd-pipeline/ikd/producers/publish"
 	"github.com/ikd-pipeline/ikd/producers/simulate"
 )
 
 func run(ctx context.Context, cfg Config, rate float64, every time.Duration, logger *slog.Logger) error {
+	if err := private.Dir(cfg.DataDir); err != nil {
+		return err
+	}
+	key, err := pseudonymKey(cfg, logger)
+	if err != nil {
+		return err
+	}
 	srv, err := startServers(cfg, logger)
 	if err != nil {
 		return err
 	}
 	defer srv.stop()
 	srv.describe(cfg.DataDir, os.Stdout)
+	describeKey(cfg, key, os.Stdout)
 
 	ep, err := endpoints.Dial(ctx, endpoints.Config{NatsURL: srv.natsURL, ClickHouseDSN: srv.dsn, Streams: cfg.Streams}, "ikd-dev", logger)
 	if err != nil {
@@ -62,7 +73,7 @@ func run(ctx context.Context, cfg Config, rate float64, every time.Duration, log
 	goPart("aggregator", agg.Run)
 	goPart("alerter", alerts.Run)
 	if rate > 0 {
-		goPart("simulator", func(ctx context.Context) error { return runSimulator(ctx, cfg, rate, ep.NC, logger) })
+		goPart("simulator", func(ctx context.Context) error { return runSimulator(ctx, key, rate, ep.NC, logger) })
 	}
 	fmt.Fprintf(os.Stdout, "  ready: aggregator and alerter running, simulator at %g events/s; Ctrl-C stops\n", rate)
 	if every > 0 {
@@ -77,13 +88,38 @@ func run(ctx context.Context, cfg Config, rate float64, every time.Duration, log
 	return nil
 }
 
-func runSimulator(ctx context.Context, cfg Config, rate float64, nc *nats.Conn, logger *slog.Logger) error {
-	key := cfg.PseudonymKey
-	if key == "" {
-		key = nik.DevelopmentKey
-		logger.Warn("IKD_PSEUDONYM_KEY unset: the simulator uses the public development key")
+// pseudonymKey is the key of a development run: IKD_PSEUDONYM_KEY when set
+// (which may be the public development key), else the random key ikd-dev
+// made in its data directory.
+func pseudonymKey(cfg Config, logger *slog.Logger) ([]byte, error) {
+	if cfg.PseudonymKey == "" {
+		return nik.DevelopmentKeyFile(keyFile(cfg))
 	}
-	pseudonyms, err := nik.NewPseudonymizer([]byte(key))
+	key, public, err := nik.ConfiguredKey(cfg.PseudonymKey, true)
+	if err != nil {
+		return nil, fmt.Errorf("IKD_PSEUDONYM_KEY: %w (or leave it unset: ikd-dev makes a key of its own)", err)
+	}
+	if public {
+		logger.Warn("IKD_PSEUDONYM_KEY is the public development key: its pseudonyms protect nobody")
+	}
+	return key, nil
+}
+
+func keyFile(cfg Config) string { return filepath.Join(cfg.DataDir, nik.KeyFileName) }
+
+// describeKey says which key the simulator uses and how a counter publishes
+// with the same one, without printing the key.
+func describeKey(cfg Config, key []byte, w io.Writer) {
+	if cfg.PseudonymKey != "" {
+		fmt.Fprintf(w, "  pseudonym key   IKD_PSEUDONYM_KEY, id %s\n", nik.KeyID(key))
+		return
+	}
+	abs, _ := filepath.Abs(keyFile(cfg))
+	fmt.Fprintf(w, "  pseudonym key   %s, id %s   (counters of this box: IKD_PSEUDONYM_KEY=$(cat %s))\n", abs, nik.KeyID(key), abs)
+}
+
+func runSimulator(ctx context.Context, key []byte, rate float64, nc *nats.Conn, logger *slog.Logger) error {
+	pseudonyms, err := nik.NewPseudonymizer(key)
 	if err != nil {
 		return fmt.Errorf("IKD_PSEUDONYM_KEY: %w", err)
 	}

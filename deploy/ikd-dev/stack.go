@@ -14,6 +14,7 @@ import (
 
 	"github.com/ikd-pipeline/ikd/internal/broker"
 	"github.com/ikd-pipeline/ikd/internal/chhttp"
+	"github.com/ikd-pipeline/ikd/internal/config"
 	"github.com/ikd-pipeline/ikd/internal/engine"
 )
 
@@ -79,13 +80,13 @@ func (s *servers) describe(dataDir string, w *os.File) {
 	if s.broker != nil {
 		fmt.Fprintf(w, "  NATS JetStream  %s   (embedded nats-server; try: nats --server %s stream ls)\n", s.natsURL, s.natsURL)
 	} else {
-		fmt.Fprintf(w, "  NATS JetStream  %s   (external)\n", s.natsURL)
+		fmt.Fprintf(w, "  NATS JetStream  %s   (external)\n", config.RedactURL(s.natsURL))
 	}
 	if s.engine != nil {
 		fmt.Fprintf(w, "  ClickHouse      http://%s   (embedded engine %s; try: curl 'http://%s/?query=SELECT+version()')\n",
 			s.frontend.Addr(), s.engine.Version(), s.frontend.Addr())
 	} else {
-		fmt.Fprintf(w, "  ClickHouse      %s   (external)\n", s.dsn)
+		fmt.Fprintf(w, "  ClickHouse      %s   (external)\n", config.RedactURL(s.dsn))
 	}
 }
 

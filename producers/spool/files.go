@@ -78,7 +78,7 @@ func readCursor(dir string) (position, error) {
 // written aside, fsynced, renamed over, and the rename fsynced.
 func writeCursor(dir string, p position) error {
 	tmp := filepath.Join(dir, cursorName+".tmp")
-	f, err := os.OpenFile(tmp, os.O_CREATE|os.O_WRONLY|os.O_TRUNC, 0o640)
+	f, err := os.OpenFile(tmp, os.O_CREATE|os.O_WRONLY|os.O_TRUNC, 0o600)
 	if err != nil {
 		return err
 	}
@@ -116,7 +116,7 @@ func syncDir(dir string) error {
 
 // createSegment creates segment seg, empty, and opens it for appending.
 func createSegment(dir string, seg uint64) (*os.File, error) {
-	f, err := os.OpenFile(segmentPath(dir, seg), os.O_CREATE|os.O_EXCL|os.O_WRONLY|os.O_APPEND, 0o640)
+	f, err := os.OpenFile(segmentPath(dir, seg), os.O_CREATE|os.O_EXCL|os.O_WRONLY|os.O_APPEND, 0o600)
 	if err != nil {
 		return nil, err
 	}

@@ -65,7 +65,7 @@ func (s *Spool) setAside(b batch, refused map[string]error) error {
 // appendSynced appends data to the file at path, creating it, and fsyncs it.
 // A line torn by a crash is ended first, so that it cannot swallow the next.
 func appendSynced(path string, data []byte) error {
-	f, err := os.OpenFile(path, os.O_CREATE|os.O_RDWR|os.O_APPEND, 0o640)
+	f, err := os.OpenFile(path, os.O_CREATE|os.O_RDWR|os.O_APPEND, 0o600)
 	if err != nil {
 		return err
 	}

@@ -42,6 +42,7 @@ import (
 	"syscall"
 
 	"github.com/ikd-pipeline/ikd/internal/events"
+	"github.com/ikd-pipeline/ikd/internal/private"
 )
 
 // ErrFull is returned by Append when the event would take the undelivered
@@ -94,7 +95,8 @@ func Open(dir string, maxBytes int64, logger *slog.Logger) (*Spool, error) {
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
 	}
-	if err := os.MkdirAll(dir, 0o750); err != nil {
+	// The spool is the office's record of its events: its user's alone.
+	if err := private.Dir(dir); err != nil {
 		return nil, fmt.Errorf("spool %s: %w", dir, err)
 	}
 	lock, err := lockDir(dir)
@@ -120,7 +122,7 @@ func Open(dir string, maxBytes int64, logger *slog.Logger) (*Spool, error) {
 // lockDir takes an exclusive flock on dir, because two processes appending to
 // the same segments would corrupt them.
 func lockDir(dir string) (*os.File, error) {
-	f, err := os.OpenFile(filepath.Join(dir, lockName), os.O_CREATE|os.O_RDWR, 0o640)
+	f, err := os.OpenFile(filepath.Join(dir, lockName), os.O_CREATE|os.O_RDWR, 0o600)
 	if err != nil {
 		return nil, fmt.Errorf("spool %s: %w", dir, err)
 	}
