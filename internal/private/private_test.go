@@ -19,10 +19,10 @@ func TestDirTakesGroupAndOtherPermissionsFromEverythingUnderIt(t *testing.T) {
 		}
 	}
 	for path, mode := range map[string]os.FileMode{
-		filepath.Join(data, "pseudonym.key"):           0o644,
+		filepath.Join(data, "pseudonym.key"):          0o644,
 		filepath.Join(data, "nats", "jetstream", "m"): 0o666,
 		filepath.Join(data, "clickhouse", "ro"):       0o444,
-		outside: 0o644,
+		outside:                                       0o644,
 	} {
 		if err := os.WriteFile(path, []byte("x"), mode); err != nil {
 			t.Fatal(err)
