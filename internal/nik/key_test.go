@@ -2,6 +2,7 @@ package nik
 
 import (
 	"bytes"
+	"crypto/rand"
 	"encoding/base64"
 	"encoding/hex"
 	"os"
@@ -167,5 +168,19 @@ func TestOnlyADevelopmentRunGoesWithoutASecretKey(t *testing.T) {
 				t.Errorf("ConfiguredKey = %q, %v, %v; want %q, %v", key, public, err, tt.want, tt.public)
 			}
 		})
+	}
+}
+
+func TestRandomKeysPassThePolicyInEveryEncoding(t *testing.T) {
+	for i := range 20000 {
+		key := make([]byte, KeyBytes+i%3)
+		if _, err := rand.Read(key); err != nil {
+			t.Fatal(err)
+		}
+		for _, text := range []string{hex.EncodeToString(key), base64.StdEncoding.EncodeToString(key), base64.RawURLEncoding.EncodeToString(key)} {
+			if _, err := ParseKey(text); err != nil {
+				t.Fatalf("random key %s refused: %v", text, err)
+			}
+		}
 	}
 }

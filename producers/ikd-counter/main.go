@@ -103,6 +103,8 @@ func connect(ctx context.Context, logger *slog.Logger) (*counter, error) {
 	if public {
 		logger.Warn("development run: the public development key pseudonymises; its pseudonyms protect nobody")
 	}
+	// The id, never the key: operators check a rotation by it.
+	logger.Info("pseudonym key", "key_id", nik.KeyID(key))
 	builder, err := newBuilder(cfg, key)
 	if err != nil {
 		return nil, err
