@@ -10,9 +10,11 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/ikd-pipeline/ikd/consumers/aggregator"
+	"github.com/ikd-pipeline/ikd/consumers/replay"
 	"github.com/ikd-pipeline/ikd/internal/broker"
 	"github.com/ikd-pipeline/ikd/internal/events"
 	"github.com/ikd-pipeline/ikd/internal/nik"
+	"github.com/ikd-pipeline/ikd/internal/testenv"
 )
 
 func TestAMessageCarryingANIKIsDeadLetteredRedactedAndErasedFromTheEventStream(t *testing.T) {
@@ -67,6 +69,22 @@ func TestAMessageCarryingANIKIsDeadLetteredRedactedAndErasedFromTheEventStream(t
 		if _, err := p.eventsStream(t).GetMsg(ctx, seq); !errors.Is(err, jetstream.ErrMsgNotFound) {
 			t.Errorf("the original at event stream sequence %d is still there (err %v)", seq, err)
 		}
+	}
+
+	// Replaying the dead letters sends back what they hold, never a NIK.
+	replayed, err := replay.Replay(ctx, p.js, replay.Filter{}, testenv.Quiet)
+	if err != nil || replayed != len(poison) {
+		t.Fatalf("replayed %d of %d dead letters: %v", replayed, len(poison), err)
+	}
+	p.settle(t, uint64(2*len(poison)+1))
+	_, err = broker.ReadStream(ctx, p.js, broker.EventsStream, jetstream.OrderedConsumerConfig{}, func(msg jetstream.Msg, seq uint64) error {
+		if _, n := events.Redact(msg.Data()); n > 0 || nik.HasRun(msg.Subject()) {
+			t.Errorf("event stream sequence %d holds a NIK after the replay: %s %s", seq, msg.Subject(), msg.Data())
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
 	}
 
 	var keyID string

@@ -6,8 +6,9 @@ import (
 	"unicode/utf8"
 )
 
-// Redacted replaces a NIK-like run in text that must not keep it.
-const Redacted = "[NIK redacted]"
+// Redacted replaces a NIK-like run in text that must not keep it. It is a
+// valid NATS subject token and JSON string content, and holds no digit.
+const Redacted = "NIK-REDACTED"
 
 // runDigits is how many digits make a run that could be a NIK.
 const runDigits = length
