@@ -55,3 +55,20 @@ func TestRedactLeavesItsInputAlone(t *testing.T) {
 		t.Errorf("input changed to %q", in)
 	}
 }
+
+// FuzzRedact: what Redact returns holds no run, and text without one comes
+// back as it was.
+func FuzzRedact(f *testing.F) {
+	for _, seed := range []string{"1771014101900001", `{"nik":"1771 0141 0190 0001"}`, `\u0031\u0037710141019000\u00301`, "１７７１０１４１０１９００００１", "2023-02-13T09:30:00Z"} {
+		f.Add([]byte(seed))
+	}
+	f.Fuzz(func(t *testing.T, text []byte) {
+		out, n := Redact(text)
+		if rest := Runs(out); len(rest) != 0 {
+			t.Fatalf("Redact(%q) = %q still holds %d runs", text, out, len(rest))
+		}
+		if n == 0 && string(out) != string(text) {
+			t.Fatalf("Redact(%q) changed text without a run: %q", text, out)
+		}
+	})
+}
