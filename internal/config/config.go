@@ -25,8 +25,8 @@ func Load(cfg any) error {
 }
 
 // Log prints cfg as one line of fields. A field tagged `secret:"true"` is
-// masked; any value holding a URL (tagged `secret:"url"` or `secret:"dsn"`
-// or not) shows only its scheme and hosts, see RedactURL.
+// masked; any other value holding a URL, whatever its tag, shows only its
+// scheme and hosts (see RedactURL).
 func Log(logger *slog.Logger, program string, cfg any) {
 	attrs := []any{"program", program}
 	walk("", reflect.ValueOf(cfg), func(name string, value string) { attrs = append(attrs, name, value) })

@@ -29,7 +29,7 @@ import (
 
 // Config is read from IKD_* variables.
 type Config struct {
-	NatsURL string `envconfig:"NATS_URL" default:"nats://127.0.0.1:4222" secret:"url"`
+	NatsURL string `envconfig:"NATS_URL" default:"nats://127.0.0.1:4222"`
 	// PseudonymKey is required, 32 random bytes or more as hex or base64,
 	// unless Development: see nik.ConfiguredKey.
 	PseudonymKey string `envconfig:"PSEUDONYM_KEY" secret:"true"`
