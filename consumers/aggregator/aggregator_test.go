@@ -50,7 +50,13 @@ func start(t *testing.T) *pipeline {
 // consuming yet.
 func prepare(t *testing.T) *pipeline {
 	t.Helper()
-	_, js := testenv.JetStream(t, testenv.Broker(t).URL())
+	return prepareAt(t, t.TempDir())
+}
+
+// prepareAt is prepare with the broker's store in dir.
+func prepareAt(t *testing.T, dir string) *pipeline {
+	t.Helper()
+	_, js := testenv.JetStream(t, testenv.BrokerAt(t, dir, -1).URL())
 	conn := testenv.Warehouse(t)
 	agg, err := aggregator.Setup(context.Background(), testConfig(), js, conn, broker.StreamOptions{}, testenv.Quiet)
 	if err != nil {

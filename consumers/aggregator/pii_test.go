@@ -1,8 +1,12 @@
 package aggregator_test
 
 import (
+	"bytes"
 	"context"
 	"errors"
+	"io/fs"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -18,7 +22,9 @@ import (
 )
 
 func TestAMessageCarryingANIKIsDeadLetteredRedactedAndErasedFromTheEventStream(t *testing.T) {
-	p := start(t)
+	store := t.TempDir()
+	p := prepareAt(t, store)
+	p.run(t)
 	ctx := context.Background()
 	number := p.residentOf(t, "17.71", 7)
 	good, err := p.builder.Build([]byte(line("activation", p.residentOf(t, "17.71", 8), "1771-OFF-01", time.Now().Add(-time.Minute).Format(time.RFC3339))))
@@ -71,6 +77,13 @@ func TestAMessageCarryingANIKIsDeadLetteredRedactedAndErasedFromTheEventStream(t
 		}
 	}
 
+	// The broker's files keep the NIK in no form: the erase overwrote it.
+	for _, form := range []string{number, spaced} {
+		if files := filesHolding(t, store, form); len(files) != 0 {
+			t.Errorf("the broker's store holds %q in %v", form, files)
+		}
+	}
+
 	// Replaying the dead letters sends back what they hold, never a NIK.
 	replayed, err := replay.Replay(ctx, p.js, replay.Filter{}, testenv.Quiet)
 	if err != nil || replayed != len(poison) {
@@ -103,4 +116,27 @@ func (p *pipeline) eventsStream(t *testing.T) jetstream.Stream {
 		t.Fatal(err)
 	}
 	return s
+}
+
+// filesHolding lists the files under dir that contain s.
+func filesHolding(t *testing.T, dir, s string) []string {
+	t.Helper()
+	var found []string
+	err := filepath.WalkDir(dir, func(path string, d fs.DirEntry, err error) error {
+		if err != nil || d.IsDir() {
+			return err
+		}
+		data, err := os.ReadFile(path)
+		if err != nil {
+			return err
+		}
+		if bytes.Contains(data, []byte(s)) {
+			found = append(found, path)
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return found
 }
