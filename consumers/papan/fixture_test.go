@@ -49,8 +49,8 @@ func newFixture(t *testing.T) *fixture {
 	f := &fixture{db: db, today: time.Date(now.Year(), now.Month(), now.Day(), 0, 0, 0, 0, papan.WIB), year: now.Year()}
 	f.lastDay = time.Date(f.year-1, 12, 31, 0, 0, 0, 0, papan.WIB)
 
-	// This year, all on today's first minutes (always this year, never ahead
-	// of the clock by more than a minute); last year, across its months.
+	// This year, on today's first moments and now (always this year, never
+	// ahead of the clock); last year, across its months.
 	var recs []warehouse.Record
 	add := func(typ events.Type, city string, residents int, at func(i int) time.Time) {
 		for i := range residents {
@@ -67,7 +67,7 @@ func newFixture(t *testing.T) *fixture {
 	add(events.TypeActivation, "17.71", 3, today) // the same residents again: counted once
 	add(events.TypeActivation, "17.01", 5, today)
 	add(events.TypeActivation, "18.71", 12, today)
-	add(events.TypeActivation, "31.71", 7, today)
+	add(events.TypeActivation, "31.71", 7, func(int) time.Time { return now }) // the newest: the pipeline looks healthy
 	add(events.TypeEnrolment, "17.71", 4, today)
 	add(events.TypeActivation, "17.71", 40, lastYear)
 	add(events.TypeActivation, "18.71", 25, lastYear)

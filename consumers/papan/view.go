@@ -21,6 +21,8 @@ type page struct {
 	Board       *board
 	Chart       *Chart
 	HasLastYear bool
+	Year        int // the as-of day's year, and the one before
+	LastYear    int
 	ShowAlerts  bool
 	Alerts      []alertRow
 	Health      *health
@@ -75,6 +77,7 @@ func newPage(req request, path string) *page {
 	}
 	p.OtherLang = other.link(path, req.sort)
 	p.Home, p.Sort = req.link("/", ""), req.sort
+	p.Year, p.LastYear = req.day.Year(), req.day.Year()-1
 	return p
 }
 
