@@ -16,6 +16,7 @@ import (
 
 	"github.com/ikd-pipeline/ikd/consumers/aggregator"
 	"github.com/ikd-pipeline/ikd/consumers/alerter"
+	"github.com/ikd-pipeline/ikd/consumers/papan"
 	"github.com/ikd-pipeline/ikd/internal/broker"
 	"github.com/ikd-pipeline/ikd/internal/config"
 )
@@ -37,6 +38,7 @@ type Config struct {
 	Streams            broker.StreamOptions `envconfig:"STREAM"`
 	Aggregator         aggregator.Config    `envconfig:"AGGREGATOR"`
 	Alerter            alerter.Config       `envconfig:"ALERTER"`
+	Papan              papan.Config         `envconfig:"PAPAN"`
 }
 
 func main() {

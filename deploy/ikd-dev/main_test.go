@@ -62,6 +62,7 @@ func startDev(t *testing.T, bin, dataDir string, natsPort, chPort int, args ...s
 		"IKD_DATA_DIR="+dataDir,
 		fmt.Sprintf("IKD_NATS_LISTEN=127.0.0.1:%d", natsPort),
 		fmt.Sprintf("IKD_CLICKHOUSE_LISTEN=127.0.0.1:%d", chPort),
+		"IKD_PAPAN_LISTEN=127.0.0.1:0",
 	)
 	p.cmd.Stdout = lockedWriter{&p.mu, &p.stdout}
 	p.cmd.Stderr = lockedWriter{&p.mu, &p.stderr}
@@ -148,7 +149,7 @@ func TestDevStackRunsStopsOnCtrlCAndContinuesWhereItStopped(t *testing.T) {
 	eventually(t, first, chPort, "SELECT count() FROM ikd.attainment_city WHERE year = toYear(as_of)", func(n string) bool { return n == "514" })
 	eventually(t, first, chPort, "SELECT count() FROM ikd.attainment_province WHERE year = toYear(as_of)", func(n string) bool { return n == "38" })
 	counted := eventually(t, first, chPort, "SELECT sum(activated) FROM ikd.attainment_city", func(n string) bool { v, _ := strconv.Atoi(n); return v >= 100 })
-	for _, want := range []string{"data directory", "nats://127.0.0.1:" + strconv.Itoa(natsPort), "embedded engine 26.5", "attainment by province", "Bengkulu"} {
+	for _, want := range []string{"data directory", "nats://127.0.0.1:" + strconv.Itoa(natsPort), "embedded engine 26.5", "attainment by province", "Bengkulu", "papan capaian   http://127.0.0.1:"} {
 		waitOutput(t, first, want)
 	}
 

@@ -61,6 +61,11 @@ func run(ctx context.Context, cfg Config, rate float64, every time.Duration, log
 	}
 	goPart("aggregator", agg.Run)
 	goPart("alerter", alerts.Run)
+	if err := startPapan(ctx, cfg.Papan, srv.dsn, os.Stdout, goPart, logger); err != nil {
+		cancel(err)
+		wg.Wait()
+		return err
+	}
 	if rate > 0 {
 		goPart("simulator", func(ctx context.Context) error { return runSimulator(ctx, cfg, rate, ep.NC, logger) })
 	}
