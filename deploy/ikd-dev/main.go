@@ -19,6 +19,7 @@ import (
 	"github.com/ikd-pipeline/ikd/consumers/papan"
 	"github.com/ikd-pipeline/ikd/internal/broker"
 	"github.com/ikd-pipeline/ikd/internal/config"
+	"github.com/ikd-pipeline/ikd/producers/demoyear"
 )
 
 // Config is ikd-dev's configuration. An unset broker or warehouse address
@@ -39,6 +40,7 @@ type Config struct {
 	Aggregator         aggregator.Config    `envconfig:"AGGREGATOR"`
 	Alerter            alerter.Config       `envconfig:"ALERTER"`
 	Papan              papan.Config         `envconfig:"PAPAN"`
+	Demo               demoyear.Config      `envconfig:"DEMO"`
 }
 
 func main() {

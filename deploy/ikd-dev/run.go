@@ -46,6 +46,12 @@ func run(ctx context.Context, cfg Config, rate float64, every time.Duration, log
 	}
 	defer alerts.Close()
 
+	if rate > 0 {
+		if err := seedDemoYear(ctx, cfg.Demo, ep.DB, os.Stdout); err != nil {
+			return err
+		}
+	}
+
 	ctx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
 	var wg sync.WaitGroup
