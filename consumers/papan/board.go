@@ -56,18 +56,47 @@ type Target struct {
 	RecordedBaseline uint64
 }
 
-// NationalTarget is the nation's target: its own row of ikd.targets
-// (the empty region_code) computed as the views compute a region's, or without one
-// the sum of the provinces' targets.
-func NationalTarget(t *Target, enrolled, provincesTarget uint64) uint64 {
+// RegionTarget is a region's target as the views compute it from its row
+// of ikd.targets (nil: none, which means 25 % of recorded residents with a
+// baseline of 0) and its residents enrolled in the year.
+func RegionTarget(t *Target, enrolled uint64) uint64 {
 	switch {
 	case t == nil:
-		return provincesTarget
+		return uint64(math.Ceil(25.0 / 100 * float64(enrolled)))
 	case t.Kind == "absolute":
 		return uint64(t.Value)
 	default:
 		return uint64(math.Ceil(t.Value / 100 * float64(t.RecordedBaseline+enrolled)))
 	}
+}
+
+// NationalTarget is the nation's target: its own row of ikd.targets
+// (the empty region_code) computed as a region's, or without one the sum of
+// the provinces' targets.
+func NationalTarget(t *Target, enrolled, provincesTarget uint64) uint64 {
+	if t == nil {
+		return provincesTarget
+	}
+	return RegionTarget(t, enrolled)
+}
+
+// Sum is a region made of parts (a province of its cities, the nation of its
+// provinces: a resident's domicile is one city, so the sums are exact), with
+// target as its own.
+func Sum(code, name string, parts []Region, target func(enrolled uint64) uint64) Region {
+	r := Region{Code: code, Name: name}
+	for _, p := range parts {
+		r.Activated += p.Activated
+		r.Enrolled += p.Enrolled
+		r.ExpectedPct = p.ExpectedPct
+		if p.LastActivation.After(r.LastActivation) {
+			r.LastActivation = p.LastActivation
+		}
+	}
+	r.Target = target(r.Enrolled)
+	r.AttainmentPct = AttainmentPct(r.Activated, r.Target)
+	r.BehindPace = r.Target > 0 && r.AttainmentPct < r.ExpectedPct
+	return r
 }
 
 // Sort keys of a board. The default puts the worst behind pace first.

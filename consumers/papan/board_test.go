@@ -62,6 +62,35 @@ func TestTheNationalTargetIsItsOwnRowOrTheProvincesSum(t *testing.T) {
 	}
 }
 
+func TestARegionsTargetIsComputedAsTheViewsDo(t *testing.T) {
+	for _, tc := range []struct {
+		name     string
+		row      *Target
+		enrolled uint64
+		want     uint64
+	}{
+		{"no row: 25 % of the year's enrolments, baseline 0", nil, 10, 3},
+		{"absolute", &Target{Kind: "absolute", Value: 67802}, 10, 67802},
+		{"percent of recorded and enrolled, rounded up", &Target{Kind: "percent_of_recorded", Value: 25, RecordedBaseline: 767000}, 1, 191751},
+	} {
+		if got := RegionTarget(tc.row, tc.enrolled); got != tc.want {
+			t.Errorf("%s: RegionTarget = %d, want %d", tc.name, got, tc.want)
+		}
+	}
+}
+
+func TestARegionSumsItsPartsAgainstItsOwnTarget(t *testing.T) {
+	parts := []Region{
+		{Code: "17.71", Activated: 12393, Enrolled: 100, ExpectedPct: 11.78},
+		{Code: "17.01", Activated: 607, Enrolled: 0, ExpectedPct: 11.78},
+	}
+	r := Sum("17", "Bengkulu", parts, func(enrolled uint64) uint64 { return 375000 + enrolled })
+	want := Region{Code: "17", Name: "Bengkulu", Activated: 13000, Enrolled: 100, Target: 375100, AttainmentPct: 3.47, ExpectedPct: 11.78, BehindPace: true}
+	if r != want {
+		t.Errorf("Sum = %+v, want %+v", r, want)
+	}
+}
+
 func codes(rs []Region) []string {
 	var out []string
 	for _, r := range rs {

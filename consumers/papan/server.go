@@ -120,7 +120,7 @@ func (s *Server) national(w http.ResponseWriter, r *http.Request) {
 		if err != nil {
 			return 0, err
 		}
-		target, err := s.store.NationalTarget(ctx, req.day.Year())
+		target, err := s.store.Target(ctx, req.day.Year(), "")
 		if err != nil {
 			return 0, err
 		}
@@ -136,24 +136,13 @@ func (s *Server) national(w http.ResponseWriter, r *http.Request) {
 	})
 }
 
-// Nation sums the provinces (a resident's domicile is one province, so the
-// sums are exact) against the nation's own target when it has one.
+// Nation sums the provinces against the nation's own target when it has one.
 func Nation(provinces []Region, target *Target) Region {
-	n := Region{Code: "", Name: "Indonesia"}
 	var provincesTarget uint64
 	for _, p := range provinces {
-		n.Activated += p.Activated
-		n.Enrolled += p.Enrolled
 		provincesTarget += p.Target
-		n.ExpectedPct = p.ExpectedPct
-		if p.LastActivation.After(n.LastActivation) {
-			n.LastActivation = p.LastActivation
-		}
 	}
-	n.Target = NationalTarget(target, n.Enrolled, provincesTarget)
-	n.AttainmentPct = AttainmentPct(n.Activated, n.Target)
-	n.BehindPace = n.Target > 0 && n.AttainmentPct < n.ExpectedPct
-	return n
+	return Sum("", "Indonesia", provinces, func(enrolled uint64) uint64 { return NationalTarget(target, enrolled, provincesTarget) })
 }
 
 func (s *Server) province(w http.ResponseWriter, r *http.Request) {
@@ -162,23 +151,22 @@ func (s *Server) province(w http.ResponseWriter, r *http.Request) {
 		if !provinceCode.MatchString(code) {
 			return http.StatusNotFound, nil
 		}
-		provinces, err := s.store.Provinces(ctx, req.day)
-		if err != nil {
-			return 0, err
-		}
-		var own *Region
-		for i := range provinces {
-			if provinces[i].Code == code {
-				own = &provinces[i]
-			}
-		}
-		if own == nil {
-			return http.StatusNotFound, nil
+		// The province's row is summed from its cities rather than read from
+		// attainment_province, which would count every city of the nation
+		// once more.
+		name, found, err := s.store.ProvinceName(ctx, code)
+		if err != nil || !found {
+			return http.StatusNotFound, err
 		}
 		cities, err := s.store.Cities(ctx, req.day, code)
 		if err != nil {
 			return 0, err
 		}
+		target, err := s.store.Target(ctx, req.day.Year(), code)
+		if err != nil {
+			return 0, err
+		}
+		own := Sum(code, name, cities, func(enrolled uint64) uint64 { return RegionTarget(target, enrolled) })
 		firing, err := s.store.Firing(ctx, req.day)
 		if err != nil {
 			return 0, err
@@ -186,7 +174,7 @@ func (s *Server) province(w http.ResponseWriter, r *http.Request) {
 		own.Alert = firing[code]
 		p.Title = own.Name
 		p.Crumbs = []crumb{{p.L["nation"], req.link("/", "")}}
-		p.Headline = p.figures(*own, true)
+		p.Headline = p.figures(own, true)
 		p.Board = p.board(req, p.L["cities"], "/kota/", cities, firing)
 		return http.StatusOK, nil
 	})

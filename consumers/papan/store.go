@@ -96,20 +96,33 @@ func (s *Store) regions(ctx context.Context, what, q string) ([]Region, error) {
 	return out, nil
 }
 
-// NationalTarget is the nation's own row of ikd.targets for year (the latest
-// one), or nil when there is none.
-func (s *Store) NationalTarget(ctx context.Context, year int) (*Target, error) {
-	ctx = bind(ctx, map[string]string{"year": strconv.Itoa(year)})
+// Target is region's row of ikd.targets for year (the latest one; the empty
+// code is the nation's), or nil when there is none.
+func (s *Store) Target(ctx context.Context, year int, region string) (*Target, error) {
+	ctx = bind(ctx, map[string]string{"year": strconv.Itoa(year), "region": region})
 	var t Target
 	err := s.db.QueryRow(ctx, `SELECT toString(kind), value, recorded_baseline FROM ikd.targets FINAL
-		WHERE year = {year:UInt16} AND region_code = '' ORDER BY updated_at DESC LIMIT 1`).Scan(&t.Kind, &t.Value, &t.RecordedBaseline)
+		WHERE year = {year:UInt16} AND region_code = {region:String} ORDER BY updated_at DESC LIMIT 1`).Scan(&t.Kind, &t.Value, &t.RecordedBaseline)
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, nil
 	}
 	if err != nil {
-		return nil, fmt.Errorf("read the national target of %d: %w", year, err)
+		return nil, fmt.Errorf("read the target of %q in %d: %w", region, year, err)
 	}
 	return &t, nil
+}
+
+// ProvinceName is the name of the province code in the reference data.
+func (s *Store) ProvinceName(ctx context.Context, code string) (string, bool, error) {
+	var name string
+	err := s.db.QueryRow(bind(ctx, map[string]string{"code": code}), `SELECT name FROM ikd.provinces FINAL WHERE code = {code:String}`).Scan(&name)
+	if errors.Is(err, sql.ErrNoRows) {
+		return "", false, nil
+	}
+	if err != nil {
+		return "", false, fmt.Errorf("read province %s: %w", code, err)
+	}
+	return name, true, nil
 }
 
 // endOf is the first instant after day (WIB), in UTC as ikd.alerts keeps it.
