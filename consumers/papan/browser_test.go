@@ -247,6 +247,26 @@ func TestTheBrowserShowsTheViewsFiguresForTheNationAProvinceAndACityAsOfAnyDay(t
 	}
 	shot(t, ctx, dir, "national")
 
+	// A column title sorts by it, in the address too.
+	if _, err := chromedp.RunResponse(ctx, chromedp.Click(chromedp.CSS(`th[data-col="activated"] a`))); err != nil {
+		t.Fatal(err)
+	}
+	loc, err := chromedp.Run(ctx, chromedp.Location())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.HasSuffix(loc, "/?sort=activated") {
+		t.Errorf("sorted by activated at %s", loc)
+	}
+	var previous uint64
+	for i, r := range board(t, ctx) {
+		if n := number(t, r.Cells["activated"]); i > 0 && n < previous {
+			t.Fatalf("row %d (%s) has %d activated after %d: not sorted by activated", i, r.Code, n, previous)
+		} else {
+			previous = n
+		}
+	}
+
 	// A province, reached by its link: its cities.
 	do(t, ctx, chromedp.Click(chromedp.CSS(`tr[data-code="17"] a`)), chromedp.WaitVisible(chromedp.CSS(`tr[data-code="17.71"]`)))
 	cities := regions(t, f.view(t, "city", f.today, "AND province_code = '17'"))
@@ -269,7 +289,7 @@ func TestTheBrowserShowsTheViewsFiguresForTheNationAProvinceAndACityAsOfAnyDay(t
 	if _, err := chromedp.RunResponse(ctx, chromedp.Click(chromedp.ID("show"))); err != nil {
 		t.Fatal(err)
 	}
-	loc, err := chromedp.Run(ctx, chromedp.Location())
+	loc, err = chromedp.Run(ctx, chromedp.Location())
 	if err != nil {
 		t.Fatal(err)
 	}
