@@ -91,6 +91,15 @@ func TestARegionSumsItsPartsAgainstItsOwnTarget(t *testing.T) {
 	}
 }
 
+func TestAProvinceCountsItsCitiesWithAnAlertFiring(t *testing.T) {
+	firing := map[string]string{"17": "critical", "17.71": "warning", "17.01": "critical", "18.71": "warning", "1": "warning"}
+	for province, want := range map[string]int{"17": 2, "18": 1, "31": 0, "1": 0} {
+		if got := CitiesFiring(firing, province); got != want {
+			t.Errorf("CitiesFiring(%s) = %d, want %d", province, got, want)
+		}
+	}
+}
+
 func codes(rs []Region) []string {
 	var out []string
 	for _, r := range rs {

@@ -192,6 +192,9 @@ func checkBoard(t *testing.T, rows []shown, want map[string]papan.Region, alerts
 			}
 		}
 		wantAlert := map[string]string{"": "–", "warning": "peringatan", "critical": "kritis"}[alerts[r.Code]]
+		if n := papan.CitiesFiring(alerts, r.Code); n > 0 && len(r.Code) == 2 {
+			wantAlert += " +" + strconv.Itoa(n) + " kab/kota"
+		}
 		if r.Cells["alert"] != wantAlert {
 			t.Errorf("%s alert: shown %q, want %q", r.Code, r.Cells["alert"], wantAlert)
 		}
@@ -241,7 +244,7 @@ func TestTheBrowserShowsTheViewsFiguresForTheNationAProvinceAndACityAsOfAnyDay(t
 	if got, want := percent(t, text(t, ctx, "headline-attainment")), papan.AttainmentPct(activated, 5000); got != want {
 		t.Errorf("national attainment: shown %v, want %v", got, want)
 	}
-	checkBoard(t, board(t, ctx), provinces, map[string]string{"17": "critical"})
+	checkBoard(t, board(t, ctx), provinces, map[string]string{"17": "critical", "17.71": "warning"})
 	if got := text(t, ctx, "health-status"); got != "sehat" {
 		t.Errorf("pipeline health %q, want sehat (events counted a moment ago)", got)
 	}

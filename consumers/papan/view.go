@@ -1,6 +1,9 @@
 package papan
 
-import "time"
+import (
+	"strings"
+	"time"
+)
 
 // page is what a template draws; every figure is already written in the
 // page's language.
@@ -58,6 +61,9 @@ type row struct {
 	figures
 	Href   string
 	Behind bool
+	// CitiesFiring, on the nation's board, says how many of a province's
+	// cities have an alert firing ("+3 kab/kota"), empty when none.
+	CitiesFiring string
 }
 
 type alertRow struct {
@@ -146,9 +152,24 @@ func (p *page) board(req request, title, linkBase string, regions []Region, firi
 		b.Columns = append(b.Columns, col)
 	}
 	for _, r := range regions {
-		b.Rows = append(b.Rows, row{figures: *p.figures(r, false), Href: req.link(linkBase+r.Code, ""), Behind: r.BehindPace})
+		rw := row{figures: *p.figures(r, false), Href: req.link(linkBase+r.Code, ""), Behind: r.BehindPace}
+		if n := CitiesFiring(firing, r.Code); n > 0 && provinceCode.MatchString(r.Code) {
+			rw.CitiesFiring = "+" + FormatInt(int64(n), p.Lang) + " " + p.L["cities_short"]
+		}
+		b.Rows = append(b.Rows, rw)
 	}
 	return b
+}
+
+// CitiesFiring counts the cities of province among the regions firing.
+func CitiesFiring(firing map[string]string, province string) int {
+	n := 0
+	for code := range firing {
+		if strings.HasPrefix(code, province+".") {
+			n++
+		}
+	}
+	return n
 }
 
 func (p *page) alertRows(alerts []AlertEvent) []alertRow {
