@@ -13,13 +13,21 @@ CHDB_TARBALL_SHA256 := b874e449710950da3abd7e20376f7bb3387d9e03adcc7082f022be18d
 CACHE_HOME          ?= $(or $(XDG_CACHE_HOME),$(HOME)/.cache)
 CHDB_LIB            := $(CACHE_HOME)/ikd/chdb/$(CHDB_VERSION)/libchdb.so
 
-PROGRAMS := ikd-dev ikd-counter ikd-aggregator ikd-alerter
+PROGRAMS := ikd-dev ikd-counter ikd-aggregator ikd-alerter ikd-papan
 TEST_TIMEOUT ?= 15m
 
-.PHONY: deps build run test bench chaos fuzz vet clean
+.PHONY: deps install-chromium build run test bench chaos fuzz vet clean
 
 deps: $(CHDB_LIB) .go-mod-downloaded
-	@:
+	@command -v chromium >/dev/null || command -v chromium-browser >/dev/null || $(MAKE) --no-print-directory install-chromium
+
+# The browser tests of the attainment board drive a headless Chromium, Debian's
+# package (apt-get as root, else through sudo).
+install-chromium:
+	@command -v apt-get >/dev/null || { echo "the browser tests need Chromium: install it with your system's package manager"; exit 1; }
+	@echo "installing Chromium (Debian package chromium) for the browser tests"
+	@if [ "$$(id -u)" = 0 ]; then sudo=; else sudo=sudo; fi; \
+	  $$sudo apt-get update -qq && $$sudo apt-get install -y -qq chromium >/dev/null
 
 .go-mod-downloaded: go.mod go.sum
 	@$(GO) mod download
@@ -37,7 +45,7 @@ $(CHDB_LIB):
 
 build: deps
 	@mkdir -p bin
-	$(GO) build -o bin/ ./deploy/ikd-dev ./producers/ikd-counter ./consumers/ikd-aggregator ./consumers/ikd-alerter
+	$(GO) build -o bin/ ./deploy/ikd-dev ./producers/ikd-counter ./consumers/ikd-aggregator ./consumers/ikd-alerter ./consumers/ikd-papan
 
 run: build
 	./bin/ikd-dev

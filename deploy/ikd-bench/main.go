@@ -405,6 +405,11 @@ func nationalStep(ctx context.Context, conn driver.Conn, f flags, rows *[]Row) e
 			Row{Step: "6 analyst p99: " + q.name, Figure: ms(p99), Unit: "ms", Goal: "< 100 ms", Met: yesNo(p99 < 100*time.Millisecond)})
 		log.Printf("step 6: %s p50 %s p99 %s", q.name, percentile(lat, 0.5), p99)
 	}
+	pages, err := pageLatency(ctx, conn, fmt.Sprintf("%d-06-30", nationalYear), f.queryRuns)
+	*rows = append(*rows, pages...)
+	if err != nil {
+		return err
+	}
 	sizes, err := diskSizes(ctx, conn)
 	if err != nil {
 		return err

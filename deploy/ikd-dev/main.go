@@ -16,9 +16,11 @@ import (
 
 	"github.com/ikd-pipeline/ikd/consumers/aggregator"
 	"github.com/ikd-pipeline/ikd/consumers/alerter"
+	"github.com/ikd-pipeline/ikd/consumers/papan"
 	"github.com/ikd-pipeline/ikd/internal/broker"
 	"github.com/ikd-pipeline/ikd/internal/config"
 	"github.com/ikd-pipeline/ikd/internal/private"
+	"github.com/ikd-pipeline/ikd/producers/demoyear"
 )
 
 // Config is ikd-dev's configuration. An unset broker or warehouse address
@@ -40,6 +42,8 @@ type Config struct {
 	Streams      broker.StreamOptions `envconfig:"STREAM"`
 	Aggregator   aggregator.Config    `envconfig:"AGGREGATOR"`
 	Alerter      alerter.Config       `envconfig:"ALERTER"`
+	Papan        papan.Config         `envconfig:"PAPAN"`
+	Demo         demoyear.Config      `envconfig:"DEMO"`
 }
 
 func main() {

@@ -65,6 +65,8 @@ func startDev(t *testing.T, bin, dataDir string, natsPort, chPort int, args ...s
 		"IKD_DATA_DIR="+dataDir,
 		fmt.Sprintf("IKD_NATS_LISTEN=127.0.0.1:%d", natsPort),
 		fmt.Sprintf("IKD_CLICKHOUSE_LISTEN=127.0.0.1:%d", chPort),
+		"IKD_PAPAN_LISTEN=127.0.0.1:0",
+		"IKD_DEMO_SCALE=0.001",
 	)
 	p.cmd.Stdout = lockedWriter{&p.mu, &p.stdout}
 	p.cmd.Stderr = lockedWriter{&p.mu, &p.stderr}
@@ -157,8 +159,10 @@ func TestDevStackRunsStopsOnCtrlCAndContinuesWhereItStopped(t *testing.T) {
 	eventually(t, first, chPort, "SELECT version()", func(v string) bool { return strings.HasPrefix(v, "26.5") })
 	eventually(t, first, chPort, "SELECT count() FROM ikd.attainment_city WHERE year = toYear(as_of)", func(n string) bool { return n == "514" })
 	eventually(t, first, chPort, "SELECT count() FROM ikd.attainment_province WHERE year = toYear(as_of)", func(n string) bool { return n == "38" })
-	counted := eventually(t, first, chPort, "SELECT sum(activated) FROM ikd.attainment_city", func(n string) bool { v, _ := strconv.Atoi(n); return v >= 100 })
-	for _, want := range []string{"data directory", "nats://127.0.0.1:" + strconv.Itoa(natsPort), "embedded engine 26.5", "attainment by province", "Bengkulu"} {
+	// The simulator's events, not the demo year seeded before it.
+	const simulated = "SELECT count() FROM ikd.events WHERE NOT startsWith(event_id, 'demo-')"
+	counted := eventually(t, first, chPort, simulated, func(n string) bool { v, _ := strconv.Atoi(n); return v >= 100 })
+	for _, want := range []string{"data directory", "nats://127.0.0.1:" + strconv.Itoa(natsPort), "embedded engine 26.5", "attainment by province", "Bengkulu", "papan capaian   http://127.0.0.1:", "demo year       " + strconv.Itoa(time.Now().In(time.FixedZone("WIB", 7*3600)).Year()), "seeded"} {
 		waitOutput(t, first, want)
 	}
 
@@ -179,7 +183,7 @@ func TestDevStackRunsStopsOnCtrlCAndContinuesWhereItStopped(t *testing.T) {
 
 	again := startDev(t, bin, dataDir, natsPort, chPort, "--simulate-rate=0", "--table-every=0")
 	waitOutput(t, again, "ready:")
-	eventually(t, again, chPort, "SELECT sum(activated) FROM ikd.attainment_city", func(n string) bool { v, _ := strconv.Atoi(n); return v >= before })
+	eventually(t, again, chPort, simulated, func(n string) bool { v, _ := strconv.Atoi(n); return v >= before })
 	stop(t, again)
 }
 

@@ -57,6 +57,12 @@ func run(ctx context.Context, cfg Config, rate float64, every time.Duration, log
 	}
 	defer alerts.Close()
 
+	if rate > 0 {
+		if err := seedDemoYear(ctx, cfg.Demo, ep.DB, os.Stdout); err != nil {
+			return err
+		}
+	}
+
 	ctx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
 	var wg sync.WaitGroup
@@ -72,6 +78,11 @@ func run(ctx context.Context, cfg Config, rate float64, every time.Duration, log
 	}
 	goPart("aggregator", agg.Run)
 	goPart("alerter", alerts.Run)
+	if err := startPapan(ctx, cfg.Papan, srv.dsn, os.Stdout, goPart, logger); err != nil {
+		cancel(err)
+		wg.Wait()
+		return err
+	}
 	if rate > 0 {
 		goPart("simulator", func(ctx context.Context) error { return runSimulator(ctx, key, rate, ep.NC, logger) })
 	}
