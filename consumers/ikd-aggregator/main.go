@@ -1,9 +1,10 @@
 // Command ikd-aggregator consumes the event stream into the warehouse.
 // Several may run at once against the same stream; they share the work.
 //
-//	ikd-aggregator                    run the aggregator
-//	ikd-aggregator replay [--reason R] republish dead letters (of reason R)
-//	ikd-aggregator reconcile          compare broker and warehouse; exit 1 on a difference
+//	ikd-aggregator                      run the aggregator
+//	ikd-aggregator deadletters          list the dead letters by reason
+//	ikd-aggregator replay [--reason R]  republish dead letters (of reason R)
+//	ikd-aggregator reconcile [--all]    compare broker and warehouse; exit 1 on a difference
 package main
 
 import (
@@ -37,9 +38,11 @@ func main() {
 	defer stop()
 	if len(os.Args) > 1 {
 		// Subcommands exit 0 when done or clean, 1 on a difference, 2 on error.
-		code := subcommand(ctx, logger, os.Args[1], os.Args[2:])
-		stop()
-		os.Exit(code)
+		code, done := subcommand(ctx, logger, os.Args[1:], os.Stdout, os.Stderr)
+		if done {
+			stop()
+			os.Exit(code)
+		}
 	}
 	err := run(ctx, logger)
 	switch {

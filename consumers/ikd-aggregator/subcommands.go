@@ -4,11 +4,14 @@ import (
 	"context"
 	"flag"
 	"fmt"
+	"io"
 	"log/slog"
-	"os"
+	"strings"
 
+	"github.com/ikd-pipeline/ikd/consumers/deadletters"
 	"github.com/ikd-pipeline/ikd/consumers/reconcile"
 	"github.com/ikd-pipeline/ikd/consumers/replay"
+	"github.com/ikd-pipeline/ikd/internal/cmdline"
 	"github.com/ikd-pipeline/ikd/internal/config"
 	"github.com/ikd-pipeline/ikd/internal/endpoints"
 )
@@ -19,72 +22,153 @@ const (
 	exitError      = 2
 )
 
-// subcommand runs `replay` or `reconcile` and returns the exit code.
-func subcommand(ctx context.Context, logger *slog.Logger, name string, args []string) int {
+const usage = `usage: ikd-aggregator [COMMAND [FLAGS]]
+
+Without a command, consumes IKD_EVENTS into the warehouse until SIGINT or
+SIGTERM; several may run at once and share the work. Configured by IKD_*
+variables (README, Configuration).
+
+commands:
+  deadletters [--samples N]  list the dead letters by reason: count, oldest,
+                             a sample with NIK-like digits redacted
+  replay [--reason R]        republish the dead letters (of reason R) to the
+                             event stream once their cause is fixed
+  reconcile [--all]          compare broker and warehouse up to a cut taken at
+                             start; exit 1 on a difference
+  help                       this text; COMMAND --help for a command's
+
+exit status: 0 done (reconcile: clean), 1 reconcile found a difference,
+2 usage or other error.
+`
+
+// subcommand runs the command named by args[0] and returns its exit status;
+// done is false when args name no command and ikd-aggregator should run.
+func subcommand(ctx context.Context, logger *slog.Logger, args []string, stdout, stderr io.Writer) (code int, done bool) {
+	name := args[0]
 	var err error
-	code := exitOK
-	switch name {
-	case "replay":
-		err = runReplay(ctx, logger, args)
-	case "reconcile":
-		code, err = runReconcile(ctx, logger, args)
-	case "help", "-h", "--help":
-		fmt.Fprintln(os.Stderr, "usage: ikd-aggregator [replay [--reason R] | reconcile]")
-		return exitOK
+	switch {
+	case cmdline.IsHelp(name):
+		fmt.Fprint(stdout, usage)
+		return exitOK, true
+	case strings.HasPrefix(name, "-"):
+		// ikd-aggregator itself has no flags.
+		return cmdline.Command{Usage: usage}.Parse(args, stdout, stderr)
+	case name == "deadletters":
+		err = runDeadLetters(ctx, logger, args[1:], stdout, stderr, &code)
+	case name == "replay":
+		err = runReplay(ctx, logger, args[1:], stdout, stderr, &code)
+	case name == "reconcile":
+		err = runReconcile(ctx, logger, args[1:], stdout, stderr, &code)
 	default:
-		err = fmt.Errorf("unknown subcommand %q; usage: ikd-aggregator [replay [--reason R] | reconcile]", name)
+		fmt.Fprintf(stderr, "unknown command %q\n\n%s", name, usage)
+		return exitError, true
 	}
 	if err != nil {
 		logger.Error("ikd-aggregator "+name+" failed", "err", err)
-		return exitError
+		return exitError, true
 	}
-	return code
+	return code, true
 }
 
 // dial loads the configuration and connects to the broker and the warehouse.
-func dial(ctx context.Context, logger *slog.Logger, program string) (*endpoints.Endpoints, error) {
+func dial(ctx context.Context, logger *slog.Logger, program string) (*endpoints.Endpoints, Config, error) {
 	var cfg Config
 	if err := config.Load(&cfg); err != nil {
-		return nil, err
+		return nil, cfg, err
 	}
-	return endpoints.Dial(ctx, cfg.Config, program, logger)
+	ep, err := endpoints.Dial(ctx, cfg.Config, program, logger)
+	return ep, cfg, err
 }
 
-func runReplay(ctx context.Context, logger *slog.Logger, args []string) error {
-	fs := flag.NewFlagSet("replay", flag.ContinueOnError)
-	reason := fs.String("reason", "", "replay only dead letters of this reason (default: all)")
-	if err := fs.Parse(args); err != nil {
+const deadLettersUsage = `usage: ikd-aggregator deadletters [--samples N]
+
+Lists what sits in IKD_DEADLETTER: per reason, how many, the oldest and the
+newest (WIB), and the oldest N of each with their detail and payload, any run
+of 16 digits (a NIK) redacted. Changes nothing.
+`
+
+func runDeadLetters(ctx context.Context, logger *slog.Logger, args []string, stdout, stderr io.Writer, code *int) error {
+	fs := flag.NewFlagSet("deadletters", flag.ContinueOnError)
+	samples := fs.Int("samples", 1, "dead letters shown per reason")
+	if c, done := (cmdline.Command{Usage: deadLettersUsage, Flags: fs}).Parse(args, stdout, stderr); done {
+		*code = c
+		return nil
+	}
+	ep, _, err := dial(ctx, logger, "ikd-aggregator-deadletters")
+	if err != nil {
 		return err
 	}
-	ep, err := dial(ctx, logger, "ikd-aggregator-replay")
+	defer ep.Close()
+	reasons, err := deadletters.List(ctx, ep.JS, max(*samples, 0))
+	if err != nil {
+		return err
+	}
+	return deadletters.Print(stdout, reasons)
+}
+
+const replayUsage = `usage: ikd-aggregator replay [--reason R]
+
+Republishes the dead letters in IKD_DEADLETTER (only those of reason R) to
+their original subjects and deletes each once the broker has it. Fix the
+cause first: a still-invalid event is dead-lettered again.
+`
+
+func runReplay(ctx context.Context, logger *slog.Logger, args []string, stdout, stderr io.Writer, code *int) error {
+	fs := flag.NewFlagSet("replay", flag.ContinueOnError)
+	reason := fs.String("reason", "", "replay only dead letters of this reason (default: all); one of "+strings.Join(deadletters.Reasons, ", "))
+	cmd := cmdline.Command{Usage: replayUsage, Flags: fs}
+	if c, done := cmd.Parse(args, stdout, stderr); done {
+		*code = c
+		return nil
+	}
+	if *reason != "" {
+		if err := deadletters.CheckReason(*reason); err != nil {
+			fmt.Fprintf(stderr, "ikd-aggregator replay: %v\n", err)
+			*code = exitError
+			return nil
+		}
+	}
+	ep, _, err := dial(ctx, logger, "ikd-aggregator-replay")
 	if err != nil {
 		return err
 	}
 	defer ep.Close()
 	n, err := replay.Replay(ctx, ep.JS, replay.Filter{Reason: *reason}, logger)
-	fmt.Printf("replayed %d dead letters\n", n)
+	fmt.Fprintf(stdout, "replayed %d dead letters\n", n)
 	return err
 }
 
-func runReconcile(ctx context.Context, logger *slog.Logger, args []string) (int, error) {
+const reconcileUsage = `usage: ikd-aggregator reconcile [--all]
+
+Compares the event ids on IKD_EVENTS (less the dead-lettered ones) with
+ikd.events, and the views' counts with the raw events, while the pipeline
+runs: only up to the sequence every aggregator (IKD_AGGREGATOR_DURABLE) had
+settled when it started. Prints a summary and the differences; exit 0 when
+both sides agree, 1 when they differ.
+`
+
+func runReconcile(ctx context.Context, logger *slog.Logger, args []string, stdout, stderr io.Writer, code *int) error {
 	fs := flag.NewFlagSet("reconcile", flag.ContinueOnError)
-	if err := fs.Parse(args); err != nil {
-		return exitError, err
+	all := fs.Bool("all", false, "also print the comparison of every subject")
+	if c, done := (cmdline.Command{Usage: reconcileUsage, Flags: fs}).Parse(args, stdout, stderr); done {
+		*code = c
+		return nil
 	}
-	ep, err := dial(ctx, logger, "ikd-aggregator-reconcile")
+	ep, cfg, err := dial(ctx, logger, "ikd-aggregator-reconcile")
 	if err != nil {
-		return exitError, err
+		return err
 	}
 	defer ep.Close()
-	rep, err := reconcile.Reconcile(ctx, ep.JS, ep.DB)
+	rep, err := reconcile.Reconcile(ctx, ep.JS, ep.DB, reconcile.Options{Durable: cfg.Aggregator.Durable})
 	if err != nil {
-		return exitError, err
+		return err
 	}
-	if err := rep.Print(os.Stdout); err != nil {
-		return exitError, err
+	if err := rep.Print(stdout, *all); err != nil {
+		return err
 	}
+	*code = exitOK
 	if !rep.Clean() {
-		return exitDifference, nil
+		*code = exitDifference
 	}
-	return exitOK, nil
+	return nil
 }

@@ -2,7 +2,7 @@
 // activation target: it re-evaluates the regions the aggregator announces on
 // IKD_CHANGES, and every region each IKD_ALERTER_INTERVAL, records every
 // transition in ikd.alerts and publishes it to IKD_ALERTS (and a webhook).
-// Run one; a second would raise the same alerts again.
+// Any number may run at once: each transition is recorded and published once.
 package main
 
 import (
@@ -14,6 +14,7 @@ import (
 
 	"github.com/ikd-pipeline/ikd/consumers/alerter"
 	"github.com/ikd-pipeline/ikd/internal/broker"
+	"github.com/ikd-pipeline/ikd/internal/cmdline"
 	"github.com/ikd-pipeline/ikd/internal/config"
 	"github.com/ikd-pipeline/ikd/internal/endpoints"
 )
@@ -23,7 +24,20 @@ type Config struct {
 	Alerter alerter.Config `envconfig:"ALERTER"`
 }
 
+const usage = `usage: ikd-alerter
+
+Raises alerts when a region falls behind its activation target: evaluates the
+regions announced on IKD_CHANGES and every region each IKD_ALERTER_INTERVAL,
+records each transition in ikd.alerts and publishes it to IKD_ALERTS (and to
+IKD_ALERTER_WEBHOOK_URL). Several may run at once; each transition is still
+recorded and published once. Configured by IKD_* variables (README,
+Configuration); stops on SIGINT/SIGTERM.
+`
+
 func main() {
+	if code, done := (cmdline.Command{Usage: usage}).Parse(os.Args[1:], os.Stdout, os.Stderr); done {
+		os.Exit(code)
+	}
 	logger := slog.New(slog.NewTextHandler(os.Stderr, nil))
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()

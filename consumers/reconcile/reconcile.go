@@ -1,11 +1,15 @@
 // Package reconcile compares what the broker holds with what the warehouse
 // holds: the distinct event ids per subject on each side, and, for every city
-// and year, the views' activated residents against the raw events.
+// and year, the views' activated residents against the raw events. It works
+// on a running system: it compares both sides only up to a cut taken when it
+// starts, the stream sequence below which the aggregators have settled every
+// message (written or dead-lettered).
 package reconcile
 
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"slices"
@@ -49,9 +53,20 @@ type Aggregate struct {
 type Report struct {
 	Subjects     []Subject   // every subject seen on either side, by name
 	Aggregates   []Aggregate // only the mismatches
-	Messages     int         // messages read from IKD_EVENTS
+	Cut          uint64      // IKD_EVENTS sequences up to this one were compared
+	CutFrom      string      // what the cut is: the aggregator's ack floor, or the stream's end
+	Messages     int         // messages read from IKD_EVENTS up to the cut
 	DeadLettered int         // event stream sequences dead-lettered, or superseded by a replay
 	Checked      int         // city-years compared
+	Unsettled    int         // of Checked, city-years still changing after every round, checked within bounds
+}
+
+// Options name what the cut is read from.
+type Options struct {
+	// Durable is the aggregators' consumer on IKD_EVENTS; every message up to
+	// its ack floor is written or dead-lettered. Without it, or when it does
+	// not exist, the cut is the stream's last message.
+	Durable string
 }
 
 // Clean says whether both sides agree everywhere.
@@ -67,20 +82,32 @@ func (r Report) Clean() bool {
 	return true
 }
 
-// Print writes the per-subject table and then the differences.
-func (r Report) Print(w io.Writer) error {
-	tw := tabwriter.NewWriter(w, 0, 8, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintln(tw, "subject\tbroker\twarehouse\tmissing\tunexpected\t")
+// Print writes a summary and the differences; all adds the per-subject table.
+func (r Report) Print(w io.Writer, all bool) error {
 	var b, wh, m, u int
 	for _, s := range r.Subjects {
-		fmt.Fprintf(tw, "%s\t%d\t%d\t%d\t%d\t\n", s.Subject, s.Broker, s.Warehouse, s.Missing, s.Unexpected)
 		b, wh, m, u = b+s.Broker, wh+s.Warehouse, m+s.Missing, u+s.Unexpected
 	}
-	fmt.Fprintf(tw, "total (%d subjects)\t%d\t%d\t%d\t%d\t\n", len(r.Subjects), b, wh, m, u)
-	if err := tw.Flush(); err != nil {
-		return err
+	if all {
+		tw := tabwriter.NewWriter(w, 0, 8, 2, ' ', tabwriter.AlignRight)
+		fmt.Fprintln(tw, "subject\tbroker\twarehouse\tmissing\tunexpected\t")
+		for _, s := range r.Subjects {
+			fmt.Fprintf(tw, "%s\t%d\t%d\t%d\t%d\t\n", s.Subject, s.Broker, s.Warehouse, s.Missing, s.Unexpected)
+		}
+		fmt.Fprintf(tw, "total (%d subjects)\t%d\t%d\t%d\t%d\t\n", len(r.Subjects), b, wh, m, u)
+		if err := tw.Flush(); err != nil {
+			return err
+		}
+		fmt.Fprintln(w)
 	}
-	fmt.Fprintf(w, "\n%d messages read, %d sequences dead-lettered or replayed, %d city-years checked\n", r.Messages, r.DeadLettered, r.Checked)
+	fmt.Fprintf(w, "cut: IKD_EVENTS up to sequence %d (%s)\n", r.Cut, r.CutFrom)
+	fmt.Fprintf(w, "events: %d messages read, %d event ids expected, %d in the warehouse, %d missing, %d unexpected, %d sequences dead-lettered or replayed\n",
+		r.Messages, b, wh, m, u, r.DeadLettered)
+	fmt.Fprintf(w, "views: %d city-years checked, %d differ", r.Checked, len(r.Aggregates))
+	if r.Unsettled > 0 {
+		fmt.Fprintf(w, " (%d still changing, their views between two reads of the events)", r.Unsettled)
+	}
+	fmt.Fprintln(w)
 	if r.Clean() {
 		_, err := fmt.Fprintln(w, "clean: broker and warehouse agree")
 		return err
@@ -101,17 +128,26 @@ func (r Report) Print(w io.Writer) error {
 	return err
 }
 
-// Reconcile reads IKD_EVENTS and IKD_DEADLETTER up to their last message at
-// the start and compares them with ikd.events and the views. Run it when the
-// aggregator has drained the stream; events still in flight show as missing.
+// Reconcile takes the cut (see Options), then reads IKD_DEADLETTER and
+// IKD_EVENTS and compares the events up to the cut with ikd.events; rows
+// written for later sequences are in flight and left out. The cut is read
+// first so that whatever it covers is already settled: written, or
+// dead-lettered (a dead letter replayed since shows as the replay's
+// Ikd-Replay-Of in the event stream, which is read to its end).
 //
 // An event is expected in the warehouse unless the stream sequence where its
-// id last occurs on its subject was dead-lettered: a replayed dead letter
-// brings the id back at a later sequence, which counts unless that one was
-// dead-lettered too. (A replayed message names its original in Ikd-Replay-Of,
-// which is then superseded whether or not the replay's payload is readable.)
-func Reconcile(ctx context.Context, js jetstream.JetStream, conn driver.Conn) (Report, error) {
+// id last occurs on its subject, up to the cut, was dead-lettered: a replayed
+// dead letter brings the id back at a later sequence, which counts unless
+// that one was dead-lettered too. (A replayed message names its original in
+// Ikd-Replay-Of, which is then superseded whether or not the replay's payload
+// is readable.)
+func Reconcile(ctx context.Context, js jetstream.JetStream, conn driver.Conn, opt Options) (Report, error) {
 	var rep Report
+	var err error
+	rep.Cut, rep.CutFrom, err = cut(ctx, js, opt.Durable)
+	if err != nil {
+		return rep, err
+	}
 	dead, err := deadLettered(ctx, js)
 	if err != nil {
 		return rep, err
@@ -119,12 +155,16 @@ func Reconcile(ctx context.Context, js jetstream.JetStream, conn driver.Conn) (R
 	// subject → event id → last stream sequence of that id.
 	bySubject := map[string]map[string]uint64{}
 	stream := jetstream.OrderedConsumerConfig{FilterSubjects: []string{broker.EventsPrefix + ".>"}}
-	rep.Messages, err = broker.ReadStream(ctx, js, broker.EventsStream, stream, func(msg jetstream.Msg, seq uint64) error {
+	_, err = broker.ReadStream(ctx, js, broker.EventsStream, stream, func(msg jetstream.Msg, seq uint64) error {
 		if orig, err := strconv.ParseUint(msg.Headers().Get(replay.HeaderReplayOf), 10, 64); err == nil {
 			// The original was replayed: this message stands for it, and is
 			// the one to judge, even if its payload says nothing.
 			dead[orig] = struct{}{}
 		}
+		if seq > rep.Cut {
+			return nil // in flight: only its Ikd-Replay-Of matters
+		}
+		rep.Messages++
 		id := eventID(msg)
 		if id == "" {
 			return nil // not an event; the aggregator dead-letters it
@@ -154,27 +194,34 @@ func Reconcile(ctx context.Context, js jetstream.JetStream, conn driver.Conn) (R
 	}
 	clear(dead)
 
-	rows, err := conn.Query(ctx, "SELECT DISTINCT type, province_code, city_code, event_id FROM ikd.events")
+	// An id written once before the cut and again after it (a republish)
+	// is matched by either row; a row only after the cut is in flight.
+	rows, err := conn.Query(ctx, "SELECT type, province_code, city_code, event_id, min(stream_seq) FROM ikd.events GROUP BY ALL")
 	if err != nil {
 		return rep, fmt.Errorf("reconcile: read ikd.events: %w", err)
 	}
 	for rows.Next() {
 		var ev events.Event
 		var typ string
-		if err := rows.Scan(&typ, &ev.ProvinceCode, &ev.CityCode, &ev.EventID); err != nil {
+		var seq uint64
+		if err := rows.Scan(&typ, &ev.ProvinceCode, &ev.CityCode, &ev.EventID, &seq); err != nil {
 			rows.Close()
 			return rep, fmt.Errorf("reconcile: read ikd.events: %w", err)
 		}
 		ev.Type = events.Type(typ)
 		subject := ev.Subject()
+		ids := bySubject[subject]
+		_, expected := ids[ev.EventID]
+		if !expected && seq > rep.Cut {
+			continue
+		}
 		s := subjects[subject]
 		if s == nil {
 			s = &Subject{Subject: subject}
 			subjects[subject] = s
 		}
 		s.Warehouse++
-		ids := bySubject[subject]
-		if _, ok := ids[ev.EventID]; ok {
+		if expected {
 			delete(ids, ev.EventID) // matched; what stays is missing
 			continue
 		}
@@ -203,8 +250,37 @@ func Reconcile(ctx context.Context, js jetstream.JetStream, conn driver.Conn) (R
 	}
 	slices.SortFunc(rep.Subjects, func(a, b Subject) int { return strings.Compare(a.Subject, b.Subject) })
 
-	rep.Aggregates, rep.Checked, err = aggregates(ctx, conn)
+	rep.Aggregates, rep.Checked, rep.Unsettled, err = aggregates(ctx, conn)
 	return rep, err
+}
+
+// cut returns the event stream sequence up to which every message is
+// settled: the ack floor of the aggregators' durable consumer (an aggregator
+// acknowledges after the write, and terminates after the dead letter), or
+// the stream's last sequence when there is no such consumer.
+func cut(ctx context.Context, js jetstream.JetStream, durable string) (uint64, string, error) {
+	if durable != "" {
+		cons, err := js.Consumer(ctx, broker.EventsStream, durable)
+		if err == nil {
+			info, err := cons.Info(ctx)
+			if err != nil {
+				return 0, "", fmt.Errorf("reconcile: consumer %s: %w", durable, err)
+			}
+			return info.AckFloor.Stream, "every message settled by consumer " + durable, nil
+		}
+		if !errors.Is(err, jetstream.ErrConsumerNotFound) {
+			return 0, "", fmt.Errorf("reconcile: consumer %s: %w", durable, err)
+		}
+	}
+	stream, err := js.Stream(ctx, broker.EventsStream)
+	if err != nil {
+		return 0, "", fmt.Errorf("reconcile: stream %s: %w", broker.EventsStream, err)
+	}
+	info, err := stream.Info(ctx)
+	if err != nil {
+		return 0, "", fmt.Errorf("reconcile: stream %s: %w", broker.EventsStream, err)
+	}
+	return info.State.LastSeq, "the stream's end: no aggregator consumer " + durable, nil
 }
 
 // eventID is the event id of a message in the event stream: its Nats-Msg-Id,
@@ -249,32 +325,115 @@ type cityYear struct {
 	city string
 }
 
+// rounds bounds how often aggregates reads both sides before it gives up on
+// the city-years that keep changing.
+const rounds = 5
+
 // aggregates compares, for every city and year, the activated residents of
 // ikd.attainment_city with uniqExact(resident) of the same activation events:
 // those up to the end of today in WIB, since ikd.events also holds events up
 // to the aggregator's future tolerance ahead, on tomorrow's date near midnight.
-// Today is read once so that midnight passing between the two queries cannot
-// set the sides on different days.
-func aggregates(ctx context.Context, conn driver.Conn) ([]Aggregate, int, error) {
+// Today is read once so that midnight passing between the queries cannot set
+// the sides on different days.
+//
+// Events keep arriving while it runs, so each round reads the events, the
+// views, and the events again: a city-year whose events did not change
+// meanwhile is compared exactly; one whose events changed must have its view
+// between the two reads, and is compared exactly in a later round if it
+// settles. A difference counts only when seen in two rounds, since a view is
+// written just after its events. It returns the differences, how many
+// city-years were compared, and how many of those kept changing through every
+// round and were only bounded.
+func aggregates(ctx context.Context, conn driver.Conn) ([]Aggregate, int, int, error) {
 	day, err := todayWIB(ctx, conn)
 	if err != nil {
-		return nil, 0, err
+		return nil, 0, 0, err
+	}
+	var out []Aggregate
+	seen := map[cityYear]int{} // differences seen, by city-year
+	done := map[cityYear]bool{}
+	checked, unsettled := 0, 0
+	for round := 0; round < rounds; round++ {
+		before, views, after, err := readSides(ctx, conn, day)
+		if err != nil {
+			return nil, 0, 0, err
+		}
+		unsettled = 0
+		for _, k := range union(before, views, after) {
+			if done[k] {
+				continue
+			}
+			if before[k] == after[k] && views[k] == after[k] {
+				done[k] = true
+				checked++
+				continue
+			}
+			if before[k] != after[k] && views[k] >= before[k] && views[k] <= after[k] {
+				// Sets only grow: a view read between the two reads of the
+				// events lies between them. Exact next round, if it settles.
+				unsettled++
+				continue
+			}
+			if seen[k]++; seen[k] == 2 {
+				done[k] = true
+				checked++
+				out = append(out, Aggregate{Year: k.year, CityCode: k.city, Activated: views[k], Residents: after[k]})
+				continue
+			}
+			unsettled++
+		}
+		if unsettled == 0 && len(done) == len(union(before, views, after)) {
+			break
+		}
+	}
+	checked += unsettled
+	slices.SortFunc(out, func(a, b Aggregate) int {
+		if c := strings.Compare(a.CityCode, b.CityCode); c != 0 {
+			return c
+		}
+		return int(a.Year) - int(b.Year)
+	})
+	return out, checked, unsettled, nil
+}
+
+// readSides reads the raw events' counts, the views' and the raw events'
+// again, all as of day.
+func readSides(ctx context.Context, conn driver.Conn, day string) (before, views, after map[cityYear]uint64, err error) {
+	// Years and days as ikd.residents_daily_mv assigns them (WIB).
+	const raw = `SELECT toUInt16(toYear(occurred_at, 'Asia/Jakarta')) AS year, toString(city_code), toUInt64(uniqExact(resident))
+		FROM ikd.events WHERE type = 'activation' AND toDate(occurred_at, 'Asia/Jakarta') <= toDate(?)
+		GROUP BY year, city_code`
+	if before, err = countByCityYear(ctx, conn, "ikd.events", raw, day); err != nil {
+		return
 	}
 	// The same as ikd.attainment_city, pinned to that day.
-	views, err := countByCityYear(ctx, conn, "ikd.attainment_city", `SELECT toUInt16(year), city_code, toUInt64(activated)
-		FROM ikd.attainment_city_as_of(as_of = ?) WHERE activated > 0`, day)
-	if err != nil {
-		return nil, 0, err
+	if views, err = countByCityYear(ctx, conn, "ikd.attainment_city", `SELECT toUInt16(year), city_code, toUInt64(activated)
+		FROM ikd.attainment_city_as_of(as_of = ?) WHERE activated > 0`, day); err != nil {
+		return
 	}
-	// Years and days as ikd.residents_daily_mv assigns them (WIB).
-	raw, err := countByCityYear(ctx, conn, "ikd.events", `SELECT toUInt16(toYear(occurred_at, 'Asia/Jakarta')) AS year, toString(city_code), toUInt64(uniqExact(resident))
-		FROM ikd.events WHERE type = 'activation' AND toDate(occurred_at, 'Asia/Jakarta') <= toDate(?)
-		GROUP BY year, city_code`, day)
-	if err != nil {
-		return nil, 0, err
+	after, err = countByCityYear(ctx, conn, "ikd.events", raw, day)
+	return
+}
+
+// union returns the keys of every map, sorted.
+func union(ms ...map[cityYear]uint64) []cityYear {
+	set := map[cityYear]bool{}
+	for _, m := range ms {
+		for k := range m {
+			set[k] = true
+		}
 	}
-	out, checked := compareAggregates(views, raw)
-	return out, checked, nil
+	out := make([]cityYear, 0, len(set))
+	for k := range set {
+		out = append(out, k)
+	}
+	slices.SortFunc(out, func(a, b cityYear) int {
+		if c := strings.Compare(a.city, b.city); c != 0 {
+			return c
+		}
+		return int(a.year) - int(b.year)
+	})
+	return out
 }
 
 // todayWIB returns the warehouse's date in WIB as YYYY-MM-DD, the as_of of
@@ -308,30 +467,4 @@ func countByCityYear(ctx context.Context, conn driver.Conn, table, query string,
 		return nil, fmt.Errorf("reconcile: count %s by city and year: %w", table, err)
 	}
 	return out, nil
-}
-
-// compareAggregates returns the city-years where views and raw differ, by
-// city and year, and how many city-years were compared.
-func compareAggregates(views, raw map[cityYear]uint64) ([]Aggregate, int) {
-	var out []Aggregate
-	checked := 0
-	for k, n := range raw {
-		checked++
-		if views[k] != n {
-			out = append(out, Aggregate{Year: k.year, CityCode: k.city, Activated: views[k], Residents: n})
-		}
-	}
-	for k, n := range views {
-		if _, ok := raw[k]; !ok {
-			checked++
-			out = append(out, Aggregate{Year: k.year, CityCode: k.city, Activated: n})
-		}
-	}
-	slices.SortFunc(out, func(a, b Aggregate) int {
-		if c := strings.Compare(a.CityCode, b.CityCode); c != 0 {
-			return c
-		}
-		return int(a.Year) - int(b.Year)
-	})
-	return out, checked
 }

@@ -3,9 +3,11 @@ package reconcile_test
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"os"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -15,6 +17,7 @@ import (
 
 	"github.com/ikd-pipeline/ikd/consumers/aggregator"
 	"github.com/ikd-pipeline/ikd/consumers/reconcile"
+	"github.com/ikd-pipeline/ikd/internal/broker"
 	"github.com/ikd-pipeline/ikd/internal/events"
 	"github.com/ikd-pipeline/ikd/internal/region"
 	"github.com/ikd-pipeline/ikd/internal/testenv"
@@ -73,7 +76,7 @@ func TestReconcileFindsMissingUnexpectedAndAggregateDifferences(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	rep, err := reconcile.Reconcile(ctx, js, conn)
+	rep, err := reconcile.Reconcile(ctx, js, conn, reconcile.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -95,7 +98,7 @@ func TestReconcileFindsMissingUnexpectedAndAggregateDifferences(t *testing.T) {
 		SELECT 'activation', toYear(day), ?, ?, day, uniqExactState('forged'), now64(3)`, city[:2], city); err != nil {
 		t.Fatal(err)
 	}
-	rep, err = reconcile.Reconcile(ctx, js, conn)
+	rep, err = reconcile.Reconcile(ctx, js, conn, reconcile.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -103,7 +106,7 @@ func TestReconcileFindsMissingUnexpectedAndAggregateDifferences(t *testing.T) {
 		t.Errorf("aggregates: %+v", rep.Aggregates)
 	}
 	var out bytes.Buffer
-	if err := rep.Print(&out); err != nil {
+	if err := rep.Print(&out, true); err != nil {
 		t.Fatal(err)
 	}
 	for _, want := range []string{evs["a"].Subject(), "1 missing", "id-d", "id-e", "views say"} {
@@ -157,13 +160,170 @@ func TestAggregatesCompareOnlyEventsUpToTheEndOfTodayInWIB(t *testing.T) {
 		event("today", strings.Repeat("a", 32), city, tomorrow.Add(-time.Millisecond).UTC()),
 		event("tomorrow", strings.Repeat("b", 32), city, tomorrow.UTC()))
 
-	rep, err := reconcile.Reconcile(ctx, js, conn)
+	rep, err := reconcile.Reconcile(ctx, js, conn, reconcile.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
 	if !rep.Clean() || rep.Checked != 1 {
 		var out bytes.Buffer
-		rep.Print(&out)
+		rep.Print(&out, true)
 		t.Errorf("%d city-years checked, clean %v; want the one of today, clean:\n%s", rep.Checked, rep.Clean(), out.String())
 	}
+}
+
+// startAggregator runs a real aggregator on js and conn until the test ends.
+func startAggregator(t *testing.T, js jetstream.JetStream, conn driver.Conn) aggregator.Config {
+	t.Helper()
+	cfg := aggregator.Config{
+		Durable: "ikd-aggregator", BatchSize: 200, FlushInterval: 20 * time.Millisecond, AckWait: 30 * time.Second,
+		MaxDeliver: 3, RefusedDelay: 10 * time.Millisecond, RetryMaxInterval: 200 * time.Millisecond, FutureTolerance: 10 * time.Minute,
+	}
+	agg, err := aggregator.Setup(context.Background(), cfg, js, conn, broker.StreamOptions{}, testenv.Quiet)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { defer close(done); _ = agg.Run(ctx) }()
+	t.Cleanup(func() { cancel(); <-done })
+	return cfg
+}
+
+// publishSteadily publishes activations over a few cities, and now and then
+// a message the aggregator dead-letters, until stop is called; it returns
+// how many it published.
+func publishSteadily(t *testing.T, js jetstream.JetStream, cities []string) (stop func() int) {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan int)
+	go func() {
+		n := 0
+		defer func() { done <- n }()
+		tick := time.NewTicker(2 * time.Millisecond)
+		defer tick.Stop()
+		for ; ; n++ {
+			select {
+			case <-ctx.Done():
+				return
+			case <-tick.C:
+			}
+			city := cities[n%len(cities)]
+			if n%50 == 49 {
+				if _, err := js.Publish(ctx, events.SubjectPrefix+".activation."+strings.ReplaceAll(city, ".", "."), []byte("{not json")); err != nil && ctx.Err() == nil {
+					t.Errorf("publish: %v", err)
+					return
+				}
+				continue
+			}
+			ev := event(fmt.Sprintf("live-%d", n), fmt.Sprintf("%032x", n%400), city, time.Now().Add(-time.Minute).UTC().Truncate(time.Millisecond))
+			data, _ := ev.Marshal()
+			if _, err := js.Publish(ctx, ev.Subject(), data, jetstream.WithMsgID(ev.EventID)); err != nil && ctx.Err() == nil {
+				t.Errorf("publish: %v", err)
+				return
+			}
+		}
+	}()
+	var once sync.Once
+	var n int
+	return func() int { once.Do(func() { cancel(); n = <-done }); return n }
+}
+
+// ackFloor is the aggregator consumer's ack floor on IKD_EVENTS.
+func ackFloor(t *testing.T, ctx context.Context, js jetstream.JetStream, durable string) uint64 {
+	t.Helper()
+	cons, err := js.Consumer(ctx, broker.EventsStream, durable)
+	if err != nil {
+		t.Fatal(err)
+	}
+	info, err := cons.Info(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return info.AckFloor.Stream
+}
+
+// waitAckFloor waits until the aggregator has settled past seq.
+func waitAckFloor(t *testing.T, ctx context.Context, js jetstream.JetStream, durable string, seq uint64) uint64 {
+	t.Helper()
+	for {
+		if f := ackFloor(t, ctx, js, durable); f > seq {
+			return f
+		}
+		select {
+		case <-ctx.Done():
+			t.Fatalf("the aggregator did not settle past sequence %d", seq)
+		case <-time.After(20 * time.Millisecond):
+		}
+	}
+}
+
+func TestReconcileIsCleanEveryTimeWhileEventsFlowAndTheAggregatorDrains(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	_, js := testenv.JetStream(t, testenv.Broker(t).URL())
+	conn := testenv.Warehouse(t)
+	cfg := startAggregator(t, js, conn)
+	ref, err := region.Load()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cities := []string{ref.Cities()[0].Code, ref.Cities()[1].Code, ref.Cities()[100].Code}
+	stop := publishSteadily(t, js, cities)
+	defer stop()
+
+	var last uint64
+	for run := 1; run <= 6; run++ {
+		waitAckFloor(t, ctx, js, cfg.Durable, last)
+		rep, err := reconcile.Reconcile(ctx, js, conn, reconcile.Options{Durable: cfg.Durable})
+		if err != nil {
+			t.Fatal(err)
+		}
+		var out bytes.Buffer
+		_ = rep.Print(&out, false)
+		if !rep.Clean() || rep.Cut <= last || rep.Messages == 0 {
+			t.Fatalf("run %d: clean %v, cut %d after %d:\n%s", run, rep.Clean(), rep.Cut, last, out.String())
+		}
+		if lines := strings.Count(out.String(), "\n"); lines > 5 {
+			t.Errorf("run %d: a clean report of %d lines; want the summary only:\n%s", run, lines, out.String())
+		}
+		t.Logf("run %d: cut %d, %d messages, %d dead-lettered, %d city-years checked, %d unsettled", run, rep.Cut, rep.Messages, rep.DeadLettered, rep.Checked, rep.Unsettled)
+		last = rep.Cut
+	}
+	published := stop()
+
+	// Broken on purpose: a written event deleted, an event the broker never
+	// had added below the cut.
+	var victim string
+	if err := conn.QueryRow(ctx, "SELECT event_id FROM ikd.events WHERE stream_seq <= ? ORDER BY stream_seq LIMIT 1", last).Scan(&victim); err != nil {
+		t.Fatal(err)
+	}
+	// Asynchronous: waiting inside the statement can block the embedded
+	// engine, whose one connection is the one asking.
+	if err := conn.Exec(ctx, "ALTER TABLE ikd.events DELETE WHERE event_id = ? SETTINGS mutations_sync = 0", victim); err != nil {
+		t.Fatal(err)
+	}
+	for n := uint64(1); n > 0; {
+		if err := conn.QueryRow(ctx, "SELECT count() FROM ikd.events WHERE event_id = ?", victim).Scan(&n); err != nil {
+			t.Fatal(err)
+		}
+		select {
+		case <-ctx.Done():
+			t.Fatalf("event %s still in ikd.events", victim)
+		case <-time.After(20 * time.Millisecond):
+		}
+	}
+	forged := event("forged-1", strings.Repeat("f", 32), cities[0], time.Now().Add(-time.Hour).UTC().Truncate(time.Millisecond))
+	if err := warehouse.NewEventWriter(conn).Write(ctx, []warehouse.Record{{Event: forged, Seq: 1}}); err != nil {
+		t.Fatal(err)
+	}
+	rep, err := reconcile.Reconcile(ctx, js, conn, reconcile.Options{Durable: cfg.Durable})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out bytes.Buffer
+	_ = rep.Print(&out, false)
+	if rep.Clean() || !strings.Contains(out.String(), victim) || !strings.Contains(out.String(), "forged-1") {
+		t.Errorf("after %d published, one row deleted (%s) and one forged: clean %v\n%s", published, victim, rep.Clean(), out.String())
+	}
+	t.Logf("broken report:\n%s", out.String())
 }

@@ -16,6 +16,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/ikd-pipeline/ikd/consumers/aggregator"
+	"github.com/ikd-pipeline/ikd/consumers/deadletters"
 	"github.com/ikd-pipeline/ikd/internal/broker"
 )
 
@@ -40,8 +41,8 @@ func (f Filter) subject() (string, error) {
 	if f.Reason == "" {
 		return broker.DeadLetterPrefix + ".>", nil
 	}
-	if strings.ContainsAny(f.Reason, ".*> \t") {
-		return "", fmt.Errorf("replay: reason %q is not a single subject token", f.Reason)
+	if err := deadletters.CheckReason(f.Reason); err != nil {
+		return "", fmt.Errorf("replay: %w", err)
 	}
 	return aggregator.DeadLetterSubject(f.Reason), nil
 }

@@ -18,6 +18,7 @@ import (
 	"github.com/ikd-pipeline/ikd/consumers/alerter"
 	"github.com/ikd-pipeline/ikd/consumers/papan"
 	"github.com/ikd-pipeline/ikd/internal/broker"
+	"github.com/ikd-pipeline/ikd/internal/cmdline"
 	"github.com/ikd-pipeline/ikd/internal/config"
 	"github.com/ikd-pipeline/ikd/internal/private"
 	"github.com/ikd-pipeline/ikd/producers/demoyear"
@@ -46,14 +47,25 @@ type Config struct {
 	Demo         demoyear.Config      `envconfig:"DEMO"`
 }
 
+const usage = `usage: ikd-dev [--simulate-rate N] [--table-every D]
+
+Runs the whole pipeline on this machine: embedded NATS JetStream and
+ClickHouse engine (unless IKD_NATS_URL / IKD_CLICKHOUSE_DSN name others), the
+aggregator, the alerter and a simulator of service counters, and prints a live
+attainment table. Data stays in IKD_DATA_DIR (./var). Ctrl-C stops it.
+`
+
 func main() {
 	// Everything this process writes, the engine's and the broker's files
 	// too, is the user's alone.
 	private.Umask()
 	logger := slog.New(slog.NewTextHandler(os.Stderr, nil))
-	rate := flag.Float64("simulate-rate", 200, "simulated events per second from counters across Indonesia; 0 turns the simulator off")
-	every := flag.Duration("table-every", 5*time.Second, "how often to print the attainment table; 0 turns it off")
-	flag.Parse()
+	flags := flag.NewFlagSet("ikd-dev", flag.ContinueOnError)
+	rate := flags.Float64("simulate-rate", 200, "simulated events per second from counters across Indonesia; 0 turns the simulator off")
+	every := flags.Duration("table-every", 5*time.Second, "how often to print the attainment table; 0 turns it off")
+	if code, done := (cmdline.Command{Usage: usage, Flags: flags}).Parse(os.Args[1:], os.Stdout, os.Stderr); done {
+		os.Exit(code)
+	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	var cfg Config

@@ -71,7 +71,7 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 	case "publish":
 		return publishCommand(ctx, args[1:], stdin, stdout, stderr)
 	case "simulate":
-		return simulateCommand(ctx, args[1:], stderr)
+		return simulateCommand(ctx, args[1:], stdout, stderr)
 	case "help", "-h", "--help":
 		fmt.Fprint(stdout, usage)
 		return exitOK

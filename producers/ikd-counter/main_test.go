@@ -329,3 +329,17 @@ func TestThousandsGroupsDigitsByThree(t *testing.T) {
 		}
 	}
 }
+
+func TestHelpPrintsUsageAndExitsZeroWithoutABroker(t *testing.T) {
+	t.Setenv("IKD_NATS_URL", "nats://127.0.0.1:"+fmt.Sprint(testenv.FreePort(t)))
+	for _, args := range [][]string{{"--help"}, {"-h"}, {"help"}, {"publish", "--help"}, {"simulate", "-h"}} {
+		got := runCounter(t, "", args...)
+		if got.code != exitOK || !strings.Contains(got.stdout, "usage:") {
+			t.Errorf("%v: exit %d, stdout %q, stderr %q; want usage and 0", args, got.code, got.stdout, got.stderr)
+		}
+	}
+	got := runCounter(t, "", "publish", "--bogus")
+	if got.code != exitUsage || !strings.Contains(got.stderr, "-bogus") || !strings.Contains(got.stderr, "usage:") {
+		t.Errorf("unknown flag: exit %d, stderr %q; want usage and 2", got.code, got.stderr)
+	}
+}

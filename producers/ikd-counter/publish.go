@@ -11,6 +11,7 @@ import (
 	"log/slog"
 	"os"
 
+	"github.com/ikd-pipeline/ikd/internal/cmdline"
 	"github.com/ikd-pipeline/ikd/internal/events"
 	"github.com/ikd-pipeline/ikd/internal/nik"
 )
@@ -24,16 +25,17 @@ const (
 	batchSize = 1000
 )
 
+const publishUsage = `usage: ikd-counter publish [FILE|-]
+
+Publishes the counter's JSON Lines from FILE, or from stdin, to IKD_NATS_URL.
+Rejected lines are reported on stderr (exit 1); nothing is published twice.
+`
+
 // publishCommand is `ikd-counter publish [FILE|-]`.
 func publishCommand(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	flags := flag.NewFlagSet("publish", flag.ContinueOnError)
-	flags.SetOutput(stderr)
-	flags.Usage = func() { fmt.Fprint(stderr, usage) }
-	if err := flags.Parse(args); err != nil || flags.NArg() > 1 {
-		if err == nil {
-			fmt.Fprint(stderr, usage)
-		}
-		return exitUsage
+	if code, done := (cmdline.Command{Usage: publishUsage, Flags: flags, MaxArgs: 1}).Parse(args, stdout, stderr); done {
+		return code
 	}
 	in, err := openInput(flags.Arg(0), stdin)
 	if err != nil {

@@ -9,22 +9,31 @@ import (
 	"log/slog"
 	"strconv"
 
+	"github.com/ikd-pipeline/ikd/internal/cmdline"
 	"github.com/ikd-pipeline/ikd/producers/simulate"
 )
 
+const simulateUsage = `usage: ikd-counter simulate --rate N [--duration D] [--seed S]
+
+Publishes simulated events of service counters across Indonesia to
+IKD_NATS_URL at N events per second.
+`
+
 // simulateCommand is `ikd-counter simulate --rate N [--duration D] [--seed S]`.
 // It runs until the duration is over, or until interrupted when there is none.
-func simulateCommand(ctx context.Context, args []string, stderr io.Writer) int {
+func simulateCommand(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	var cfg simulate.Config
 	flags := flag.NewFlagSet("simulate", flag.ContinueOnError)
-	flags.SetOutput(stderr)
 	flags.Float64Var(&cfg.Rate, "rate", 0, "events per second")
 	flags.DurationVar(&cfg.Duration, "duration", 0, "how long to run, such as 30s; 0 runs until interrupted")
 	flags.Int64Var(&cfg.Seed, "seed", 1, "the same seed gives the same residents, offices and mix")
-	if err := flags.Parse(args); err != nil || flags.NArg() > 0 || cfg.Rate <= 0 || cfg.Duration < 0 {
-		if err == nil {
-			fmt.Fprintf(stderr, "ikd-counter simulate: want a positive --rate, a duration of 0 or more and no other arguments\n%s", usage)
-		}
+	cmd := cmdline.Command{Usage: simulateUsage, Flags: flags}
+	if code, done := cmd.Parse(args, stdout, stderr); done {
+		return code
+	}
+	if cfg.Rate <= 0 || cfg.Duration < 0 {
+		fmt.Fprint(stderr, "ikd-counter simulate: want a positive --rate and a duration of 0 or more\n\n")
+		cmd.Print(stderr)
 		return exitUsage
 	}
 

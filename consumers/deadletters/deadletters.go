@@ -1,0 +1,162 @@
+// Package deadletters tells an operator what sits in the dead-letter stream:
+// how many dead letters of each reason, the oldest, and a sample with any
+// NIK-like digit run redacted, so that it can be shown on a terminal.
+package deadletters
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"regexp"
+	"slices"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/ikd-pipeline/ikd/consumers/aggregator"
+	"github.com/ikd-pipeline/ikd/internal/broker"
+	"github.com/ikd-pipeline/ikd/internal/events"
+)
+
+// Reasons are the reasons the aggregator dead-letters with: the validation
+// reasons of events, "invalid" for a failure without one, and
+// "write_failed" for an event the warehouse refused MaxDeliver times.
+var Reasons = []string{
+	string(events.ReasonMalformedJSON), string(events.ReasonUnknownVersion), string(events.ReasonUnknownType),
+	string(events.ReasonMissingField), string(events.ReasonInvalidField), string(events.ReasonUnknownRegion),
+	string(events.ReasonInvalidNIK), string(events.ReasonFutureTime), string(events.ReasonOversized),
+	string(events.ReasonUnknownField), "invalid", "write_failed",
+}
+
+// CheckReason returns an error listing the known reasons when reason is not one.
+func CheckReason(reason string) error {
+	if slices.Contains(Reasons, reason) {
+		return nil
+	}
+	return fmt.Errorf("unknown reason %q; known reasons: %s", reason, strings.Join(Reasons, ", "))
+}
+
+// Sample is one dead letter, fit to show: no payload byte that could be a NIK.
+type Sample struct {
+	Seq             uint64 // in IKD_DEADLETTER
+	OriginalSeq     string // in IKD_EVENTS
+	OriginalSubject string
+	At              time.Time // when it was dead-lettered
+	Detail          string    // redacted
+	Payload         string    // redacted, cut to maxPayload bytes
+}
+
+// Reason sums up the dead letters of one reason.
+type Reason struct {
+	Reason  string
+	Count   int
+	Oldest  time.Time
+	Newest  time.Time
+	Samples []Sample // the oldest ones, up to the limit asked
+}
+
+// maxPayload bounds a sample's payload on screen.
+const maxPayload = 160
+
+// List reads IKD_DEADLETTER up to its last message and sums it up by reason,
+// keeping up to samples dead letters of each; reasons come in name order.
+func List(ctx context.Context, js jetstream.JetStream, samples int) ([]Reason, error) {
+	by := map[string]*Reason{}
+	letters := jetstream.OrderedConsumerConfig{FilterSubjects: []string{broker.DeadLetterPrefix + ".>"}}
+	_, err := broker.ReadStream(ctx, js, broker.DeadLetterStream, letters, func(msg jetstream.Msg, seq uint64) error {
+		meta, err := msg.Metadata()
+		if err != nil {
+			return fmt.Errorf("dead letter %d: %w", seq, err)
+		}
+		h := msg.Headers()
+		reason := h.Get(aggregator.HeaderReason)
+		if reason == "" {
+			reason = strings.TrimPrefix(msg.Subject(), broker.DeadLetterPrefix+".")
+		}
+		r := by[reason]
+		if r == nil {
+			r = &Reason{Reason: reason, Oldest: meta.Timestamp}
+			by[reason] = r
+		}
+		r.Count++
+		r.Oldest, r.Newest = minTime(r.Oldest, meta.Timestamp), maxTime(r.Newest, meta.Timestamp)
+		if len(r.Samples) < samples {
+			r.Samples = append(r.Samples, Sample{
+				Seq: seq, OriginalSeq: h.Get(aggregator.HeaderOriginalSeq), OriginalSubject: h.Get(aggregator.HeaderOriginalSubject),
+				At: meta.Timestamp, Detail: Redact(h.Get(aggregator.HeaderDetail)), Payload: Redact(cut(string(msg.Data()), maxPayload)),
+			})
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("list dead letters: %w", err)
+	}
+	out := make([]Reason, 0, len(by))
+	for _, r := range by {
+		out = append(out, *r)
+	}
+	slices.SortFunc(out, func(a, b Reason) int { return strings.Compare(a.Reason, b.Reason) })
+	return out, nil
+}
+
+// nikLike is a run of 16 or more digits, each maybe written as a JSON
+// escape or parted from the next by a space, dot or hyphen: how a NIK can
+// appear in a payload or a message about it.
+var nikLike = regexp.MustCompile(`(?:[0-9]|\\u003[0-9])(?:[ .-]?(?:[0-9]|\\u003[0-9])){15,}`)
+
+// Redact replaces every NIK-like run in s with "[redacted]".
+func Redact(s string) string { return nikLike.ReplaceAllString(s, "[redacted]") }
+
+// cut shortens s to n bytes before redaction; a run cut in two is still
+// redacted if 16 of its digits remain, and too short to be a NIK otherwise.
+func cut(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	return s[:n] + "…"
+}
+
+// Print writes the summary table, then the samples of each reason, in WIB.
+func Print(w io.Writer, reasons []Reason) error {
+	if len(reasons) == 0 {
+		_, err := fmt.Fprintln(w, "no dead letters")
+		return err
+	}
+	tw := tabwriter.NewWriter(w, 0, 8, 2, ' ', 0)
+	fmt.Fprintln(tw, "reason\tcount\toldest (WIB)\tnewest (WIB)")
+	total := 0
+	for _, r := range reasons {
+		fmt.Fprintf(tw, "%s\t%d\t%s\t%s\n", r.Reason, r.Count, wib(r.Oldest), wib(r.Newest))
+		total += r.Count
+	}
+	fmt.Fprintf(tw, "total\t%d\t\t\n", total)
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+	for _, r := range reasons {
+		for _, s := range r.Samples {
+			fmt.Fprintf(w, "\n%s #%d (event seq %s, %s, %s)\n  detail:  %s\n  payload: %s\n",
+				r.Reason, s.Seq, s.OriginalSeq, s.OriginalSubject, wib(s.At), s.Detail, s.Payload)
+		}
+	}
+	_, err := fmt.Fprintf(w, "\nreplay one reason, once its cause is fixed: ikd-aggregator replay --reason REASON\n")
+	return err
+}
+
+func wib(t time.Time) string { return t.In(events.WIB).Format("2006-01-02 15:04:05 MST") }
+
+func minTime(a, b time.Time) time.Time {
+	if b.Before(a) {
+		return b
+	}
+	return a
+}
+
+func maxTime(a, b time.Time) time.Time {
+	if b.After(a) {
+		return b
+	}
+	return a
+}
