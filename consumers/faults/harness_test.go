@@ -464,13 +464,13 @@ func (e *env) checkReconcile() reconcile.Report {
 	e.t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
-	rep, err := reconcile.Reconcile(ctx, e.js, e.conn)
+	rep, err := reconcile.Reconcile(ctx, e.js, e.conn, reconcile.Options{Durable: "ikd-aggregator"})
 	if err != nil {
 		e.t.Fatalf("reconcile: %v", err)
 	}
 	if !rep.Clean() {
 		var b bytes.Buffer
-		_ = rep.Print(&b)
+		_ = rep.Print(&b, false)
 		e.t.Errorf("reconcile found differences:\n%s", tail(b.String(), 4000))
 	}
 	cmd := exec.CommandContext(ctx, binary(e.t), "reconcile")
