@@ -90,7 +90,10 @@ func (a Alert) Subject() string {
 // severity so that an escalation is not taken for a duplicate of its firing.
 func (a Alert) MsgID() string { return fmt.Sprintf("%s.%s.%s", a.AlertID, a.State, a.Severity) }
 
-func newAlertID(rule Rule, region string, year int, at time.Time) string {
-	sum := sha256.Sum256(fmt.Appendf(nil, "%s|%s|%d|%d", rule, region, year, at.UnixNano()))
+// episodeID is the alert_id of the episode of (rule, region, year) that
+// follows the episode previous ("" for the first). Every alerter that knows
+// the same history derives the same id, so replicas agree without talking.
+func episodeID(rule Rule, region string, year int, previous string) string {
+	sum := sha256.Sum256(fmt.Appendf(nil, "%s|%s|%d|%s", rule, region, year, previous))
 	return hex.EncodeToString(sum[:12])
 }

@@ -244,30 +244,37 @@ func sleep(ctx context.Context, d time.Duration) {
 	}
 }
 
-// publish sends one transition to IKD_ALERTS; failures are logged, the
-// transition is already recorded in ikd.alerts.
-func (a *Alerter) publish(ctx context.Context, al Alert) {
+// publish sends one transition to IKD_ALERTS under its MsgID and tells
+// whether the broker took it as new (false: another alerter, or an earlier
+// attempt, published it within the duplicate window).
+func (a *Alerter) publish(ctx context.Context, al Alert) (bool, error) {
 	data, err := json.Marshal(al)
 	if err != nil {
-		a.logger.Error("encode alert", "alert_id", al.AlertID, "err", err)
-		return
+		return false, fmt.Errorf("encode alert %s: %w", al.MsgID(), err)
 	}
 	msg := nats.NewMsg(al.Subject())
 	msg.Data = data
 	msg.Header.Set(nats.MsgIdHdr, al.MsgID())
 	pctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 	defer cancel()
-	if _, err := a.js.PublishMsg(pctx, msg); err != nil {
+	ack, err := a.js.PublishMsg(pctx, msg)
+	if err != nil {
 		a.Stats.PublishFailed.Add(1)
-		a.logger.Error("publish alert", "subject", msg.Subject, "alert_id", al.AlertID, "err", err)
+		return false, fmt.Errorf("publish alert %s to %s: %w", al.MsgID(), msg.Subject, err)
 	}
-	if a.hooks != nil {
-		select {
-		case a.hooks <- al:
-		default:
-			a.Stats.WebhookFailed.Add(1)
-			a.logger.Error("webhook queue full; alert not posted", "alert_id", al.AlertID, "state", al.State)
-		}
+	return !ack.Duplicate, nil
+}
+
+// post queues the alert for the webhook, if there is one.
+func (a *Alerter) post(al Alert) {
+	if a.hooks == nil {
+		return
+	}
+	select {
+	case a.hooks <- al:
+	default:
+		a.Stats.WebhookFailed.Add(1)
+		a.logger.Error("webhook queue full; alert not posted", "alert_id", al.AlertID, "state", al.State)
 	}
 }
 

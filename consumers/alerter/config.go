@@ -21,7 +21,20 @@
 //
 // An alert fires once when its region enters the rule and resolves once when
 // it leaves it; while firing it may escalate from warning to critical, never
-// back. State survives restarts: it is loaded from ikd.alerts at start. When
+// back. State lives in ikd.alerts and is read again before every evaluation.
+//
+// Any number of alerters may run at once (with one durable or several): each
+// transition is recorded once and published once. The alert_id of an
+// episode is derived from (rule, region, year, the previous episode's id), so
+// every replica that reads the same history names it alike; a transition is
+// published to IKD_ALERTS first under its Nats-Msg-Id (alert_id, state,
+// severity), which the broker drops when repeated within the duplicate
+// window (IKD_STREAM_DUPLICATE_WINDOW, 10m), and then recorded with that id as
+// the insert's deduplication token, which ikd.alerts drops when repeated.
+// Every replica evaluates, so when one dies the others have already covered
+// it: a transition is found at the latest one IKD_ALERTER_INTERVAL after the
+// figures change. Only the replica whose publication was new logs the
+// transition and posts it to the webhook. When
 // the year (WIB) turns, an alert still firing for the year gone by resolves
 // with the message "<region>: year <year> ended with the alert firing".
 package alerter

@@ -2,6 +2,7 @@ package alerter
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"regexp"
 	"slices"
@@ -23,7 +24,7 @@ type Row struct {
 	Target           uint64
 	AttainmentPct    float64
 	ExpectedPct      float64
-	LastActivationAt time.Time
+	LastActivationAt time.Time // zero when there was none
 }
 
 func (r Row) region() string {
@@ -39,6 +40,11 @@ func (r Row) region() string {
 func (a *Alerter) Evaluate(ctx context.Context, cities []string) error {
 	a.evalMu.Lock()
 	defer a.evalMu.Unlock()
+	// Other alerters may have recorded transitions since: start from what
+	// ikd.alerts holds, the one history every replica shares.
+	if err := a.load(ctx); err != nil {
+		return err
+	}
 	now := a.Now()
 	rows, err := a.query(ctx, now, cities)
 	if err != nil {
@@ -52,30 +58,40 @@ func (a *Alerter) Evaluate(ctx context.Context, cities []string) error {
 	return a.apply(ctx, changes)
 }
 
-// apply records the transitions, then takes them into the state and
-// announces them.
+// apply publishes each transition, then records it and takes it into the
+// state. The publication goes first, under the transition's Nats-Msg-Id, so
+// that an alerter dying between the two leaves the transition unrecorded, and
+// another alerter (or this one, next time) finds it again: the broker drops
+// the repeated publication within its duplicate window, and ikd.alerts drops
+// the repeated row by its insert token. Only the alerter whose publication
+// was new logs it and posts it to the webhook. A transition that could not be
+// published is neither recorded nor taken, so the next evaluation tries again.
 func (a *Alerter) apply(ctx context.Context, changes []Alert) error {
-	if len(changes) == 0 {
-		return nil
-	}
-	if err := a.record(ctx, changes); err != nil {
-		return err // state unchanged: the next evaluation tries again
-	}
-	a.mu.Lock()
+	var errs []error
 	for _, al := range changes {
+		fresh, err := a.publish(ctx, al)
+		if err == nil {
+			err = a.record(ctx, al)
+		}
+		if err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		a.mu.Lock()
 		a.state[al.Key()] = al
-	}
-	a.mu.Unlock()
-	for _, al := range changes {
+		a.mu.Unlock()
+		if !fresh {
+			continue
+		}
 		if al.State == Firing {
 			a.Stats.Fired.Add(1)
 		} else {
 			a.Stats.Resolved.Add(1)
 		}
-		a.logger.Info("alert", "rule", al.Rule, "state", al.State, "severity", al.Severity, "region", al.RegionCode, "year", al.Year, "message", al.Message)
-		a.publish(ctx, al)
+		a.logger.Info("alert", "rule", al.Rule, "state", al.State, "severity", al.Severity, "region", al.RegionCode, "year", al.Year, "alert_id", al.AlertID, "message", al.Message)
+		a.post(al)
 	}
-	return nil
+	return errors.Join(errs...)
 }
 
 // yearEnded resolves the alerts still firing for a year before now's year in
@@ -112,50 +128,57 @@ func stamp(now time.Time, cur Alert, known bool) time.Time {
 }
 
 // query reads the current year's rows with a target and some of the year gone;
-// the current year is that of as_of, now's day in WIB.
+// the current year is that of as_of, now's day in WIB. Every value is a bound
+// parameter.
 func (a *Alerter) query(ctx context.Context, now time.Time, cities []string) ([]Row, error) {
 	day := now.In(events.WIB).Format("2006-01-02")
-	cityFilter, provinceFilter := "", ""
+	const where = " WHERE year = toYear(as_of) AND target > 0 AND expected_pct > 0"
+	cityQuery := `SELECT year, province_code, city_code, city_name, activated, target, attainment_pct, expected_pct, last_activation_at
+		 FROM ikd.attainment_city_as_of(as_of = ?)` + where
+	provinceQuery := `SELECT year, province_code, '', province_name, activated, target, attainment_pct, expected_pct, last_activation_at
+		 FROM ikd.attainment_province_as_of(as_of = ?)` + where
+	cityArgs, provinceArgs := []any{day}, []any{day}
 	if cities != nil {
 		var cs, ps []string
 		for _, c := range cities {
 			if !cityCode.MatchString(c) {
 				continue
 			}
-			if q := "'" + c + "'"; !slices.Contains(cs, q) {
-				cs = append(cs, q)
+			if !slices.Contains(cs, c) {
+				cs = append(cs, c)
 			}
-			if q := "'" + provinceOf(c) + "'"; !slices.Contains(ps, q) {
-				ps = append(ps, q)
+			if p := provinceOf(c); !slices.Contains(ps, p) {
+				ps = append(ps, p)
 			}
 		}
 		if len(cs) == 0 {
 			return nil, nil
 		}
-		cityFilter = " AND city_code IN (" + strings.Join(cs, ",") + ")"
-		provinceFilter = " AND province_code IN (" + strings.Join(ps, ",") + ")"
-	}
-	const where = " WHERE year = toYear(as_of) AND target > 0 AND expected_pct > 0"
-	queries := []string{
-		`SELECT year, province_code, city_code, city_name, activated, target, attainment_pct, expected_pct, last_activation_at
-		 FROM ikd.attainment_city_as_of(as_of = '` + day + `')` + where + cityFilter,
-		`SELECT year, province_code, '', province_name, activated, target, attainment_pct, expected_pct, last_activation_at
-		 FROM ikd.attainment_province_as_of(as_of = '` + day + `')` + where + provinceFilter,
+		cityQuery += " AND has(?, city_code)"
+		provinceQuery += " AND has(?, province_code)"
+		cityArgs, provinceArgs = append(cityArgs, cs), append(provinceArgs, ps)
 	}
 	var out []Row
-	for _, q := range queries {
-		rows, err := a.conn.Query(ctx, q)
+	for _, q := range []struct {
+		sql  string
+		args []any
+	}{{cityQuery, cityArgs}, {provinceQuery, provinceArgs}} {
+		rows, err := a.conn.Query(ctx, q.sql, q.args...)
 		if err != nil {
 			return nil, fmt.Errorf("read attainment: %w", err)
 		}
 		for rows.Next() {
 			var r Row
 			var year uint16
-			if err := rows.Scan(&year, &r.ProvinceCode, &r.CityCode, &r.Name, &r.Activated, &r.Target, &r.AttainmentPct, &r.ExpectedPct, &r.LastActivationAt); err != nil {
+			var last *time.Time // NULL: no activation in the year
+			if err := rows.Scan(&year, &r.ProvinceCode, &r.CityCode, &r.Name, &r.Activated, &r.Target, &r.AttainmentPct, &r.ExpectedPct, &last); err != nil {
 				rows.Close()
 				return nil, fmt.Errorf("read attainment: %w", err)
 			}
 			r.Year = int(year)
+			if last != nil {
+				r.LastActivationAt = *last
+			}
 			out = append(out, r)
 		}
 		err = rows.Err()
@@ -232,7 +255,7 @@ func (a *Alerter) transitions(r Row, now time.Time) []Alert {
 		}
 		switch {
 		case !firing && v.enter:
-			al.State, al.AlertID = Firing, newAlertID(rule, al.RegionCode, r.Year, al.At)
+			al.State, al.AlertID = Firing, episodeID(rule, al.RegionCode, r.Year, cur.AlertID)
 		case firing && v.leave:
 			al.State, al.AlertID, al.Severity = Resolved, cur.AlertID, cur.Severity
 		case firing && v.severity.rank() > cur.Severity.rank() && !v.leave:

@@ -4,24 +4,27 @@ import (
 	"context"
 	"fmt"
 	"time"
+
+	"github.com/ClickHouse/clickhouse-go/v2"
 )
 
-// record appends the transitions to ikd.alerts.
-func (a *Alerter) record(ctx context.Context, alerts []Alert) error {
+// record appends one transition to ikd.alerts under its Nats-Msg-Id as the
+// insert's deduplication token: the same transition recorded by another
+// alerter, or again after a crash, is dropped by the warehouse.
+func (a *Alerter) record(ctx context.Context, al Alert) error {
+	ctx = clickhouse.Context(ctx, clickhouse.WithSettings(clickhouse.Settings{"insert_deduplication_token": "alert-" + al.MsgID()}))
 	batch, err := a.conn.PrepareBatch(ctx, `INSERT INTO ikd.alerts (alert_id, rule, severity, state, year, region_code,
 		province_code, city_code, region_name, attainment_pct, expected_pct, target, activated, message, at)`)
 	if err != nil {
-		return fmt.Errorf("record alerts: %w", err)
+		return fmt.Errorf("record alert %s: %w", al.MsgID(), err)
 	}
-	for _, al := range alerts {
-		if err := batch.Append(al.AlertID, string(al.Rule), string(al.Severity), string(al.State), uint16(al.Year), al.RegionCode,
-			al.ProvinceCode, al.CityCode, al.RegionName, al.AttainmentPct, al.ExpectedPct, al.Target, al.Activated, al.Message, al.At); err != nil {
-			_ = batch.Abort()
-			return fmt.Errorf("record alerts: %w", err)
-		}
+	if err := batch.Append(al.AlertID, string(al.Rule), string(al.Severity), string(al.State), uint16(al.Year), al.RegionCode,
+		al.ProvinceCode, al.CityCode, al.RegionName, al.AttainmentPct, al.ExpectedPct, al.Target, al.Activated, al.Message, al.At); err != nil {
+		_ = batch.Abort()
+		return fmt.Errorf("record alert %s: %w", al.MsgID(), err)
 	}
 	if err := batch.Send(); err != nil {
-		return fmt.Errorf("record %d alerts: %w", len(alerts), err)
+		return fmt.Errorf("record alert %s: %w", al.MsgID(), err)
 	}
 	return nil
 }

@@ -102,6 +102,9 @@ func Streams(opt StreamOptions) []jetstream.StreamConfig {
 			Subjects:    []string{alertsSubjects},
 			Storage:     jetstream.FileStorage,
 			Retention:   jetstream.LimitsPolicy,
+			// Alerter replicas publish each transition under one id; the
+			// window must outlast a replica's evaluation interval.
+			Duplicates: opt.DuplicateWindow,
 			// No MaxAge: alerts are a history people look back through.
 			Discard:  jetstream.DiscardOld,
 			Replicas: opt.Replicas,
