@@ -226,3 +226,36 @@ func TestReplicasRecordAndPublishEachTransitionOnceAndSurviveAKill(t *testing.T)
 		t.Errorf("the replicas announced %d transitions as new, want 6", fired)
 	}
 }
+
+// A replica that died after publishing a transition and before recording it
+// leaves it published only: the next alerter records it and does not
+// publish it again.
+func TestATransitionPublishedByAReplicaThatDiedIsRecordedOnceAndNotRepublished(t *testing.T) {
+	e := start(t)
+	cfg := testConfig()
+	cfg.StaleDays = 0
+	a := e.alerter(t, cfg)
+	e.target(t, "17.71", "absolute", 1000, 0)
+	dead := alerter.Alert{
+		AlertID: alerter.EpisodeID(alerter.BehindPace, "17.71", 2023, ""), Rule: alerter.BehindPace, Severity: alerter.Critical,
+		State: alerter.Firing, Year: 2023, RegionCode: "17.71", ProvinceCode: "17", CityCode: "17.71",
+	}
+	data, _ := json.Marshal(dead)
+	msg := nats.NewMsg(dead.Subject())
+	msg.Data = data
+	msg.Header.Set(nats.MsgIdHdr, dead.MsgID())
+	if _, err := e.js.PublishMsg(e.ctx, msg); err != nil {
+		t.Fatal(err)
+	}
+
+	if err := a.Evaluate(e.ctx, nil); err != nil {
+		t.Fatal(err)
+	}
+	got := e.checkOnce(t, 2) // behind_pace and projection, each once
+	if !slices.Contains(got, "behind_pace firing "+dead.AlertID) {
+		t.Errorf("ikd.alerts lacks the dead replica's transition %s:\n%s", dead.AlertID, strings.Join(got, "\n"))
+	}
+	if n := a.Stats.Fired.Load(); n != 1 {
+		t.Errorf("%d transitions announced as new, want 1 (projection; behind_pace was published already)", n)
+	}
+}
