@@ -110,18 +110,6 @@ func (a *Alerter) Firing() map[string]Alert {
 	return out
 }
 
-// FiringProvinces returns, per province code, the highest severity of the
-// alerts firing for it or one of its cities, for live tables.
-func (a *Alerter) FiringProvinces() map[string]Severity {
-	out := map[string]Severity{}
-	for _, al := range a.Firing() {
-		if cur, ok := out[al.ProvinceCode]; !ok || al.Severity.rank() > cur.rank() {
-			out[al.ProvinceCode] = al.Severity
-		}
-	}
-	return out
-}
-
 // Run evaluates every region at start and every Interval, and the regions
 // named on IKD_CHANGES as they come, until ctx ends or its consumer on
 // IKD_CHANGES is deleted.

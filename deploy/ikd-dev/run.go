@@ -88,7 +88,7 @@ func run(ctx context.Context, cfg Config, rate float64, every time.Duration, log
 	}
 	fmt.Fprintf(os.Stdout, "  ready: aggregator and alerter running, simulator at %g events/s; Ctrl-C stops\n", rate)
 	if every > 0 {
-		goPart("table", func(ctx context.Context) error { return liveTable(ctx, ep.DB, agg, alerts, every, os.Stdout) })
+		goPart("table", func(ctx context.Context) error { return liveTable(ctx, ep.DB, ep.JS, every, os.Stdout) })
 	}
 	<-ctx.Done()
 	wg.Wait()

@@ -13,6 +13,7 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
+	"strings"
 	"syscall"
 	"time"
 
@@ -20,6 +21,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/ikd-pipeline/ikd/internal/broker"
+	"github.com/ikd-pipeline/ikd/internal/cmdline"
 	"github.com/ikd-pipeline/ikd/internal/config"
 	"github.com/ikd-pipeline/ikd/internal/events"
 	"github.com/ikd-pipeline/ikd/internal/nik"
@@ -48,10 +50,16 @@ const (
 	exitUsage    = 2 // bad usage, or the broker cannot be reached or refused events
 )
 
-const usage = `usage:
-  ikd-counter publish [FILE|-]      publish JSON Lines from FILE, or from stdin
-  ikd-counter simulate --rate N [--duration D] [--seed S]
-                                    publish simulated counters' events
+const usage = `usage: ikd-counter COMMAND [FLAGS]
+
+A service counter's side of the pipeline. Configured by IKD_* variables
+(README, Configuration).
+
+commands:
+  publish [FILE|-]      publish JSON Lines from FILE, or from stdin
+  simulate --rate N [--duration D] [--seed S]
+                        publish simulated counters' events
+  help                  this text; COMMAND --help for a command's
 `
 
 func main() {
@@ -72,10 +80,15 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		return publishCommand(ctx, args[1:], stdin, stdout, stderr)
 	case "simulate":
 		return simulateCommand(ctx, args[1:], stdout, stderr)
-	case "help", "-h", "--help":
+	case "help", "-h", "--help", "-help":
 		fmt.Fprint(stdout, usage)
 		return exitOK
 	default:
+		if strings.HasPrefix(args[0], "-") {
+			// ikd-counter itself has no flags.
+			code, _ := cmdline.Command{Usage: usage}.Parse(args, stdout, stderr)
+			return code
+		}
 		fmt.Fprintf(stderr, "ikd-counter: unknown command %q\n%s", args[0], usage)
 		return exitUsage
 	}
