@@ -85,7 +85,7 @@ func List(ctx context.Context, js jetstream.JetStream, samples int) ([]Reason, e
 		if len(r.Samples) < samples {
 			r.Samples = append(r.Samples, Sample{
 				Seq: seq, OriginalSeq: h.Get(aggregator.HeaderOriginalSeq), OriginalSubject: h.Get(aggregator.HeaderOriginalSubject),
-				At: meta.Timestamp, Detail: Redact(h.Get(aggregator.HeaderDetail)), Payload: Redact(cut(string(msg.Data()), maxPayload)),
+				At: meta.Timestamp, Detail: Redact(h.Get(aggregator.HeaderDetail)), Payload: cut(Redact(string(msg.Data())), maxPayload),
 			})
 		}
 		return nil
@@ -109,8 +109,8 @@ var nikLike = regexp.MustCompile(`(?:[0-9]|\\u003[0-9])(?:[ .-]?(?:[0-9]|\\u003[
 // Redact replaces every NIK-like run in s with "[redacted]".
 func Redact(s string) string { return nikLike.ReplaceAllString(s, "[redacted]") }
 
-// cut shortens s to n bytes before redaction; a run cut in two is still
-// redacted if 16 of its digits remain, and too short to be a NIK otherwise.
+// cut shortens s to n bytes, after redaction so that no part of a NIK is
+// left by the cut.
 func cut(s string, n int) string {
 	if len(s) <= n {
 		return s
