@@ -20,14 +20,15 @@ import (
 	"github.com/ikd-pipeline/ikd/internal/events"
 )
 
-// Reasons are the reasons the aggregator dead-letters with: the validation
-// reasons of events, "invalid" for a failure without one, and
-// "write_failed" for an event the warehouse refused MaxDeliver times.
+// Reasons are the reasons the aggregator dead-letters with: the reasons of
+// events.Validator (invalid_nik is not one: events carry a pseudonym, the
+// NIK is judged by the producer), "invalid" for a failure without a reason,
+// and "write_failed" for an event the warehouse refused MaxDeliver times.
 var Reasons = []string{
 	string(events.ReasonMalformedJSON), string(events.ReasonUnknownVersion), string(events.ReasonUnknownType),
 	string(events.ReasonMissingField), string(events.ReasonInvalidField), string(events.ReasonUnknownRegion),
-	string(events.ReasonInvalidNIK), string(events.ReasonFutureTime), string(events.ReasonOversized),
-	string(events.ReasonUnknownField), "invalid", "write_failed",
+	string(events.ReasonFutureTime), string(events.ReasonOversized), string(events.ReasonUnknownField),
+	"invalid", "write_failed",
 }
 
 // CheckReason returns an error listing the known reasons when reason is not one.

@@ -35,13 +35,13 @@ func TestRedactHidesEveryNIKLikeRun(t *testing.T) {
 }
 
 func TestCheckReasonRefusesAnUnknownReasonAndListsTheKnownOnes(t *testing.T) {
-	for _, r := range []string{"invalid_nik", "write_failed", "future_time"} {
+	for _, r := range []string{"unknown_region", "write_failed", "future_time"} {
 		if err := deadletters.CheckReason(r); err != nil {
 			t.Errorf("%s: %v", r, err)
 		}
 	}
 	err := deadletters.CheckReason("no_such_reason")
-	if err == nil || !strings.Contains(err.Error(), "no_such_reason") || !strings.Contains(err.Error(), "invalid_nik") ||
+	if err == nil || !strings.Contains(err.Error(), "no_such_reason") || !strings.Contains(err.Error(), "unknown_region") ||
 		!strings.Contains(err.Error(), "write_failed") {
 		t.Errorf("no_such_reason: %v", err)
 	}
@@ -62,27 +62,27 @@ func TestListCountsByReasonWithTheOldestAndARedactedSample(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	store("invalid_nik", "nik: birth date 1990-02-31 in 3171013102900001", `{"nik":"3171013102900001","office_id":"OFF-01"}`, 7)
+	store("unknown_field", "nik: birth date 1990-02-31 in 3171013102900001", `{"nik":"3171013102900001","office_id":"OFF-01"}`, 7)
 	store("future_time", "occurred_at: 2h ahead", `{"nik":"3171010101900001"}`, 8)
-	store("invalid_nik", "nik: serial 0000", `{"nik":"3171010101900000"}`, 9)
+	store("unknown_field", "nik: serial 0000", `{"nik":"3171010101900000"}`, 9)
 
 	reasons, err := deadletters.List(ctx, js, 1)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(reasons) != 2 || reasons[0].Reason != "future_time" || reasons[0].Count != 1 || reasons[1].Reason != "invalid_nik" || reasons[1].Count != 2 {
+	if len(reasons) != 2 || reasons[0].Reason != "future_time" || reasons[0].Count != 1 || reasons[1].Reason != "unknown_field" || reasons[1].Count != 2 {
 		t.Fatalf("reasons: %+v", reasons)
 	}
 	nik := reasons[1]
 	if len(nik.Samples) != 1 || nik.Samples[0].OriginalSeq != "7" || nik.Oldest.After(nik.Newest) || nik.Oldest.IsZero() {
-		t.Errorf("invalid_nik: %+v", nik)
+		t.Errorf("unknown_field: %+v", nik)
 	}
 	var out bytes.Buffer
 	if err := deadletters.Print(&out, reasons); err != nil {
 		t.Fatal(err)
 	}
 	got := out.String()
-	for _, want := range []string{"invalid_nik  2", "future_time  1", "total        3", "WIB", "[redacted]", "replay --reason"} {
+	for _, want := range []string{"unknown_field  2", "future_time    1", "total          3", "WIB", "[redacted]", "replay --reason"} {
 		if !strings.Contains(got, want) {
 			t.Errorf("listing lacks %q:\n%s", want, got)
 		}

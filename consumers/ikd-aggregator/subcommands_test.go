@@ -46,9 +46,9 @@ func TestOperatorCommandsListRefuseAndReconcileWithTheirExitStatus(t *testing.T)
 		}
 		return code, stdout.String(), stderr.String()
 	}
-	dl := nats.NewMsg(aggregator.DeadLetterSubject("invalid_nik"))
+	dl := nats.NewMsg(aggregator.DeadLetterSubject("unknown_field"))
 	dl.Data = []byte(`{"nik":"3171010101900000"}`)
-	dl.Header.Set(aggregator.HeaderReason, "invalid_nik")
+	dl.Header.Set(aggregator.HeaderReason, "unknown_field")
 	dl.Header.Set(aggregator.HeaderOriginalSubject, "ikd.v1.activation.17.71")
 	dl.Header.Set(aggregator.HeaderOriginalSeq, "1")
 	if _, err := js.PublishMsg(ctx, dl); err != nil {
@@ -56,11 +56,11 @@ func TestOperatorCommandsListRefuseAndReconcileWithTheirExitStatus(t *testing.T)
 	}
 
 	code, out, _ := cmd("deadletters")
-	if code != exitOK || !strings.Contains(out, "invalid_nik  1") || strings.Contains(out, "3171010101900000") {
+	if code != exitOK || !strings.Contains(out, "unknown_field  1") || strings.Contains(out, "3171010101900000") {
 		t.Errorf("deadletters: exit %d\n%s", code, out)
 	}
 	code, out, errOut := cmd("replay", "--reason", "no_such_reason")
-	if code != exitError || !strings.Contains(errOut, `unknown reason "no_such_reason"`) || !strings.Contains(errOut, "invalid_nik") || out != "" {
+	if code != exitError || !strings.Contains(errOut, `unknown reason "no_such_reason"`) || !strings.Contains(errOut, "unknown_field") || out != "" {
 		t.Errorf("replay of an unknown reason: exit %d\nstdout:\n%s\nstderr:\n%s", code, out, errOut)
 	}
 	stream, err := js.Stream(ctx, broker.DeadLetterStream)
