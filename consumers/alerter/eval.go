@@ -53,7 +53,9 @@ func (a *Alerter) Evaluate(ctx context.Context, cities []string) error {
 	a.Stats.Evaluations.Add(1)
 	changes := a.yearEnded(now)
 	for _, r := range rows {
-		changes = append(changes, a.transitions(r, now)...)
+		a.mu.RLock()
+		changes = append(changes, transitions(a.cfg, a.state, r, now)...)
+		a.mu.RUnlock()
 	}
 	return a.apply(ctx, changes)
 }
@@ -197,8 +199,8 @@ type verdict struct {
 	message      string
 }
 
-func (a *Alerter) verdicts(r Row, now time.Time) map[Rule]verdict {
-	c := a.cfg
+// verdicts applies each rule of c to r as of now.
+func verdicts(c Config, r Row, now time.Time) map[Rule]verdict {
 	out := map[Rule]verdict{}
 	if r.Target == 0 || r.ExpectedPct <= 0 {
 		return out
@@ -235,18 +237,20 @@ func (a *Alerter) verdicts(r Row, now time.Time) map[Rule]verdict {
 	return out
 }
 
-// transitions compares the verdicts with the state of each alert of r.
-func (a *Alerter) transitions(r Row, now time.Time) []Alert {
+// transitions compares the rules' verdicts on r as of now with state, the
+// latest transition of each alert by Key(), and returns the new transitions.
+// It depends on nothing else, so every alerter that reads the same history
+// and figures returns the same transitions with the same alert ids: what
+// lets replicas run side by side.
+func transitions(c Config, state map[string]Alert, r Row, now time.Time) []Alert {
 	var out []Alert
-	a.mu.RLock()
-	defer a.mu.RUnlock()
-	verdicts := a.verdicts(r, now)
+	vs := verdicts(c, r, now)
 	for _, rule := range []Rule{BehindPace, Projection, Stale} {
-		v, ok := verdicts[rule]
+		v, ok := vs[rule]
 		if !ok {
 			continue
 		}
-		cur, known := a.state[key(rule, r.region(), r.Year)]
+		cur, known := state[key(rule, r.region(), r.Year)]
 		firing := known && cur.State == Firing
 		al := Alert{
 			Rule: rule, Severity: v.severity, Year: r.Year, RegionCode: r.region(), ProvinceCode: r.ProvinceCode,
