@@ -7,7 +7,6 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"regexp"
 	"slices"
 	"strings"
 	"text/tabwriter"
@@ -18,6 +17,7 @@ import (
 	"github.com/ikd-pipeline/ikd/consumers/aggregator"
 	"github.com/ikd-pipeline/ikd/internal/broker"
 	"github.com/ikd-pipeline/ikd/internal/events"
+	"github.com/ikd-pipeline/ikd/internal/nik"
 )
 
 // Reasons are the reasons the aggregator dead-letters with: the reasons of
@@ -102,13 +102,9 @@ func List(ctx context.Context, js jetstream.JetStream, samples int) ([]Reason, e
 	return out, nil
 }
 
-// nikLike is a run of 16 or more digits, each maybe written as a JSON
-// escape or parted from the next by a space, dot or hyphen: how a NIK can
-// appear in a payload or a message about it.
-var nikLike = regexp.MustCompile(`(?:[0-9]|\\u003[0-9])(?:[ .-]?(?:[0-9]|\\u003[0-9])){15,}`)
-
-// Redact replaces every NIK-like run in s with "[redacted]".
-func Redact(s string) string { return nikLike.ReplaceAllString(s, "[redacted]") }
+// Redact replaces every NIK-like run in s (nik.Runs: 16 digits, separated,
+// escaped or full-width) with nik.Redacted.
+func Redact(s string) string { return nik.RedactString(s) }
 
 // cut shortens s to n bytes, after redaction so that no part of a NIK is
 // left by the cut.

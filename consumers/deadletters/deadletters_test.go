@@ -13,6 +13,7 @@ import (
 
 	"github.com/ikd-pipeline/ikd/consumers/aggregator"
 	"github.com/ikd-pipeline/ikd/consumers/deadletters"
+	"github.com/ikd-pipeline/ikd/internal/nik"
 	"github.com/ikd-pipeline/ikd/internal/testenv"
 )
 
@@ -20,11 +21,11 @@ func TestMain(m *testing.M) { os.Exit(testenv.Run(m)) }
 
 func TestRedactHidesEveryNIKLikeRun(t *testing.T) {
 	for _, tc := range []struct{ in, want string }{
-		{`{"nik":"3171010101900001"}`, `{"nik":"[redacted]"}`},
-		{`{"nik":"31710101019000012"}`, `{"nik":"[redacted]"}`},
-		{`{"nik":"\u0033\u00317101010190000\u0031"}`, `{"nik":"[redacted]"}`},
-		{`nik 3171 0101 0190 0001 is invalid`, `nik [redacted] is invalid`},
-		{`3171.0101.0190.0001`, `[redacted]`},
+		{`{"nik":"3171010101900001"}`, `{"nik":"NIK-REDACTED"}`},
+		{`{"nik":"31710101019000012"}`, `{"nik":"NIK-REDACTED"}`},
+		{`{"nik":"\u0033\u00317101010190000\u0031"}`, `{"nik":"NIK-REDACTED"}`},
+		{`nik 3171 0101 0190 0001 is invalid`, `nik NIK-REDACTED is invalid`},
+		{`3171.0101.0190.0001`, `NIK-REDACTED`},
 		{`{"occurred_at":"2026-12-01T08:33:41Z","office_id":"OFF-01"}`, `{"occurred_at":"2026-12-01T08:33:41Z","office_id":"OFF-01"}`},
 		{`serial 123456789012345 has 15 digits`, `serial 123456789012345 has 15 digits`},
 	} {
@@ -73,23 +74,23 @@ func TestListCountsByReasonWithTheOldestAndARedactedSample(t *testing.T) {
 	if len(reasons) != 2 || reasons[0].Reason != "future_time" || reasons[0].Count != 1 || reasons[1].Reason != "unknown_field" || reasons[1].Count != 2 {
 		t.Fatalf("reasons: %+v", reasons)
 	}
-	nik := reasons[1]
-	if len(nik.Samples) != 1 || nik.Samples[0].OriginalSeq != "7" || nik.Oldest.After(nik.Newest) || nik.Oldest.IsZero() {
-		t.Errorf("unknown_field: %+v", nik)
+	field := reasons[1]
+	if len(field.Samples) != 1 || field.Samples[0].OriginalSeq != "7" || field.Oldest.After(field.Newest) || field.Oldest.IsZero() {
+		t.Errorf("unknown_field: %+v", field)
 	}
 	var out bytes.Buffer
 	if err := deadletters.Print(&out, reasons); err != nil {
 		t.Fatal(err)
 	}
 	got := out.String()
-	for _, want := range []string{"unknown_field  2", "future_time    1", "total          3", "WIB", "[redacted]", "replay --reason"} {
+	for _, want := range []string{"unknown_field  2", "future_time    1", "total          3", "WIB", nik.Redacted, "replay --reason"} {
 		if !strings.Contains(got, want) {
 			t.Errorf("listing lacks %q:\n%s", want, got)
 		}
 	}
-	for _, nik := range []string{"3171013102900001", "3171010101900001", "3171010101900000"} {
-		if strings.Contains(got, nik) {
-			t.Errorf("listing shows the NIK %s:\n%s", nik, got)
+	for _, number := range []string{"3171013102900001", "3171010101900001", "3171010101900000"} {
+		if strings.Contains(got, number) {
+			t.Errorf("listing shows the NIK %s:\n%s", number, got)
 		}
 	}
 	t.Logf("listing:\n%s", got)

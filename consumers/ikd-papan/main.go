@@ -13,6 +13,7 @@ import (
 	"syscall"
 
 	"github.com/ikd-pipeline/ikd/consumers/papan"
+	"github.com/ikd-pipeline/ikd/internal/cmdline"
 	"github.com/ikd-pipeline/ikd/internal/config"
 	"github.com/ikd-pipeline/ikd/internal/warehouse"
 )
@@ -24,7 +25,18 @@ type Config struct {
 	Papan         papan.Config `envconfig:"PAPAN"`
 }
 
+const usage = `usage: ikd-papan
+
+Serves the attainment board (papan capaian) on IKD_PAPAN_LISTEN: the nation,
+its provinces and cities against their IKD targets, as of any day. Reads the
+warehouse only (IKD_PAPAN_CLICKHOUSE_DSN, else IKD_CLICKHOUSE_DSN). Configured
+by IKD_* variables (README, Configuration); stops on SIGINT/SIGTERM.
+`
+
 func main() {
+	if code, done := (cmdline.Command{Usage: usage}).Parse(os.Args[1:], os.Stdout, os.Stderr); done {
+		os.Exit(code)
+	}
 	logger := slog.New(slog.NewTextHandler(os.Stderr, nil))
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()

@@ -21,7 +21,8 @@ func TestEveryProgramExplainsItselfAndRefusesUnknownFlags(t *testing.T) {
 	dir := t.TempDir()
 	build := exec.Command("go", "build", "-o", dir+"/",
 		"github.com/ikd-pipeline/ikd/deploy/ikd-dev", "github.com/ikd-pipeline/ikd/producers/ikd-counter",
-		"github.com/ikd-pipeline/ikd/consumers/ikd-aggregator", "github.com/ikd-pipeline/ikd/consumers/ikd-alerter")
+		"github.com/ikd-pipeline/ikd/consumers/ikd-aggregator", "github.com/ikd-pipeline/ikd/consumers/ikd-alerter",
+		"github.com/ikd-pipeline/ikd/consumers/ikd-papan")
 	if out, err := build.CombinedOutput(); err != nil {
 		t.Fatalf("build: %v\n%s", err, out)
 	}
@@ -48,7 +49,7 @@ func TestEveryProgramExplainsItselfAndRefusesUnknownFlags(t *testing.T) {
 	commands := [][]string{
 		{"ikd-dev"}, {"ikd-counter"}, {"ikd-counter", "publish"}, {"ikd-counter", "simulate"},
 		{"ikd-aggregator"}, {"ikd-aggregator", "deadletters"}, {"ikd-aggregator", "replay"}, {"ikd-aggregator", "reconcile"},
-		{"ikd-alerter"},
+		{"ikd-alerter"}, {"ikd-papan"},
 	}
 	for _, c := range commands {
 		for _, help := range []string{"--help", "-h"} {

@@ -51,7 +51,8 @@ const usage = `usage: ikd-dev [--simulate-rate N] [--table-every D]
 
 Runs the whole pipeline on this machine: embedded NATS JetStream and
 ClickHouse engine (unless IKD_NATS_URL / IKD_CLICKHOUSE_DSN name others), the
-aggregator, the alerter and a simulator of service counters, and prints a live
+aggregator, the alerter, the attainment board (IKD_PAPAN_LISTEN) and a simulator
+of service counters (with a demo year seeded), and prints a live
 attainment table. Data stays in IKD_DATA_DIR (./var). Ctrl-C stops it.
 `
 
