@@ -35,8 +35,12 @@ func dayParams(day time.Time) map[string]string {
 	return map[string]string{"day": day.Format(time.DateOnly), "year": strconv.Itoa(day.Year())}
 }
 
-const provinceColumns = `province_code, province_name, activated, enrolled, target, attainment_pct, expected_pct, behind_pace, last_activation_at`
-const cityColumns = `city_code, city_name, activated, enrolled, target, attainment_pct, expected_pct, behind_pace, last_activation_at`
+// lastActivation is NULL in the views for a region without any activation in
+// the year; the board reads that as the zero time and shows "–".
+const lastActivation = `ifNull(last_activation_at, toDateTime64(0, 3, 'Asia/Jakarta'))`
+
+const provinceColumns = `province_code, province_name, activated, enrolled, target, attainment_pct, expected_pct, behind_pace, ` + lastActivation
+const cityColumns = `city_code, city_name, activated, enrolled, target, attainment_pct, expected_pct, behind_pace, ` + lastActivation
 
 // Provinces are the 38 provinces as of the end of day (WIB), for day's year.
 func (s *Store) Provinces(ctx context.Context, day time.Time) ([]Region, error) {
