@@ -49,7 +49,11 @@ type Writer interface {
 
 // Stats are running totals since start, for dashboards and tests.
 type Stats struct {
-	Written      atomic.Uint64 // events the warehouse accepted
+	Written atomic.Uint64 // events the warehouse accepted on their first delivery
+	// Rewritten counts redelivered events the warehouse accepted: they may
+	// have been written before (the warehouse absorbs the repeat), so they
+	// are not counted as newly written.
+	Rewritten    atomic.Uint64
 	DeadLettered atomic.Uint64
 	Refused      atomic.Uint64 // events the warehouse refused and that were sent back for later
 	Retries      atomic.Uint64 // write attempts that failed and were retried
@@ -110,7 +114,9 @@ func (a *Aggregator) Run(ctx context.Context) error {
 	defer iter.Stop()
 	fetchCtx, stopFetching := context.WithCancel(ctx)
 	defer stopFetching()
-	ready := make(chan []pending, 1)
+	// Unbuffered: a batch is kept alive in handOver until the writer takes it;
+	// in a channel buffer it would wait unseen and be redelivered.
+	ready := make(chan []pending)
 	fetched := make(chan error, 1)
 	go func() {
 		fetched <- a.fetch(fetchCtx, iter, ready)
@@ -150,15 +156,33 @@ func (a *Aggregator) fetch(ctx context.Context, iter jetstream.MessagesContext, 
 // batch until ready is closed. Meanwhile the batch is kept ours: behind a
 // long warehouse outage it would otherwise be redelivered every AckWait.
 func (a *Aggregator) handOver(ready chan<- []pending, batch []pending) {
-	keepAlive := time.NewTicker(a.keepAliveEvery())
-	defer keepAlive.Stop()
-	for {
-		select {
-		case ready <- batch:
-			return
-		case <-keepAlive.C:
-			inProgress(batch)
+	stop := a.keepAlive(batch)
+	defer stop()
+	ready <- batch
+}
+
+// keepAlive tells the broker every keepAliveEvery that the messages of batch
+// are in progress, until stop is called. Settled messages are skipped by the
+// client, so it may run over a batch that is being settled piece by piece.
+func (a *Aggregator) keepAlive(batch []pending) (stop func()) {
+	done := make(chan struct{})
+	stopped := make(chan struct{})
+	go func() {
+		defer close(stopped)
+		tick := time.NewTicker(a.keepAliveEvery())
+		defer tick.Stop()
+		for {
+			select {
+			case <-done:
+				return
+			case <-tick.C:
+				inProgress(batch)
+			}
 		}
+	}()
+	return func() {
+		close(done)
+		<-stopped
 	}
 }
 
@@ -182,8 +206,9 @@ func nakAll(batch []pending) {
 
 // pending is a valid message waiting for the warehouse.
 type pending struct {
-	msg    jetstream.Msg
-	record warehouse.Record
+	msg       jetstream.Msg
+	record    warehouse.Record
+	delivered uint64 // how often the broker has delivered it, this time included
 }
 
 // validate dead-letters the invalid messages and returns the valid ones.
@@ -206,7 +231,7 @@ func (a *Aggregator) validate(ctx context.Context, msgs []jetstream.Msg) []pendi
 			a.deadLetter(ctx, msg, meta, reasonOf(err), err.Error())
 			continue
 		}
-		valid = append(valid, pending{msg: msg, record: warehouse.Record{Event: ev, Seq: meta.Sequence.Stream}})
+		valid = append(valid, pending{msg: msg, record: warehouse.Record{Event: ev, Seq: meta.Sequence.Stream}, delivered: meta.NumDelivered})
 	}
 	return valid
 }

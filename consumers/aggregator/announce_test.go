@@ -22,7 +22,7 @@ func TestWrittenBatchIsAnnouncedOnChanges(t *testing.T) {
 		line("activation", p.residentOf(t, "17.71", 2), "1771-OFF-01", at),
 		line("enrolment", p.residentOf(t, "18.71", 1), "1871-OFF-01", at),
 	)
-	p.settle(t, 3)
+	p.settle(t)
 	cons, err := p.js.OrderedConsumer(ctx, broker.ChangesStream, jetstream.OrderedConsumerConfig{FilterSubjects: []string{aggregator.ChangesSubject}})
 	if err != nil {
 		t.Fatal(err)

@@ -13,8 +13,18 @@ import (
 
 // write stores a batch and settles every message in it: acknowledged once
 // written, sent back for later when the warehouse refuses one permanently,
-// dead-lettered when it has used its deliveries.
+// dead-lettered when it has used its deliveries. Until a message is settled
+// the broker is told it is in progress, however long the retries and the
+// halving of a refused batch take: otherwise it would be delivered again and
+// written twice.
 func (a *Aggregator) write(ctx context.Context, batch []pending) error {
+	stop := a.keepAlive(batch)
+	defer stop()
+	return a.store(ctx, batch)
+}
+
+// store is write without the keep-alive, for the halves of a refused batch.
+func (a *Aggregator) store(ctx context.Context, batch []pending) error {
 	err := a.writeWithRetry(ctx, batch)
 	switch {
 	case err == nil:
@@ -29,10 +39,10 @@ func (a *Aggregator) write(ctx context.Context, batch []pending) error {
 		// A refusal that retrying cannot mend may come from one event; halve
 		// the batch so that the others are written and only the culprit stays.
 		half := len(batch) / 2
-		if err := a.write(ctx, batch[:half]); err != nil {
+		if err := a.store(ctx, batch[:half]); err != nil {
 			return err
 		}
-		return a.write(ctx, batch[half:])
+		return a.store(ctx, batch[half:])
 	default:
 		return a.refused(ctx, batch[0], err)
 	}
@@ -45,7 +55,7 @@ const writeTimeout = 30 * time.Second
 // writeWithRetry holds the batch and tries again for as long as ctx lives
 // while the warehouse has passing or setup trouble, with capped exponential
 // backoff and jitter; it returns only success, shutdown, or a refusal of the
-// rows themselves. The messages are kept ours meanwhile with InProgress.
+// rows themselves.
 func (a *Aggregator) writeWithRetry(ctx context.Context, batch []pending) error {
 	records := make([]warehouse.Record, len(batch))
 	for i, p := range batch {
@@ -59,7 +69,6 @@ func (a *Aggregator) writeWithRetry(ctx context.Context, batch []pending) error 
 
 	var started time.Time
 	held := warehouse.NoFault
-	keepAlive := time.Now()
 	attempt := func() error {
 		// An attempt under way finishes even when shutdown begins, so that a
 		// written batch is also acknowledged; only further retries stop.
@@ -77,10 +86,6 @@ func (a *Aggregator) writeWithRetry(ctx context.Context, batch []pending) error 
 		if fault != held {
 			held = fault
 			a.logHold(fault, len(records), err)
-		}
-		if time.Since(keepAlive) > a.keepAliveEvery() {
-			inProgress(batch)
-			keepAlive = time.Now()
 		}
 		return err
 	}
@@ -106,6 +111,7 @@ func (a *Aggregator) logHold(fault warehouse.Fault, events int, err error) {
 }
 
 func (a *Aggregator) ack(ctx context.Context, batch []pending) {
+	var first uint64
 	for _, p := range batch {
 		// An acknowledgement lost on the way only causes a redelivery, which
 		// the warehouse's aggregates absorb.
@@ -113,8 +119,12 @@ func (a *Aggregator) ack(ctx context.Context, batch []pending) {
 		if len(a.refusals) > 0 {
 			delete(a.refusals, p.record.Seq)
 		}
+		if p.delivered <= 1 {
+			first++
+		}
 	}
-	a.Stats.Written.Add(uint64(len(batch)))
+	a.Stats.Written.Add(first)
+	a.Stats.Rewritten.Add(uint64(len(batch)) - first)
 	a.announce(ctx, batch)
 }
 
