@@ -3,6 +3,7 @@ package aggregator_test
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"slices"
 	"testing"
 	"time"
@@ -11,6 +12,7 @@ import (
 
 	"github.com/ikd-pipeline/ikd/consumers/aggregator"
 	"github.com/ikd-pipeline/ikd/internal/broker"
+	"github.com/ikd-pipeline/ikd/internal/testenv"
 )
 
 func TestWrittenBatchIsAnnouncedOnChanges(t *testing.T) {
@@ -29,11 +31,10 @@ func TestWrittenBatchIsAnnouncedOnChanges(t *testing.T) {
 	}
 	var cities []string
 	events := 0
-	deadline := time.Now().Add(10 * time.Second)
-	for events < 3 && time.Now().Before(deadline) {
+	testenv.Eventually(t, time.Minute, func() error {
 		msg, err := cons.Next(jetstream.FetchMaxWait(time.Second))
 		if err != nil {
-			continue
+			return fmt.Errorf("%d events announced so far: %w", events, err)
 		}
 		var a aggregator.Announcement
 		if err := json.Unmarshal(msg.Data(), &a); err != nil {
@@ -47,8 +48,11 @@ func TestWrittenBatchIsAnnouncedOnChanges(t *testing.T) {
 				cities = append(cities, c)
 			}
 		}
-		events += a.Events
-	}
+		if events += a.Events; events < 3 {
+			return fmt.Errorf("%d events announced so far", events)
+		}
+		return nil
+	})
 	slices.Sort(cities)
 	if events != 3 || !slices.Equal(cities, []string{"17.71", "18.71"}) {
 		t.Fatalf("announced %d events in %v, want 3 in [17.71 18.71]", events, cities)

@@ -510,16 +510,10 @@ func newProxy(t *testing.T, target string) *proxy {
 // on listens again on the same address.
 func (p *proxy) on() {
 	var l net.Listener
-	var err error
-	for range 50 {
-		if l, err = net.Listen("tcp", p.addr); err == nil {
-			break
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
-	if err != nil {
-		p.t.Fatalf("proxy listen: %v", err)
-	}
+	testenv.Eventually(p.t, 30*time.Second, func() (err error) {
+		l, err = net.Listen("tcp", p.addr)
+		return err
+	})
 	p.mu.Lock()
 	p.l = l
 	p.mu.Unlock()
