@@ -17,6 +17,7 @@ import (
 
 	"github.com/ikd-pipeline/ikd/internal/batch"
 	"github.com/ikd-pipeline/ikd/internal/broker"
+	"github.com/ikd-pipeline/ikd/internal/config"
 	"github.com/ikd-pipeline/ikd/internal/events"
 	"github.com/ikd-pipeline/ikd/internal/nik"
 	"github.com/ikd-pipeline/ikd/internal/warehouse"
@@ -82,6 +83,9 @@ type Aggregator struct {
 // New creates or updates the durable consumer and returns an aggregator
 // ready to Run.
 func New(ctx context.Context, cfg Config, js jetstream.JetStream, writer Writer, validator *events.Validator, logger *slog.Logger) (*Aggregator, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, fmt.Errorf("aggregator configuration: %w", err)
+	}
 	consumer, err := js.CreateOrUpdateConsumer(ctx, broker.EventsStream, jetstream.ConsumerConfig{
 		Durable:       cfg.Durable,
 		Description:   "aggregates events into the warehouse",
@@ -246,4 +250,29 @@ func reasonOf(err error) string {
 		return string(ve.Reason)
 	}
 	return "invalid"
+}
+
+// Validate refuses values that would break the aggregator: an empty batch
+// panics, a zero retry interval spins against a down warehouse, a zero
+// MaxDeliver dead-letters every refused event at once.
+func (c Config) Validate() error {
+	return errors.Join(
+		config.NotEmpty("Durable", c.Durable),
+		config.AtLeast("BatchSize", c.BatchSize, 1),
+		config.Positive("FlushInterval", c.FlushInterval),
+		minimum("AckWait", c.AckWait, time.Second),
+		config.AtLeast("MaxDeliver", c.MaxDeliver, 1),
+		config.Positive("RefusedDelay", c.RefusedDelay),
+		config.Positive("RetryMaxInterval", c.RetryMaxInterval),
+		config.NotNegative("FutureTolerance", c.FutureTolerance),
+	)
+}
+
+// minimum refuses a duration below least: an AckWait shorter than a second
+// leaves no room for the in-progress reports that keep a held batch ours.
+func minimum(field string, d, least time.Duration) error {
+	if d < least {
+		return config.Invalid(field, "must be at least %s, got %s", least, d)
+	}
+	return nil
 }

@@ -2,11 +2,13 @@ package broker
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
 
+	"github.com/ikd-pipeline/ikd/internal/config"
 	"github.com/ikd-pipeline/ikd/internal/events"
 )
 
@@ -118,4 +120,17 @@ func Provision(ctx context.Context, js jetstream.JetStream, cfgs ...jetstream.St
 		}
 	}
 	return nil
+}
+
+// Validate refuses options JetStream would refuse later, at provisioning;
+// zero values take the defaults.
+func (o StreamOptions) Validate() error {
+	var errs []error
+	if o.DuplicateWindow < 0 {
+		errs = append(errs, config.Invalid("DuplicateWindow", "must not be negative, got %s", o.DuplicateWindow))
+	}
+	if o.Replicas < 0 || o.Replicas > 5 {
+		errs = append(errs, config.Invalid("Replicas", "must be between 1 and 5 (0: the default), got %d", o.Replicas))
+	}
+	return errors.Join(errs...)
 }
