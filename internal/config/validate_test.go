@@ -27,7 +27,7 @@ func (c Base) Validate() error { return config.URLs("URL", c.URL, config.NatsSch
 
 type program struct {
 	Base
-	Part inner `envconfig:"PART"`
+	Part inner  `envconfig:"PART"`
 	Mode string `envconfig:"MODE" default:"fast"`
 }
 
