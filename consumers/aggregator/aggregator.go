@@ -20,7 +20,6 @@ import (
 	"github.com/ikd-pipeline/ikd/internal/config"
 	"github.com/ikd-pipeline/ikd/internal/events"
 	"github.com/ikd-pipeline/ikd/internal/nik"
-	"github.com/ikd-pipeline/ikd/internal/warehouse"
 )
 
 // Config tunes the consumer; the defaults suit one aggregator on a laptop.
@@ -43,9 +42,18 @@ type Config struct {
 	FutureTolerance  time.Duration `envconfig:"FUTURE_TOLERANCE" default:"10m"`
 }
 
-// Writer stores accepted events; *warehouse.EventWriter is one.
+// Writer stores accepted events. Its errors say what they blame by being a
+// *WriteError with a Class; one that does not is taken as a refusal of the
+// rows. Setup adapts the warehouse's event writer.
 type Writer interface {
-	Write(ctx context.Context, records []warehouse.Record) error
+	Write(ctx context.Context, records []Record) error
+}
+
+// Record is an accepted event and its position in the source stream, kept
+// so that the warehouse can be reconciled with the broker.
+type Record struct {
+	events.Event
+	Seq uint64
 }
 
 // Stats are running totals since start, for dashboards and tests.
@@ -211,7 +219,7 @@ func nakAll(batch []pending) {
 // pending is a valid message waiting for the warehouse.
 type pending struct {
 	msg       jetstream.Msg
-	record    warehouse.Record
+	record    Record
 	delivered uint64 // how often the broker has delivered it, this time included
 }
 
@@ -235,7 +243,7 @@ func (a *Aggregator) validate(ctx context.Context, msgs []jetstream.Msg) []pendi
 			a.deadLetter(ctx, msg, meta, reasonOf(err), err.Error())
 			continue
 		}
-		valid = append(valid, pending{msg: msg, record: warehouse.Record{Event: ev, Seq: meta.Sequence.Stream}, delivered: meta.NumDelivered})
+		valid = append(valid, pending{msg: msg, record: Record{Event: ev, Seq: meta.Sequence.Stream}, delivered: meta.NumDelivered})
 	}
 	return valid
 }

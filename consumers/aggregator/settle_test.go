@@ -21,7 +21,7 @@ type slowWriter struct {
 	delay time.Duration
 }
 
-func (w slowWriter) Write(ctx context.Context, records []warehouse.Record) error {
+func (w slowWriter) Write(ctx context.Context, records []aggregator.Record) error {
 	select {
 	case <-time.After(w.delay):
 	case <-ctx.Done():
@@ -55,7 +55,7 @@ func TestASlowWarehouseSplittingARefusedBatchGetsNoMessageDeliveredTwice(t *test
 		t.Fatal(err)
 	}
 	validator := &events.Validator{Ref: ref, Now: time.Now, FutureTolerance: cfg.FutureTolerance}
-	writer := slowWriter{Writer: warehouse.NewEventWriter(p.conn), delay: cfg.AckWait + cfg.AckWait/5}
+	writer := slowWriter{Writer: aggregator.WarehouseWriter{W: warehouse.NewEventWriter(p.conn)}, delay: cfg.AckWait + cfg.AckWait/5}
 	p.agg, err = aggregator.New(context.Background(), cfg, p.js, writer, validator, testenv.Quiet)
 	if err != nil {
 		t.Fatal(err)

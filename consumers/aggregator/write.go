@@ -7,8 +7,6 @@ import (
 	"time"
 
 	"github.com/cenkalti/backoff/v4"
-
-	"github.com/ikd-pipeline/ikd/internal/warehouse"
 )
 
 // write stores a batch and settles every message in it: acknowledged once
@@ -26,26 +24,25 @@ func (a *Aggregator) write(ctx context.Context, batch []pending) error {
 // store is write without the keep-alive, for the halves of a refused batch.
 func (a *Aggregator) store(ctx context.Context, batch []pending) error {
 	err := a.writeWithRetry(ctx, batch)
-	switch {
-	case err == nil:
+	switch judgeBatch(err, ctx.Err() != nil, len(batch)) {
+	case acknowledge:
 		a.ack(ctx, batch)
-		return nil
-	case ctx.Err() != nil:
+	case sendBack:
 		// Shutting down mid-outage: hand the messages back at once so another
 		// aggregator, or the next start, takes them.
 		nakAll(batch)
-		return nil
-	case len(batch) > 1:
-		// A refusal that retrying cannot mend may come from one event; halve
-		// the batch so that the others are written and only the culprit stays.
+	case halve:
+		// A refusal may come from one event; the halves are written on their
+		// own so that the others are written and only the culprit stays.
 		half := len(batch) / 2
 		if err := a.store(ctx, batch[:half]); err != nil {
 			return err
 		}
 		return a.store(ctx, batch[half:])
-	default:
+	case refuseOne:
 		return a.refused(ctx, batch[0], err)
 	}
+	return nil
 }
 
 // writeTimeout bounds one write attempt; a warehouse that takes longer is
@@ -57,7 +54,7 @@ const writeTimeout = 30 * time.Second
 // backoff and jitter; it returns only success, shutdown, or a refusal of the
 // rows themselves.
 func (a *Aggregator) writeWithRetry(ctx context.Context, batch []pending) error {
-	records := make([]warehouse.Record, len(batch))
+	records := make([]Record, len(batch))
 	for i, p := range batch {
 		records[i] = p.record
 	}
@@ -68,24 +65,23 @@ func (a *Aggregator) writeWithRetry(ctx context.Context, batch []pending) error 
 	policy.RandomizationFactor = 0.5
 
 	var started time.Time
-	held := warehouse.NoFault
+	var held Class
 	attempt := func() error {
 		// An attempt under way finishes even when shutdown begins, so that a
 		// written batch is also acknowledged; only further retries stop.
 		actx, cancel := context.WithTimeout(context.WithoutCancel(ctx), writeTimeout)
 		defer cancel()
 		err := a.writer.Write(actx, records)
-		fault := warehouse.Classify(err)
-		if fault == warehouse.NoFault || fault == warehouse.Data {
+		if !retryable(err) {
 			return backoff.Permanent(err)
 		}
 		a.Stats.Retries.Add(1)
 		if started.IsZero() {
 			started = time.Now()
 		}
-		if fault != held {
-			held = fault
-			a.logHold(fault, len(records), err)
+		if class := classOf(err); class != held {
+			held = class
+			a.logHold(class, len(records), err)
 		}
 		return err
 	}
@@ -102,8 +98,8 @@ func (a *Aggregator) writeWithRetry(ctx context.Context, batch []pending) error 
 
 // logHold says once why a batch is held: waiting is right for both faults,
 // but only one of them needs a human.
-func (a *Aggregator) logHold(fault warehouse.Fault, events int, err error) {
-	if fault == warehouse.Setup {
+func (a *Aggregator) logHold(class Class, events int, err error) {
+	if class == ClassSetup {
 		a.logger.Error("warehouse refuses every write; holding the batch until its setup is fixed", "events", events, "err", err)
 		return
 	}
@@ -137,7 +133,8 @@ func (a *Aggregator) refused(ctx context.Context, p pending, err error) error {
 	seq := p.record.Seq
 	a.refusals[seq]++
 	n := a.refusals[seq]
-	if n >= a.cfg.MaxDeliver {
+	choice := judgeRefusal(n, a.cfg.MaxDeliver, a.cfg.RefusedDelay)
+	if choice.deadLetter {
 		delete(a.refusals, seq)
 		meta, merr := p.msg.Metadata()
 		if merr != nil {
@@ -146,11 +143,10 @@ func (a *Aggregator) refused(ctx context.Context, p pending, err error) error {
 		a.deadLetter(ctx, p.msg, meta, "write_failed", err.Error())
 		return nil
 	}
-	delay := min(a.cfg.RefusedDelay<<min(n-1, 20), 5*time.Minute)
 	if total := a.Stats.Refused.Add(1); sampled(total) {
 		a.logger.Error("warehouse refused an event; it will come back", "event_id", p.record.EventID,
-			"refusals", n, "retry_in", delay, "refused_total", total, "err", err)
+			"refusals", n, "retry_in", choice.delay, "refused_total", total, "err", err)
 	}
-	_ = p.msg.NakWithDelay(delay)
+	_ = p.msg.NakWithDelay(choice.delay)
 	return nil
 }
