@@ -16,8 +16,8 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/ikd-pipeline/ikd/internal/batch"
-	"github.com/ikd-pipeline/ikd/internal/broker"
 	"github.com/ikd-pipeline/ikd/internal/config"
+	"github.com/ikd-pipeline/ikd/internal/contract"
 	"github.com/ikd-pipeline/ikd/internal/events"
 	"github.com/ikd-pipeline/ikd/internal/nik"
 )
@@ -94,7 +94,7 @@ func New(ctx context.Context, cfg Config, js jetstream.JetStream, writer Writer,
 	if err := cfg.Validate(); err != nil {
 		return nil, fmt.Errorf("aggregator configuration: %w", err)
 	}
-	consumer, err := js.CreateOrUpdateConsumer(ctx, broker.EventsStream, jetstream.ConsumerConfig{
+	consumer, err := js.CreateOrUpdateConsumer(ctx, contract.EventsStream, jetstream.ConsumerConfig{
 		Durable:       cfg.Durable,
 		Description:   "aggregates events into the warehouse",
 		FilterSubject: events.SubjectPrefix + ".>",
@@ -109,7 +109,7 @@ func New(ctx context.Context, cfg Config, js jetstream.JetStream, writer Writer,
 		DeliverPolicy: jetstream.DeliverAllPolicy,
 	})
 	if err != nil {
-		return nil, fmt.Errorf("create consumer %s on %s: %w", cfg.Durable, broker.EventsStream, err)
+		return nil, fmt.Errorf("create consumer %s on %s: %w", cfg.Durable, contract.EventsStream, err)
 	}
 	return &Aggregator{cfg: cfg, js: js, consumer: consumer, writer: writer, validator: validator, logger: logger,
 		refusals: make(map[uint64]int)}, nil
@@ -121,7 +121,7 @@ func New(ctx context.Context, cfg Config, js jetstream.JetStream, writer Writer,
 func (a *Aggregator) Run(ctx context.Context) error {
 	iter, err := a.consumer.Messages(jetstream.PullMaxMessages(2 * a.cfg.BatchSize))
 	if err != nil {
-		return fmt.Errorf("consume %s: %w", broker.EventsStream, err)
+		return fmt.Errorf("consume %s: %w", contract.EventsStream, err)
 	}
 	defer iter.Stop()
 	fetchCtx, stopFetching := context.WithCancel(ctx)
@@ -159,7 +159,7 @@ func (a *Aggregator) fetch(ctx context.Context, iter jetstream.MessagesContext, 
 			if ctx.Err() != nil {
 				return nil
 			}
-			return fmt.Errorf("fetch from %s: %w", broker.EventsStream, err)
+			return fmt.Errorf("fetch from %s: %w", contract.EventsStream, err)
 		}
 	}
 }
@@ -168,6 +168,14 @@ func (a *Aggregator) fetch(ctx context.Context, iter jetstream.MessagesContext, 
 // batch until ready is closed. Meanwhile the batch is kept ours: behind a
 // long warehouse outage it would otherwise be redelivered every AckWait.
 func (a *Aggregator) handOver(ready chan<- []pending, batch []pending) {
+	select {
+	case ready <- batch:
+		return
+	default:
+	}
+	// It must wait: the wait starts with a fresh AckWait, whatever the
+	// gathering of the batch took.
+	inProgress(batch)
 	stop := a.keepAlive(batch)
 	defer stop()
 	ready <- batch
@@ -269,6 +277,7 @@ func (c Config) Validate() error {
 		config.AtLeast("BatchSize", c.BatchSize, 1),
 		config.Positive("FlushInterval", c.FlushInterval),
 		minimum("AckWait", c.AckWait, time.Second),
+		flushWithinAckWait(c.FlushInterval, c.AckWait),
 		config.AtLeast("MaxDeliver", c.MaxDeliver, 1),
 		config.Positive("RefusedDelay", c.RefusedDelay),
 		config.Positive("RetryMaxInterval", c.RetryMaxInterval),
@@ -281,6 +290,15 @@ func (c Config) Validate() error {
 func minimum(field string, d, least time.Duration) error {
 	if d < least {
 		return config.Invalid(field, "must be at least %s, got %s", least, d)
+	}
+	return nil
+}
+
+// flushWithinAckWait refuses a batch that may take longer to gather than
+// half the AckWait: its first messages would be delivered again meanwhile.
+func flushWithinAckWait(flush, ackWait time.Duration) error {
+	if flush > ackWait/2 {
+		return config.Invalid("FlushInterval", "must be at most half of ACK_WAIT (%s), got %s", ackWait, flush)
 	}
 	return nil
 }

@@ -14,6 +14,7 @@ import (
 
 	"github.com/ikd-pipeline/ikd/consumers/aggregator"
 	"github.com/ikd-pipeline/ikd/internal/broker"
+	"github.com/ikd-pipeline/ikd/internal/contract"
 	"github.com/ikd-pipeline/ikd/internal/events"
 	"github.com/ikd-pipeline/ikd/internal/nik"
 	"github.com/ikd-pipeline/ikd/internal/region"
@@ -152,7 +153,7 @@ func (p *pipeline) publishRaw(t *testing.T, subject string, data []byte) {
 func (p *pipeline) settle(t *testing.T) {
 	t.Helper()
 	ctx := context.Background()
-	stream, err := p.js.Stream(ctx, broker.EventsStream)
+	stream, err := p.js.Stream(ctx, contract.EventsStream)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -161,7 +162,7 @@ func (p *pipeline) settle(t *testing.T) {
 		t.Fatal(err)
 	}
 	last := info.State.LastSeq
-	consumer, err := p.js.Consumer(ctx, broker.EventsStream, testConfig().Durable)
+	consumer, err := p.js.Consumer(ctx, contract.EventsStream, testConfig().Durable)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -346,17 +347,17 @@ func TestInvalidMessagesAreDeadLetteredWithTheirReasonAndTheRestCounts(t *testin
 	if got := p.city(t, "17.71", year); got.Activated != 1 {
 		t.Fatalf("the valid event behind the poison ones: activated %d", got.Activated)
 	}
-	stream, err := p.js.Stream(context.Background(), broker.DeadLetterStream)
+	stream, err := p.js.Stream(context.Background(), contract.DeadLetterStream)
 	if err != nil {
 		t.Fatal(err)
 	}
 	for reason, data := range cases {
-		msg, err := stream.GetLastMsgForSubject(context.Background(), aggregator.DeadLetterSubject(reason))
+		msg, err := stream.GetLastMsgForSubject(context.Background(), contract.DeadLetterSubject(reason))
 		if err != nil {
 			t.Errorf("%s: no dead letter: %v", reason, err)
 			continue
 		}
-		if string(msg.Data) != string(data) || msg.Header.Get(aggregator.HeaderReason) != reason || msg.Header.Get(aggregator.HeaderDetail) == "" {
+		if string(msg.Data) != string(data) || msg.Header.Get(contract.HeaderReason) != reason || msg.Header.Get(contract.HeaderDetail) == "" {
 			t.Errorf("%s: dead letter lacks the original payload or its reason: %v", reason, msg.Header)
 		}
 	}
@@ -392,8 +393,8 @@ func TestAnEventTheWarehouseRefusesIsIsolatedRetriedAndDeadLettered(t *testing.T
 	if got := p.city(t, "17.71", year); got.Activated != 39 {
 		t.Fatalf("the 39 events around the refused one: activated %d", got.Activated)
 	}
-	if !strings.Contains(msg.Header.Get(aggregator.HeaderDetail), "no_poison") {
-		t.Errorf("dead letter should carry the warehouse's reason: %q", msg.Header.Get(aggregator.HeaderDetail))
+	if !strings.Contains(msg.Header.Get(contract.HeaderDetail), "no_poison") {
+		t.Errorf("dead letter should carry the warehouse's reason: %q", msg.Header.Get(contract.HeaderDetail))
 	}
 }
 
@@ -403,7 +404,7 @@ func TestARefusedEventHasMaxDeliverTriesHoweverOftenTheBrokerDeliveredIt(t *test
 	t.Cleanup(func() { p.exec(t, "ALTER TABLE ikd.events DROP CONSTRAINT no_poison") })
 	p.publish(t, line("activation", p.residentOf(t, "17.71", 1), "POISON-OFFICE", time.Now().Add(-time.Minute).Format(time.RFC3339)))
 	// Deliveries that never reached the warehouse, as behind a long outage.
-	consumer, err := p.js.Consumer(context.Background(), broker.EventsStream, testConfig().Durable)
+	consumer, err := p.js.Consumer(context.Background(), contract.EventsStream, testConfig().Durable)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -468,13 +469,13 @@ func (p *pipeline) retrying(t *testing.T, n uint64) {
 // deadLetter waits for the last dead letter of reason and returns it.
 func (p *pipeline) deadLetter(t *testing.T, reason string) *jetstream.RawStreamMsg {
 	t.Helper()
-	stream, err := p.js.Stream(context.Background(), broker.DeadLetterStream)
+	stream, err := p.js.Stream(context.Background(), contract.DeadLetterStream)
 	if err != nil {
 		t.Fatal(err)
 	}
 	var msg *jetstream.RawStreamMsg
 	testenv.Eventually(t, 2*time.Minute, func() error {
-		msg, err = stream.GetLastMsgForSubject(context.Background(), aggregator.DeadLetterSubject(reason))
+		msg, err = stream.GetLastMsgForSubject(context.Background(), contract.DeadLetterSubject(reason))
 		if err != nil {
 			return fmt.Errorf("no dead letter %s: %w", reason, err)
 		}

@@ -10,8 +10,7 @@ import (
 
 	"github.com/nats-io/nats.go/jetstream"
 
-	"github.com/ikd-pipeline/ikd/consumers/aggregator"
-	"github.com/ikd-pipeline/ikd/internal/broker"
+	"github.com/ikd-pipeline/ikd/internal/contract"
 	"github.com/ikd-pipeline/ikd/internal/testenv"
 )
 
@@ -25,7 +24,7 @@ func TestWrittenBatchIsAnnouncedOnChanges(t *testing.T) {
 		line("enrolment", p.residentOf(t, "18.71", 1), "1871-OFF-01", at),
 	)
 	p.settle(t)
-	cons, err := p.js.OrderedConsumer(ctx, broker.ChangesStream, jetstream.OrderedConsumerConfig{FilterSubjects: []string{aggregator.ChangesSubject}})
+	cons, err := p.js.OrderedConsumer(ctx, contract.ChangesStream, jetstream.OrderedConsumerConfig{FilterSubjects: []string{contract.ChangesSubject}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -36,7 +35,7 @@ func TestWrittenBatchIsAnnouncedOnChanges(t *testing.T) {
 		if err != nil {
 			return fmt.Errorf("%d events announced so far: %w", events, err)
 		}
-		var a aggregator.Announcement
+		var a contract.Announcement
 		if err := json.Unmarshal(msg.Data(), &a); err != nil {
 			t.Fatalf("announcement %s: %v", msg.Data(), err)
 		}

@@ -17,6 +17,7 @@ func TestConfigValidateRefusesValuesThatBreakTheAggregator(t *testing.T) {
 		{"BatchSize", func(c *aggregator.Config) { c.BatchSize = 0 }},
 		{"FlushInterval", func(c *aggregator.Config) { c.FlushInterval = 0 }},
 		{"AckWait", func(c *aggregator.Config) { c.AckWait = 100 * time.Millisecond }},
+		{"FlushInterval", func(c *aggregator.Config) { c.FlushInterval = c.AckWait }},
 		{"MaxDeliver", func(c *aggregator.Config) { c.MaxDeliver = 0 }},
 		{"RefusedDelay", func(c *aggregator.Config) { c.RefusedDelay = -time.Second }},
 		{"RetryMaxInterval", func(c *aggregator.Config) { c.RetryMaxInterval = 0 }},

@@ -7,7 +7,7 @@ import (
 	"time"
 
 	"github.com/ikd-pipeline/ikd/consumers/aggregator"
-	"github.com/ikd-pipeline/ikd/internal/broker"
+	"github.com/ikd-pipeline/ikd/internal/contract"
 	"github.com/ikd-pipeline/ikd/internal/events"
 	"github.com/ikd-pipeline/ikd/internal/region"
 	"github.com/ikd-pipeline/ikd/internal/testenv"
@@ -38,7 +38,7 @@ func TestASlowWarehouseSplittingARefusedBatchGetsNoMessageDeliveredTwice(t *test
 	cfg := testConfig()
 	cfg.AckWait = time.Second
 	cfg.BatchSize = 8 // the whole file in one batch, closed on its count
-	cfg.FlushInterval = 500 * time.Millisecond
+	cfg.FlushInterval = 100 * time.Millisecond
 	p := prepare(t)
 	p.exec(t, "ALTER TABLE ikd.events ADD CONSTRAINT no_poison CHECK office_id != 'POISON-OFFICE'")
 	t.Cleanup(func() { p.exec(t, "ALTER TABLE ikd.events DROP CONSTRAINT no_poison") })
@@ -78,7 +78,7 @@ func TestASlowWarehouseSplittingARefusedBatchGetsNoMessageDeliveredTwice(t *test
 	}
 	// Each message once, and the refused one again after each refusal but
 	// the last, which dead-letters it: nothing was left for AckWait to resend.
-	consumer, err := p.js.Consumer(context.Background(), broker.EventsStream, cfg.Durable)
+	consumer, err := p.js.Consumer(context.Background(), contract.EventsStream, cfg.Durable)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -50,7 +50,7 @@ func (a *Aggregator) store(ctx context.Context, batch []pending) error {
 const writeTimeout = 30 * time.Second
 
 // writeWithRetry holds the batch and tries again for as long as ctx lives
-// while the warehouse has passing or setup trouble, with capped exponential
+// while the warehouse has transient or setup trouble, with capped exponential
 // backoff and jitter; it returns only success, shutdown, or a refusal of the
 // rows themselves.
 func (a *Aggregator) writeWithRetry(ctx context.Context, batch []pending) error {
