@@ -256,10 +256,6 @@ func (a *Aggregator) validate(ctx context.Context, msgs []jetstream.Msg) []pendi
 	return valid
 }
 
-// sampled says whether the n-th of a run of like events is logged: the first
-// and every thousandth, so that a flood stays readable.
-func sampled(n uint64) bool { return n == 1 || n%1000 == 0 }
-
 func reasonOf(err error) string {
 	var ve *events.Error
 	if errors.As(err, &ve) {

@@ -9,6 +9,7 @@ import (
 
 	"github.com/ikd-pipeline/ikd/internal/contract"
 	"github.com/ikd-pipeline/ikd/internal/events"
+	"github.com/ikd-pipeline/ikd/internal/logsample"
 )
 
 // announcement summarises a written batch.
@@ -44,7 +45,7 @@ func (a *Aggregator) announce(ctx context.Context, batch []pending) {
 	pctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), announceTimeout)
 	defer cancel()
 	if _, err := a.js.Publish(pctx, contract.ChangesSubject, data); err != nil {
-		if n := a.announceFailures.Add(1); sampled(n) {
+		if n := a.announceFailures.Add(1); logsample.Due(n) {
 			a.logger.Warn("announce batch: not stored", "subject", contract.ChangesSubject, "failures_total", n, "err", err)
 		}
 	}

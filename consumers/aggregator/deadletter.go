@@ -12,6 +12,7 @@ import (
 
 	"github.com/ikd-pipeline/ikd/internal/contract"
 	"github.com/ikd-pipeline/ikd/internal/events"
+	"github.com/ikd-pipeline/ikd/internal/logsample"
 	"github.com/ikd-pipeline/ikd/internal/nik"
 )
 
@@ -41,14 +42,14 @@ func (a *Aggregator) deadLetter(ctx context.Context, msg jetstream.Msg, meta *je
 	if _, err := a.js.PublishMsg(ctx, dl); err != nil {
 		// Without its dead letter the message must not be terminated: it
 		// comes back and is judged again.
-		if n := a.deadLetterFailures.Add(1); sampled(n) {
+		if n := a.deadLetterFailures.Add(1); logsample.Due(n) {
 			a.logger.Error("cannot store dead letter; the message will come back", "seq", meta.Sequence.Stream,
 				"reason", reason, "failures_total", n, "err", err)
 		}
 		_ = msg.NakWithDelay(time.Second)
 		return
 	}
-	if n := a.Stats.DeadLettered.Add(1); sampled(n) {
+	if n := a.Stats.DeadLettered.Add(1); logsample.Due(n) {
 		a.logger.Warn("message dead-lettered", "reason", reason, "detail", detail, "subject", subject, "dead_lettered_total", n)
 	}
 	_ = msg.TermWithReason(reason)

@@ -82,11 +82,3 @@ func TestRetryableHoldsForTheWarehousesTroubleNotForTheRows(t *testing.T) {
 		}
 	}
 }
-
-func TestSampledLogsTheFirstAndEveryThousandth(t *testing.T) {
-	for n, want := range map[uint64]bool{1: true, 2: false, 999: false, 1000: true, 1001: false, 2000: true} {
-		if got := sampled(n); got != want {
-			t.Errorf("sampled(%d) = %v, want %v", n, got, want)
-		}
-	}
-}

@@ -2,11 +2,11 @@ package aggregator
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"time"
 
-	"github.com/cenkalti/backoff/v4"
+	"github.com/ikd-pipeline/ikd/internal/logsample"
+	"github.com/ikd-pipeline/ikd/internal/retry"
 )
 
 // write stores a batch and settles every message in it: acknowledged once
@@ -58,12 +58,8 @@ func (a *Aggregator) writeWithRetry(ctx context.Context, batch []pending) error 
 	for i, p := range batch {
 		records[i] = p.record
 	}
-	policy := backoff.NewExponentialBackOff()
-	policy.InitialInterval = 100 * time.Millisecond
-	policy.MaxInterval = a.cfg.RetryMaxInterval
-	policy.MaxElapsedTime = 0 // an outage is waited out; the backlog waits in the broker
-	policy.RandomizationFactor = 0.5
-
+	// An outage is waited out: the backlog waits in the broker.
+	policy := retry.Policy{Initial: min(100*time.Millisecond, a.cfg.RetryMaxInterval), Max: a.cfg.RetryMaxInterval, Jitter: 0.5}
 	var started time.Time
 	var held Class
 	attempt := func() error {
@@ -71,10 +67,9 @@ func (a *Aggregator) writeWithRetry(ctx context.Context, batch []pending) error 
 		// written batch is also acknowledged; only further retries stop.
 		actx, cancel := context.WithTimeout(context.WithoutCancel(ctx), writeTimeout)
 		defer cancel()
-		err := a.writer.Write(actx, records)
-		if !retryable(err) {
-			return backoff.Permanent(err)
-		}
+		return a.writer.Write(actx, records)
+	}
+	onRetry := func(err error, _ time.Duration) {
 		a.Stats.Retries.Add(1)
 		if started.IsZero() {
 			started = time.Now()
@@ -83,13 +78,8 @@ func (a *Aggregator) writeWithRetry(ctx context.Context, batch []pending) error 
 			held = class
 			a.logHold(class, len(records), err)
 		}
-		return err
 	}
-	err := backoff.Retry(attempt, backoff.WithContext(policy, ctx))
-	var perm *backoff.PermanentError
-	if errors.As(err, &perm) {
-		err = perm.Err
-	}
+	err := retry.Do(ctx, policy, attempt, retryable, onRetry)
 	if !started.IsZero() && err == nil {
 		a.logger.Info("warehouse back; batch written", "events", len(records), "held_for", time.Since(started).Round(time.Millisecond))
 	}
@@ -143,7 +133,7 @@ func (a *Aggregator) refused(ctx context.Context, p pending, err error) error {
 		a.deadLetter(ctx, p.msg, meta, "write_failed", err.Error())
 		return nil
 	}
-	if total := a.Stats.Refused.Add(1); sampled(total) {
+	if total := a.Stats.Refused.Add(1); logsample.Due(total) {
 		a.logger.Error("warehouse refused an event; it will come back", "event_id", p.record.EventID,
 			"refusals", n, "retry_in", choice.delay, "refused_total", total, "err", err)
 	}
