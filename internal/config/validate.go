@@ -78,14 +78,6 @@ func NotEmpty(field, value string) error {
 	return nil
 }
 
-// OneOf refuses a value that is not one of allowed.
-func OneOf(field, value string, allowed ...string) error {
-	if !slices.Contains(allowed, value) {
-		return Invalid(field, "unknown value %q; one of %s", value, strings.Join(allowed, ", "))
-	}
-	return nil
-}
-
 // URL refuses a value that is not an absolute URL with a host and one of
 // schemes. The value is not repeated in the error: it may hold a password.
 func URL(field, value string, schemes ...string) error {

@@ -32,7 +32,11 @@ type program struct {
 }
 
 func (c *program) Validate() error {
-	return errors.Join(c.Base.Validate(), config.OneOf("Mode", c.Mode, "fast", "exact"))
+	var mode error
+	if c.Mode != "fast" && c.Mode != "exact" {
+		mode = config.Invalid("Mode", "unknown value %q; one of fast, exact", c.Mode)
+	}
+	return errors.Join(c.Base.Validate(), mode)
 }
 
 func TestLoadNamesTheVariableOfEveryRefusedValue(t *testing.T) {
