@@ -123,7 +123,8 @@ func (a *Aggregator) Run(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("consume %s: %w", contract.EventsStream, err)
 	}
-	defer iter.Stop()
+	src := pullSource{iter}
+	defer src.Stop()
 	fetchCtx, stopFetching := context.WithCancel(ctx)
 	defer stopFetching()
 	// Unbuffered: a batch is kept alive in handOver until the writer takes it;
@@ -131,7 +132,7 @@ func (a *Aggregator) Run(ctx context.Context) error {
 	ready := make(chan []pending)
 	fetched := make(chan error, 1)
 	go func() {
-		fetched <- a.fetch(fetchCtx, iter, ready)
+		fetched <- a.fetch(fetchCtx, src, ready)
 		close(ready)
 	}()
 	for batch := range ready {
@@ -148,10 +149,9 @@ func (a *Aggregator) Run(ctx context.Context) error {
 
 // fetch gathers batches, validates them and hands the valid part to the
 // writer, until ctx ends.
-func (a *Aggregator) fetch(ctx context.Context, iter jetstream.MessagesContext, ready chan<- []pending) error {
-	next := func(ctx context.Context) (jetstream.Msg, error) { return iter.Next(jetstream.NextContext(ctx)) }
+func (a *Aggregator) fetch(ctx context.Context, src Source, ready chan<- []pending) error {
 	for {
-		msgs, err := batch.Collect(ctx, a.cfg.BatchSize, a.cfg.FlushInterval, next)
+		msgs, err := batch.Collect(ctx, a.cfg.BatchSize, a.cfg.FlushInterval, src.Next)
 		if valid := a.validate(ctx, msgs); len(valid) > 0 {
 			a.handOver(ready, valid)
 		}
@@ -226,13 +226,13 @@ func nakAll(batch []pending) {
 
 // pending is a valid message waiting for the warehouse.
 type pending struct {
-	msg       jetstream.Msg
+	msg       Message
 	record    Record
 	delivered uint64 // how often the broker has delivered it, this time included
 }
 
 // validate dead-letters the invalid messages and returns the valid ones.
-func (a *Aggregator) validate(ctx context.Context, msgs []jetstream.Msg) []pending {
+func (a *Aggregator) validate(ctx context.Context, msgs []Message) []pending {
 	valid := make([]pending, 0, len(msgs))
 	for _, msg := range msgs {
 		meta, err := msg.Metadata()

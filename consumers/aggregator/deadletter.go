@@ -22,7 +22,7 @@ import (
 // Term arrived is stored once. A NIK never rests in clear: a payload or
 // subject holding a run that could be one is stored redacted, and the
 // original is erased from the event stream.
-func (a *Aggregator) deadLetter(ctx context.Context, msg jetstream.Msg, meta *jetstream.MsgMetadata, reason, detail string) {
+func (a *Aggregator) deadLetter(ctx context.Context, msg Message, meta *jetstream.MsgMetadata, reason, detail string) {
 	data, redacted := events.Redact(msg.Data())
 	subject := nik.RedactString(msg.Subject())
 	if subject != msg.Subject() {
