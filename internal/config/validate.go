@@ -79,14 +79,15 @@ func NotEmpty(field, value string) error {
 }
 
 // URL refuses a value that is not an absolute URL with a host and one of
-// schemes. The value is not repeated in the error: it may hold a password.
+// schemes. The value is repeated in the error cut down by RedactURL: it may
+// hold a password or a token.
 func URL(field, value string, schemes ...string) error {
 	u, err := url.Parse(value)
 	if err != nil {
 		return Invalid(field, "not a URL: %v", RedactDSN(err.Error()))
 	}
 	if !slices.Contains(schemes, u.Scheme) || u.Host == "" {
-		return Invalid(field, "must be a %s URL with a host, got %q", strings.Join(schemes, " or "), u.Redacted())
+		return Invalid(field, "must be a %s URL with a host, got %q", strings.Join(schemes, " or "), RedactURL(value))
 	}
 	return nil
 }
