@@ -1,6 +1,7 @@
 // Package schema holds the warehouse schema as numbered SQL migrations and
-// the event contract (events/). Programs apply the migrations at start; every
-// statement is idempotent, so applying them again changes nothing.
+// the event contract (events/). Programs apply the migrations at start
+// (warehouse.Migrate); an applied migration never changes: a change comes as
+// a new numbered file.
 package schema
 
 import "embed"

@@ -16,10 +16,10 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/ikd-pipeline/ikd/internal/batch"
-	"github.com/ikd-pipeline/ikd/internal/broker"
+	"github.com/ikd-pipeline/ikd/internal/config"
+	"github.com/ikd-pipeline/ikd/internal/contract"
 	"github.com/ikd-pipeline/ikd/internal/events"
 	"github.com/ikd-pipeline/ikd/internal/nik"
-	"github.com/ikd-pipeline/ikd/internal/warehouse"
 )
 
 // Config tunes the consumer; the defaults suit one aggregator on a laptop.
@@ -42,14 +42,27 @@ type Config struct {
 	FutureTolerance  time.Duration `envconfig:"FUTURE_TOLERANCE" default:"10m"`
 }
 
-// Writer stores accepted events; *warehouse.EventWriter is one.
+// Writer stores accepted events. Its errors say what they blame by being a
+// *WriteError with a Class; one that does not is taken as a refusal of the
+// rows. Setup adapts the warehouse's event writer.
 type Writer interface {
-	Write(ctx context.Context, records []warehouse.Record) error
+	Write(ctx context.Context, records []Record) error
+}
+
+// Record is an accepted event and its position in the source stream, kept
+// so that the warehouse can be reconciled with the broker.
+type Record struct {
+	events.Event
+	Seq uint64
 }
 
 // Stats are running totals since start, for dashboards and tests.
 type Stats struct {
-	Written      atomic.Uint64 // events the warehouse accepted
+	Written atomic.Uint64 // events the warehouse accepted on their first delivery
+	// Rewritten counts redelivered events the warehouse accepted: they may
+	// have been written before (the warehouse absorbs the repeat), so they
+	// are not counted as newly written.
+	Rewritten    atomic.Uint64
 	DeadLettered atomic.Uint64
 	Refused      atomic.Uint64 // events the warehouse refused and that were sent back for later
 	Retries      atomic.Uint64 // write attempts that failed and were retried
@@ -78,7 +91,10 @@ type Aggregator struct {
 // New creates or updates the durable consumer and returns an aggregator
 // ready to Run.
 func New(ctx context.Context, cfg Config, js jetstream.JetStream, writer Writer, validator *events.Validator, logger *slog.Logger) (*Aggregator, error) {
-	consumer, err := js.CreateOrUpdateConsumer(ctx, broker.EventsStream, jetstream.ConsumerConfig{
+	if err := cfg.Validate(); err != nil {
+		return nil, fmt.Errorf("aggregator configuration: %w", err)
+	}
+	consumer, err := js.CreateOrUpdateConsumer(ctx, contract.EventsStream, jetstream.ConsumerConfig{
 		Durable:       cfg.Durable,
 		Description:   "aggregates events into the warehouse",
 		FilterSubject: events.SubjectPrefix + ".>",
@@ -93,7 +109,7 @@ func New(ctx context.Context, cfg Config, js jetstream.JetStream, writer Writer,
 		DeliverPolicy: jetstream.DeliverAllPolicy,
 	})
 	if err != nil {
-		return nil, fmt.Errorf("create consumer %s on %s: %w", cfg.Durable, broker.EventsStream, err)
+		return nil, fmt.Errorf("create consumer %s on %s: %w", cfg.Durable, contract.EventsStream, err)
 	}
 	return &Aggregator{cfg: cfg, js: js, consumer: consumer, writer: writer, validator: validator, logger: logger,
 		refusals: make(map[uint64]int)}, nil
@@ -105,15 +121,18 @@ func New(ctx context.Context, cfg Config, js jetstream.JetStream, writer Writer,
 func (a *Aggregator) Run(ctx context.Context) error {
 	iter, err := a.consumer.Messages(jetstream.PullMaxMessages(2 * a.cfg.BatchSize))
 	if err != nil {
-		return fmt.Errorf("consume %s: %w", broker.EventsStream, err)
+		return fmt.Errorf("consume %s: %w", contract.EventsStream, err)
 	}
-	defer iter.Stop()
+	src := pullSource{iter}
+	defer src.Stop()
 	fetchCtx, stopFetching := context.WithCancel(ctx)
 	defer stopFetching()
-	ready := make(chan []pending, 1)
+	// Unbuffered: a batch is kept alive in handOver until the writer takes it;
+	// in a channel buffer it would wait unseen and be redelivered.
+	ready := make(chan []pending)
 	fetched := make(chan error, 1)
 	go func() {
-		fetched <- a.fetch(fetchCtx, iter, ready)
+		fetched <- a.fetch(fetchCtx, src, ready)
 		close(ready)
 	}()
 	for batch := range ready {
@@ -130,10 +149,9 @@ func (a *Aggregator) Run(ctx context.Context) error {
 
 // fetch gathers batches, validates them and hands the valid part to the
 // writer, until ctx ends.
-func (a *Aggregator) fetch(ctx context.Context, iter jetstream.MessagesContext, ready chan<- []pending) error {
-	next := func(ctx context.Context) (jetstream.Msg, error) { return iter.Next(jetstream.NextContext(ctx)) }
+func (a *Aggregator) fetch(ctx context.Context, src Source, ready chan<- []pending) error {
 	for {
-		msgs, err := batch.Collect(ctx, a.cfg.BatchSize, a.cfg.FlushInterval, next)
+		msgs, err := batch.Collect(ctx, a.cfg.BatchSize, a.cfg.FlushInterval, src.Next)
 		if valid := a.validate(ctx, msgs); len(valid) > 0 {
 			a.handOver(ready, valid)
 		}
@@ -141,7 +159,7 @@ func (a *Aggregator) fetch(ctx context.Context, iter jetstream.MessagesContext, 
 			if ctx.Err() != nil {
 				return nil
 			}
-			return fmt.Errorf("fetch from %s: %w", broker.EventsStream, err)
+			return fmt.Errorf("fetch from %s: %w", contract.EventsStream, err)
 		}
 	}
 }
@@ -150,15 +168,41 @@ func (a *Aggregator) fetch(ctx context.Context, iter jetstream.MessagesContext, 
 // batch until ready is closed. Meanwhile the batch is kept ours: behind a
 // long warehouse outage it would otherwise be redelivered every AckWait.
 func (a *Aggregator) handOver(ready chan<- []pending, batch []pending) {
-	keepAlive := time.NewTicker(a.keepAliveEvery())
-	defer keepAlive.Stop()
-	for {
-		select {
-		case ready <- batch:
-			return
-		case <-keepAlive.C:
-			inProgress(batch)
+	select {
+	case ready <- batch:
+		return
+	default:
+	}
+	// It must wait: the wait starts with a fresh AckWait, whatever the
+	// gathering of the batch took.
+	inProgress(batch)
+	stop := a.keepAlive(batch)
+	defer stop()
+	ready <- batch
+}
+
+// keepAlive tells the broker every keepAliveEvery that the messages of batch
+// are in progress, until stop is called. Settled messages are skipped by the
+// client, so it may run over a batch that is being settled piece by piece.
+func (a *Aggregator) keepAlive(batch []pending) (stop func()) {
+	done := make(chan struct{})
+	stopped := make(chan struct{})
+	go func() {
+		defer close(stopped)
+		tick := time.NewTicker(a.keepAliveEvery())
+		defer tick.Stop()
+		for {
+			select {
+			case <-done:
+				return
+			case <-tick.C:
+				inProgress(batch)
+			}
 		}
+	}()
+	return func() {
+		close(done)
+		<-stopped
 	}
 }
 
@@ -182,12 +226,13 @@ func nakAll(batch []pending) {
 
 // pending is a valid message waiting for the warehouse.
 type pending struct {
-	msg    jetstream.Msg
-	record warehouse.Record
+	msg       Message
+	record    Record
+	delivered uint64 // how often the broker has delivered it, this time included
 }
 
 // validate dead-letters the invalid messages and returns the valid ones.
-func (a *Aggregator) validate(ctx context.Context, msgs []jetstream.Msg) []pending {
+func (a *Aggregator) validate(ctx context.Context, msgs []Message) []pending {
 	valid := make([]pending, 0, len(msgs))
 	for _, msg := range msgs {
 		meta, err := msg.Metadata()
@@ -206,14 +251,10 @@ func (a *Aggregator) validate(ctx context.Context, msgs []jetstream.Msg) []pendi
 			a.deadLetter(ctx, msg, meta, reasonOf(err), err.Error())
 			continue
 		}
-		valid = append(valid, pending{msg: msg, record: warehouse.Record{Event: ev, Seq: meta.Sequence.Stream}})
+		valid = append(valid, pending{msg: msg, record: Record{Event: ev, Seq: meta.Sequence.Stream}, delivered: meta.NumDelivered})
 	}
 	return valid
 }
-
-// sampled says whether the n-th of a run of like events is logged: the first
-// and every thousandth, so that a flood stays readable.
-func sampled(n uint64) bool { return n == 1 || n%1000 == 0 }
 
 func reasonOf(err error) string {
 	var ve *events.Error
@@ -221,4 +262,39 @@ func reasonOf(err error) string {
 		return string(ve.Reason)
 	}
 	return "invalid"
+}
+
+// Validate refuses values that would break the aggregator: an empty batch
+// panics, a zero retry interval spins against a down warehouse, a zero
+// MaxDeliver dead-letters every refused event at once.
+func (c Config) Validate() error {
+	return errors.Join(
+		config.NotEmpty("Durable", c.Durable),
+		config.AtLeast("BatchSize", c.BatchSize, 1),
+		config.Positive("FlushInterval", c.FlushInterval),
+		minimum("AckWait", c.AckWait, time.Second),
+		flushWithinAckWait(c.FlushInterval, c.AckWait),
+		config.AtLeast("MaxDeliver", c.MaxDeliver, 1),
+		config.Positive("RefusedDelay", c.RefusedDelay),
+		config.Positive("RetryMaxInterval", c.RetryMaxInterval),
+		config.NotNegative("FutureTolerance", c.FutureTolerance),
+	)
+}
+
+// minimum refuses a duration below least: an AckWait shorter than a second
+// leaves no room for the in-progress reports that keep a held batch ours.
+func minimum(field string, d, least time.Duration) error {
+	if d < least {
+		return config.Invalid(field, "must be at least %s, got %s", least, d)
+	}
+	return nil
+}
+
+// flushWithinAckWait refuses a batch that may take longer to gather than
+// half the AckWait: its first messages would be delivered again meanwhile.
+func flushWithinAckWait(flush, ackWait time.Duration) error {
+	if flush > ackWait/2 {
+		return config.Invalid("FlushInterval", "must be at most half of ACK_WAIT (%s), got %s", ackWait, flush)
+	}
+	return nil
 }

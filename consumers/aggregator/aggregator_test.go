@@ -14,6 +14,7 @@ import (
 
 	"github.com/ikd-pipeline/ikd/consumers/aggregator"
 	"github.com/ikd-pipeline/ikd/internal/broker"
+	"github.com/ikd-pipeline/ikd/internal/contract"
 	"github.com/ikd-pipeline/ikd/internal/events"
 	"github.com/ikd-pipeline/ikd/internal/nik"
 	"github.com/ikd-pipeline/ikd/internal/region"
@@ -58,10 +59,8 @@ func prepareAt(t *testing.T, dir string) *pipeline {
 	t.Helper()
 	_, js := testenv.JetStream(t, testenv.BrokerAt(t, dir, -1).URL())
 	conn := testenv.Warehouse(t)
-	agg, err := aggregator.Setup(context.Background(), testConfig(), js, conn, broker.StreamOptions{}, testenv.Quiet)
-	if err != nil {
-		t.Fatal(err)
-	}
+	p := &pipeline{js: js, conn: conn}
+	p.agg = p.setup(t, testConfig())
 	ref, err := region.Load()
 	if err != nil {
 		t.Fatal(err)
@@ -70,8 +69,20 @@ func prepareAt(t *testing.T, dir string) *pipeline {
 	if err != nil {
 		t.Fatal(err)
 	}
-	builder := &events.Builder{Ref: ref, Pseudonyms: pseudonyms, Now: time.Now, FutureTolerance: 10 * time.Minute}
-	return &pipeline{js: js, conn: conn, agg: agg, builder: builder, ref: ref}
+	p.builder = &events.Builder{Ref: ref, Pseudonyms: pseudonyms, Now: time.Now, FutureTolerance: 10 * time.Minute}
+	p.ref = ref
+	return p
+}
+
+// setup readies both ends as a program does at start and returns a new
+// aggregator on the durable consumer, not yet running.
+func (p *pipeline) setup(t *testing.T, cfg aggregator.Config) *aggregator.Aggregator {
+	t.Helper()
+	agg, err := aggregator.Setup(context.Background(), cfg, p.js, p.conn, broker.StreamOptions{}, testenv.Quiet)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return agg
 }
 
 // run starts consuming until the test ends.
@@ -136,17 +147,35 @@ func (p *pipeline) publishRaw(t *testing.T, subject string, data []byte) {
 	}
 }
 
-// settle waits until the aggregator has settled n messages.
-func (p *pipeline) settle(t *testing.T, n uint64) {
+// settle waits until the broker records every message published so far as
+// settled by the aggregator, acknowledged or terminated: the aggregator writes
+// a batch, or stores a dead letter, before it settles the messages.
+func (p *pipeline) settle(t *testing.T) {
 	t.Helper()
-	deadline := time.Now().Add(30 * time.Second)
-	for time.Now().Before(deadline) {
-		if p.agg.Stats.Written.Load()+p.agg.Stats.DeadLettered.Load() >= n {
-			return
-		}
-		time.Sleep(20 * time.Millisecond)
+	ctx := context.Background()
+	stream, err := p.js.Stream(ctx, contract.EventsStream)
+	if err != nil {
+		t.Fatal(err)
 	}
-	t.Fatalf("aggregator settled %d+%d messages, want %d", p.agg.Stats.Written.Load(), p.agg.Stats.DeadLettered.Load(), n)
+	info, err := stream.Info(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	last := info.State.LastSeq
+	consumer, err := p.js.Consumer(ctx, contract.EventsStream, testConfig().Durable)
+	if err != nil {
+		t.Fatal(err)
+	}
+	testenv.Eventually(t, 2*time.Minute, func() error {
+		ci, err := consumer.Info(ctx)
+		if err != nil {
+			return err
+		}
+		if ci.AckFloor.Stream < last {
+			return fmt.Errorf("the aggregator settled the stream up to %d of %d", ci.AckFloor.Stream, last)
+		}
+		return nil
+	})
 }
 
 type cityRow struct {
@@ -206,14 +235,40 @@ func TestPublishedEventsShowExactNumbersAndRepublishingChangesNothing(t *testing
 		lines = append(lines, line("activation", p.residentOf(t, "17.71", i), "1771-OFF-01", now))
 	}
 	p.publish(t, lines...)
-	p.settle(t, uint64(len(lines)))
+	p.settle(t)
 	got := p.city(t, "17.71", year)
 	// Default target: 25 % of (baseline 0 + 8 enrolled) = 2.
 	if got.Activated != 3 || got.Enrolled != 8 || got.Target != 2 || got.AttainmentPct != 150 {
 		t.Fatalf("Kota Bengkulu: %+v", got)
 	}
-	p.publish(t, lines...) // the same file again
-	time.Sleep(300 * time.Millisecond)
+	// The same file again, without the message ids by which the broker
+	// would drop it as a duplicate: the aggregator receives and writes every
+	// event a second time, and the warehouse must absorb them.
+	for _, l := range lines {
+		ev, err := p.builder.Build([]byte(l))
+		if err != nil {
+			t.Fatal(err)
+		}
+		p.publishRaw(t, ev.Subject(), mustMarshal(t, ev))
+	}
+	stream, err := p.js.Stream(context.Background(), contract.EventsStream)
+	if err != nil {
+		t.Fatal(err)
+	}
+	info, err := stream.Info(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if info.State.Msgs != 2*uint64(len(lines)) {
+		t.Fatalf("the stream holds %d messages, want every event twice (%d)", info.State.Msgs, 2*len(lines))
+	}
+	p.settle(t)
+	testenv.Eventually(t, time.Minute, func() error {
+		if w := p.agg.Stats.Written.Load() + p.agg.Stats.Rewritten.Load(); w < 2*uint64(len(lines)) {
+			return fmt.Errorf("the aggregator wrote %d events, want each of the %d twice", w, len(lines))
+		}
+		return nil
+	})
 	if again := p.city(t, "17.71", year); again != got {
 		t.Fatalf("republishing changed the view: %+v then %+v", got, again)
 	}
@@ -234,7 +289,7 @@ func TestReactivationAndActivationAwayFromHomeCountOnceAtHome(t *testing.T) {
 		line("activation", resident, "1771-OFF-01", t2), // again, at home
 		line("activation", resident, "3171-DKI-01", t3), // again, in Jakarta
 	)
-	p.settle(t, 3)
+	p.settle(t)
 	if got := p.city(t, "17.71", year); got.Activated != 1 {
 		t.Fatalf("Kota Bengkulu activated: got %d want 1", got.Activated)
 	}
@@ -258,7 +313,7 @@ func TestTargetsInsertedByAdminsDriveAttainment(t *testing.T) {
 		line("enrolment", p.residentOf(t, "18.71", 2), "1871-OFF-01", now),
 		line("activation", p.residentOf(t, "18.71", 1), "1871-OFF-01", now),
 	)
-	p.settle(t, 4)
+	p.settle(t)
 	if got := p.city(t, "17.71", year); got.Target != 4 || got.AttainmentPct != 25 {
 		t.Errorf("absolute target: %+v", got)
 	}
@@ -299,21 +354,21 @@ func TestInvalidMessagesAreDeadLetteredWithTheirReasonAndTheRestCounts(t *testin
 		p.publishRaw(t, "ikd.v1.activation.17.71", data)
 	}
 	p.publishEvent(t, good)
-	p.settle(t, uint64(len(cases)+1))
+	p.settle(t)
 	if got := p.city(t, "17.71", year); got.Activated != 1 {
 		t.Fatalf("the valid event behind the poison ones: activated %d", got.Activated)
 	}
-	stream, err := p.js.Stream(context.Background(), broker.DeadLetterStream)
+	stream, err := p.js.Stream(context.Background(), contract.DeadLetterStream)
 	if err != nil {
 		t.Fatal(err)
 	}
 	for reason, data := range cases {
-		msg, err := stream.GetLastMsgForSubject(context.Background(), aggregator.DeadLetterSubject(reason))
+		msg, err := stream.GetLastMsgForSubject(context.Background(), contract.DeadLetterSubject(reason))
 		if err != nil {
 			t.Errorf("%s: no dead letter: %v", reason, err)
 			continue
 		}
-		if string(msg.Data) != string(data) || msg.Header.Get(aggregator.HeaderReason) != reason || msg.Header.Get(aggregator.HeaderDetail) == "" {
+		if string(msg.Data) != string(data) || msg.Header.Get(contract.HeaderReason) != reason || msg.Header.Get(contract.HeaderDetail) == "" {
 			t.Errorf("%s: dead letter lacks the original payload or its reason: %v", reason, msg.Header)
 		}
 	}
@@ -344,20 +399,13 @@ func TestAnEventTheWarehouseRefusesIsIsolatedRetriedAndDeadLettered(t *testing.T
 		lines = append(lines, line("activation", p.residentOf(t, "17.71", i), office, now))
 	}
 	p.publish(t, lines...)
-	p.settle(t, 40)
+	msg := p.deadLetter(t, "write_failed")
+	p.settle(t)
 	if got := p.city(t, "17.71", year); got.Activated != 39 {
 		t.Fatalf("the 39 events around the refused one: activated %d", got.Activated)
 	}
-	stream, err := p.js.Stream(context.Background(), broker.DeadLetterStream)
-	if err != nil {
-		t.Fatal(err)
-	}
-	msg, err := stream.GetLastMsgForSubject(context.Background(), aggregator.DeadLetterSubject("write_failed"))
-	if err != nil {
-		t.Fatalf("no dead letter for the refused event: %v", err)
-	}
-	if !strings.Contains(msg.Header.Get(aggregator.HeaderDetail), "no_poison") {
-		t.Errorf("dead letter should carry the warehouse's reason: %q", msg.Header.Get(aggregator.HeaderDetail))
+	if !strings.Contains(msg.Header.Get(contract.HeaderDetail), "no_poison") {
+		t.Errorf("dead letter should carry the warehouse's reason: %q", msg.Header.Get(contract.HeaderDetail))
 	}
 }
 
@@ -367,7 +415,7 @@ func TestARefusedEventHasMaxDeliverTriesHoweverOftenTheBrokerDeliveredIt(t *test
 	t.Cleanup(func() { p.exec(t, "ALTER TABLE ikd.events DROP CONSTRAINT no_poison") })
 	p.publish(t, line("activation", p.residentOf(t, "17.71", 1), "POISON-OFFICE", time.Now().Add(-time.Minute).Format(time.RFC3339)))
 	// Deliveries that never reached the warehouse, as behind a long outage.
-	consumer, err := p.js.Consumer(context.Background(), broker.EventsStream, testConfig().Durable)
+	consumer, err := p.js.Consumer(context.Background(), contract.EventsStream, testConfig().Durable)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -381,7 +429,7 @@ func TestARefusedEventHasMaxDeliverTriesHoweverOftenTheBrokerDeliveredIt(t *test
 		}
 	}
 	p.run(t)
-	p.settle(t, 1)
+	p.settle(t)
 	if got, want := p.agg.Stats.Refused.Load(), uint64(testConfig().MaxDeliver-1); got != want {
 		t.Fatalf("the event was sent back %d times before its dead letter, want %d", got, want)
 	}
@@ -403,24 +451,46 @@ func TestAMissingTableHoldsEventsUntilItIsBackAndDeadLettersNone(t *testing.T) {
 		lines = append(lines, line("activation", p.residentOf(t, "17.71", i), "1771-OFF-01", now))
 	}
 	p.publish(t, lines...)
-	deadline := time.Now().Add(30 * time.Second)
-	for p.agg.Stats.Retries.Load() < 5 {
-		if time.Now().After(deadline) {
-			t.Fatalf("the aggregator gave up on a missing table instead of holding: %d retries, %d dead letters",
-				p.agg.Stats.Retries.Load(), p.agg.Stats.DeadLettered.Load())
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+	p.retrying(t, 5)
 	if w, d := p.agg.Stats.Written.Load(), p.agg.Stats.DeadLettered.Load(); w != 0 || d != 0 {
 		t.Fatalf("while the table is missing: %d written, %d dead-lettered", w, d)
 	}
 	p.exec(t, "ATTACH TABLE ikd.events")
 	attached = true
-	p.settle(t, 20)
+	p.settle(t)
 	if d := p.agg.Stats.DeadLettered.Load(); d != 0 {
 		t.Fatalf("%d events dead-lettered for the warehouse's own trouble", d)
 	}
 	if got := p.city(t, "17.71", year); got.Activated != 20 {
 		t.Fatalf("activated %d, want 20", got.Activated)
 	}
+}
+
+// retrying waits until the aggregator has retried a write n times.
+func (p *pipeline) retrying(t *testing.T, n uint64) {
+	t.Helper()
+	testenv.Eventually(t, time.Minute, func() error {
+		if r := p.agg.Stats.Retries.Load(); r < n {
+			return fmt.Errorf("%d write retries, want %d; %d dead letters", r, n, p.agg.Stats.DeadLettered.Load())
+		}
+		return nil
+	})
+}
+
+// deadLetter waits for the last dead letter of reason and returns it.
+func (p *pipeline) deadLetter(t *testing.T, reason string) *jetstream.RawStreamMsg {
+	t.Helper()
+	stream, err := p.js.Stream(context.Background(), contract.DeadLetterStream)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var msg *jetstream.RawStreamMsg
+	testenv.Eventually(t, 2*time.Minute, func() error {
+		msg, err = stream.GetLastMsgForSubject(context.Background(), contract.DeadLetterSubject(reason))
+		if err != nil {
+			return fmt.Errorf("no dead letter %s: %w", reason, err)
+		}
+		return nil
+	})
+	return msg
 }

@@ -7,26 +7,13 @@ import (
 	"slices"
 	"time"
 
-	"github.com/ikd-pipeline/ikd/internal/broker"
+	"github.com/ikd-pipeline/ikd/internal/contract"
 	"github.com/ikd-pipeline/ikd/internal/events"
+	"github.com/ikd-pipeline/ikd/internal/logsample"
 )
 
-// ChangesSubject is where the aggregator announces each committed batch.
-const ChangesSubject = broker.ChangesPrefix + ".batch"
-
-// Announcement says which regions a committed batch touched, so that
-// consumers of IKD_CHANGES (the alerter) re-evaluate only those:
-//
-//	{"cities":["17.71","18.71"],"years":[2023],"events":120,"at":"2023-02-13T03:00:00Z"}
-type Announcement struct {
-	Cities []string  `json:"cities"` // distinct city codes, sorted
-	Years  []int     `json:"years"`  // distinct years (WIB) of the events, sorted
-	Events int       `json:"events"` // events written in the batch
-	At     time.Time `json:"at"`     // when the batch was acknowledged (RFC 3339)
-}
-
 // announcement summarises a written batch.
-func announcement(batch []pending, at time.Time) Announcement {
+func announcement(batch []pending, at time.Time) contract.Announcement {
 	// Sets, since a national batch of thousands of events spans hundreds of cities.
 	cities := make(map[string]struct{}, 64)
 	years := make(map[int]struct{}, 1)
@@ -34,7 +21,7 @@ func announcement(batch []pending, at time.Time) Announcement {
 		cities[p.record.CityCode] = struct{}{}
 		years[p.record.OccurredAt.In(events.WIB).Year()] = struct{}{}
 	}
-	return Announcement{Cities: slices.Sorted(maps.Keys(cities)), Years: slices.Sorted(maps.Keys(years)),
+	return contract.Announcement{Cities: slices.Sorted(maps.Keys(cities)), Years: slices.Sorted(maps.Keys(years)),
 		Events: len(batch), At: at.UTC().Truncate(time.Second)}
 }
 
@@ -57,9 +44,9 @@ func (a *Aggregator) announce(ctx context.Context, batch []pending) {
 	// Announcing even while shutting down keeps the alerter current.
 	pctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), announceTimeout)
 	defer cancel()
-	if _, err := a.js.Publish(pctx, ChangesSubject, data); err != nil {
-		if n := a.announceFailures.Add(1); sampled(n) {
-			a.logger.Warn("announce batch: not stored", "subject", ChangesSubject, "failures_total", n, "err", err)
+	if _, err := a.js.Publish(pctx, contract.ChangesSubject, data); err != nil {
+		if n := a.announceFailures.Add(1); logsample.Due(n) {
+			a.logger.Warn("announce batch: not stored", "subject", contract.ChangesSubject, "failures_total", n, "err", err)
 		}
 	}
 }

@@ -3,14 +3,15 @@ package aggregator_test
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"slices"
 	"testing"
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
 
-	"github.com/ikd-pipeline/ikd/consumers/aggregator"
-	"github.com/ikd-pipeline/ikd/internal/broker"
+	"github.com/ikd-pipeline/ikd/internal/contract"
+	"github.com/ikd-pipeline/ikd/internal/testenv"
 )
 
 func TestWrittenBatchIsAnnouncedOnChanges(t *testing.T) {
@@ -22,20 +23,19 @@ func TestWrittenBatchIsAnnouncedOnChanges(t *testing.T) {
 		line("activation", p.residentOf(t, "17.71", 2), "1771-OFF-01", at),
 		line("enrolment", p.residentOf(t, "18.71", 1), "1871-OFF-01", at),
 	)
-	p.settle(t, 3)
-	cons, err := p.js.OrderedConsumer(ctx, broker.ChangesStream, jetstream.OrderedConsumerConfig{FilterSubjects: []string{aggregator.ChangesSubject}})
+	p.settle(t)
+	cons, err := p.js.OrderedConsumer(ctx, contract.ChangesStream, jetstream.OrderedConsumerConfig{FilterSubjects: []string{contract.ChangesSubject}})
 	if err != nil {
 		t.Fatal(err)
 	}
 	var cities []string
 	events := 0
-	deadline := time.Now().Add(10 * time.Second)
-	for events < 3 && time.Now().Before(deadline) {
+	testenv.Eventually(t, time.Minute, func() error {
 		msg, err := cons.Next(jetstream.FetchMaxWait(time.Second))
 		if err != nil {
-			continue
+			return fmt.Errorf("%d events announced so far: %w", events, err)
 		}
-		var a aggregator.Announcement
+		var a contract.Announcement
 		if err := json.Unmarshal(msg.Data(), &a); err != nil {
 			t.Fatalf("announcement %s: %v", msg.Data(), err)
 		}
@@ -47,8 +47,11 @@ func TestWrittenBatchIsAnnouncedOnChanges(t *testing.T) {
 				cities = append(cities, c)
 			}
 		}
-		events += a.Events
-	}
+		if events += a.Events; events < 3 {
+			return fmt.Errorf("%d events announced so far", events)
+		}
+		return nil
+	})
 	slices.Sort(cities)
 	if events != 3 || !slices.Equal(cities, []string{"17.71", "18.71"}) {
 		t.Fatalf("announced %d events in %v, want 3 in [17.71 18.71]", events, cities)

@@ -10,24 +10,11 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
-	"github.com/ikd-pipeline/ikd/internal/broker"
+	"github.com/ikd-pipeline/ikd/internal/contract"
 	"github.com/ikd-pipeline/ikd/internal/events"
+	"github.com/ikd-pipeline/ikd/internal/logsample"
 	"github.com/ikd-pipeline/ikd/internal/nik"
 )
-
-// Headers a dead letter carries beside the original payload.
-const (
-	HeaderReason          = "Ikd-Reason"
-	HeaderDetail          = "Ikd-Detail"
-	HeaderOriginalSubject = "Ikd-Original-Subject"
-	HeaderOriginalSeq     = "Ikd-Original-Seq"
-	// HeaderRedacted counts the runs that could be a NIK which the dead
-	// letter no longer holds; the original was erased from the event stream.
-	HeaderRedacted = "Ikd-Redacted"
-)
-
-// DeadLetterSubject is where messages failing for reason go.
-func DeadLetterSubject(reason string) string { return broker.DeadLetterPrefix + "." + reason }
 
 // deadLetter stores the message's original payload with the reason in the
 // dead-letter stream, then terminates it. The dead letter's message id is
@@ -35,34 +22,34 @@ func DeadLetterSubject(reason string) string { return broker.DeadLetterPrefix + 
 // Term arrived is stored once. A NIK never rests in clear: a payload or
 // subject holding a run that could be one is stored redacted, and the
 // original is erased from the event stream.
-func (a *Aggregator) deadLetter(ctx context.Context, msg jetstream.Msg, meta *jetstream.MsgMetadata, reason, detail string) {
+func (a *Aggregator) deadLetter(ctx context.Context, msg Message, meta *jetstream.MsgMetadata, reason, detail string) {
 	data, redacted := events.Redact(msg.Data())
 	subject := nik.RedactString(msg.Subject())
 	if subject != msg.Subject() {
 		redacted++
 	}
 	detail = nik.RedactString(detail)
-	dl := nats.NewMsg(DeadLetterSubject(reason))
+	dl := nats.NewMsg(contract.DeadLetterSubject(reason))
 	dl.Data = data
-	dl.Header.Set(HeaderReason, reason)
-	dl.Header.Set(HeaderDetail, detail)
-	dl.Header.Set(HeaderOriginalSubject, subject)
+	dl.Header.Set(contract.HeaderReason, reason)
+	dl.Header.Set(contract.HeaderDetail, detail)
+	dl.Header.Set(contract.HeaderOriginalSubject, subject)
 	if redacted > 0 {
-		dl.Header.Set(HeaderRedacted, strconv.Itoa(redacted))
+		dl.Header.Set(contract.HeaderRedacted, strconv.Itoa(redacted))
 	}
-	dl.Header.Set(HeaderOriginalSeq, strconv.FormatUint(meta.Sequence.Stream, 10))
+	dl.Header.Set(contract.HeaderOriginalSeq, strconv.FormatUint(meta.Sequence.Stream, 10))
 	dl.Header.Set(nats.MsgIdHdr, "dl-"+strconv.FormatUint(meta.Sequence.Stream, 10))
 	if _, err := a.js.PublishMsg(ctx, dl); err != nil {
 		// Without its dead letter the message must not be terminated: it
 		// comes back and is judged again.
-		if n := a.deadLetterFailures.Add(1); sampled(n) {
+		if n := a.deadLetterFailures.Add(1); logsample.Due(n) {
 			a.logger.Error("cannot store dead letter; the message will come back", "seq", meta.Sequence.Stream,
 				"reason", reason, "failures_total", n, "err", err)
 		}
 		_ = msg.NakWithDelay(time.Second)
 		return
 	}
-	if n := a.Stats.DeadLettered.Add(1); sampled(n) {
+	if n := a.Stats.DeadLettered.Add(1); logsample.Due(n) {
 		a.logger.Warn("message dead-lettered", "reason", reason, "detail", detail, "subject", subject, "dead_lettered_total", n)
 	}
 	_ = msg.TermWithReason(reason)
@@ -74,12 +61,12 @@ func (a *Aggregator) deadLetter(ctx context.Context, msg jetstream.Msg, meta *je
 // erase overwrites and removes a message that may hold a NIK from the event
 // stream, once its redacted dead letter is stored.
 func (a *Aggregator) erase(ctx context.Context, seq uint64) {
-	stream, err := a.js.Stream(ctx, broker.EventsStream)
+	stream, err := a.js.Stream(ctx, contract.EventsStream)
 	if err == nil {
 		err = stream.SecureDeleteMsg(ctx, seq)
 	}
 	if err != nil && !errors.Is(err, jetstream.ErrMsgNotFound) {
 		a.logger.Error("cannot erase a message that may hold a NIK from the event stream; delete it by hand",
-			"stream", broker.EventsStream, "seq", seq, "command", fmt.Sprintf("nats stream rmm %s %d -f", broker.EventsStream, seq), "err", err)
+			"stream", contract.EventsStream, "seq", seq, "command", fmt.Sprintf("nats stream rmm %s %d -f", contract.EventsStream, seq), "err", err)
 	}
 }

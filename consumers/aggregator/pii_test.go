@@ -13,9 +13,9 @@ import (
 
 	"github.com/nats-io/nats.go/jetstream"
 
-	"github.com/ikd-pipeline/ikd/consumers/aggregator"
 	"github.com/ikd-pipeline/ikd/consumers/replay"
 	"github.com/ikd-pipeline/ikd/internal/broker"
+	"github.com/ikd-pipeline/ikd/internal/contract"
 	"github.com/ikd-pipeline/ikd/internal/events"
 	"github.com/ikd-pipeline/ikd/internal/nik"
 	"github.com/ikd-pipeline/ikd/internal/testenv"
@@ -48,9 +48,9 @@ func TestAMessageCarryingANIKIsDeadLetteredRedactedAndErasedFromTheEventStream(t
 		seqs = append(seqs, ack.Sequence)
 	}
 	p.publishEvent(t, good)
-	p.settle(t, uint64(len(poison)+1))
+	p.settle(t)
 
-	letters, err := p.js.Stream(ctx, broker.DeadLetterStream)
+	letters, err := p.js.Stream(ctx, contract.DeadLetterStream)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -69,7 +69,7 @@ func TestAMessageCarryingANIKIsDeadLetteredRedactedAndErasedFromTheEventStream(t
 				}
 			}
 		}
-		if dl.Header.Get(aggregator.HeaderRedacted) == "" || dl.Header.Get(aggregator.HeaderReason) == "" {
+		if dl.Header.Get(contract.HeaderRedacted) == "" || dl.Header.Get(contract.HeaderReason) == "" {
 			t.Errorf("dead letter %d does not say it was redacted, or why it is there: %v", i+1, dl.Header)
 		}
 		if _, err := p.eventsStream(t).GetMsg(ctx, seq); !errors.Is(err, jetstream.ErrMsgNotFound) {
@@ -89,8 +89,8 @@ func TestAMessageCarryingANIKIsDeadLetteredRedactedAndErasedFromTheEventStream(t
 	if err != nil || replayed != len(poison) {
 		t.Fatalf("replayed %d of %d dead letters: %v", replayed, len(poison), err)
 	}
-	p.settle(t, uint64(2*len(poison)+1))
-	_, err = broker.ReadStream(ctx, p.js, broker.EventsStream, jetstream.OrderedConsumerConfig{}, func(msg jetstream.Msg, seq uint64) error {
+	p.settle(t)
+	_, err = broker.ReadStream(ctx, p.js, contract.EventsStream, jetstream.OrderedConsumerConfig{}, func(msg jetstream.Msg, seq uint64) error {
 		if _, n := events.Redact(msg.Data()); n > 0 || nik.HasRun(msg.Subject()) {
 			t.Errorf("event stream sequence %d holds a NIK after the replay: %s %s", seq, msg.Subject(), msg.Data())
 		}
@@ -111,7 +111,7 @@ func TestAMessageCarryingANIKIsDeadLetteredRedactedAndErasedFromTheEventStream(t
 
 func (p *pipeline) eventsStream(t *testing.T) jetstream.Stream {
 	t.Helper()
-	s, err := p.js.Stream(context.Background(), broker.EventsStream)
+	s, err := p.js.Stream(context.Background(), contract.EventsStream)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -2,40 +2,47 @@ package aggregator
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"time"
 
-	"github.com/cenkalti/backoff/v4"
-
-	"github.com/ikd-pipeline/ikd/internal/warehouse"
+	"github.com/ikd-pipeline/ikd/internal/logsample"
+	"github.com/ikd-pipeline/ikd/internal/retry"
 )
 
 // write stores a batch and settles every message in it: acknowledged once
 // written, sent back for later when the warehouse refuses one permanently,
-// dead-lettered when it has used its deliveries.
+// dead-lettered when it has used its deliveries. Until a message is settled
+// the broker is told it is in progress, however long the retries and the
+// halving of a refused batch take: otherwise it would be delivered again and
+// written twice.
 func (a *Aggregator) write(ctx context.Context, batch []pending) error {
+	stop := a.keepAlive(batch)
+	defer stop()
+	return a.store(ctx, batch)
+}
+
+// store is write without the keep-alive, for the halves of a refused batch.
+func (a *Aggregator) store(ctx context.Context, batch []pending) error {
 	err := a.writeWithRetry(ctx, batch)
-	switch {
-	case err == nil:
+	switch judgeBatch(err, ctx.Err() != nil, len(batch)) {
+	case acknowledge:
 		a.ack(ctx, batch)
-		return nil
-	case ctx.Err() != nil:
+	case sendBack:
 		// Shutting down mid-outage: hand the messages back at once so another
 		// aggregator, or the next start, takes them.
 		nakAll(batch)
-		return nil
-	case len(batch) > 1:
-		// A refusal that retrying cannot mend may come from one event; halve
-		// the batch so that the others are written and only the culprit stays.
+	case halve:
+		// A refusal may come from one event; the halves are written on their
+		// own so that the others are written and only the culprit stays.
 		half := len(batch) / 2
-		if err := a.write(ctx, batch[:half]); err != nil {
+		if err := a.store(ctx, batch[:half]); err != nil {
 			return err
 		}
-		return a.write(ctx, batch[half:])
-	default:
+		return a.store(ctx, batch[half:])
+	case refuseOne:
 		return a.refused(ctx, batch[0], err)
 	}
+	return nil
 }
 
 // writeTimeout bounds one write attempt; a warehouse that takes longer is
@@ -43,52 +50,36 @@ func (a *Aggregator) write(ctx context.Context, batch []pending) error {
 const writeTimeout = 30 * time.Second
 
 // writeWithRetry holds the batch and tries again for as long as ctx lives
-// while the warehouse has passing or setup trouble, with capped exponential
+// while the warehouse has transient or setup trouble, with capped exponential
 // backoff and jitter; it returns only success, shutdown, or a refusal of the
-// rows themselves. The messages are kept ours meanwhile with InProgress.
+// rows themselves.
 func (a *Aggregator) writeWithRetry(ctx context.Context, batch []pending) error {
-	records := make([]warehouse.Record, len(batch))
+	records := make([]Record, len(batch))
 	for i, p := range batch {
 		records[i] = p.record
 	}
-	policy := backoff.NewExponentialBackOff()
-	policy.InitialInterval = 100 * time.Millisecond
-	policy.MaxInterval = a.cfg.RetryMaxInterval
-	policy.MaxElapsedTime = 0 // an outage is waited out; the backlog waits in the broker
-	policy.RandomizationFactor = 0.5
-
+	// An outage is waited out: the backlog waits in the broker.
+	policy := retry.Policy{Initial: min(100*time.Millisecond, a.cfg.RetryMaxInterval), Max: a.cfg.RetryMaxInterval, Jitter: 0.5}
 	var started time.Time
-	held := warehouse.NoFault
-	keepAlive := time.Now()
+	var held Class
 	attempt := func() error {
 		// An attempt under way finishes even when shutdown begins, so that a
 		// written batch is also acknowledged; only further retries stop.
 		actx, cancel := context.WithTimeout(context.WithoutCancel(ctx), writeTimeout)
 		defer cancel()
-		err := a.writer.Write(actx, records)
-		fault := warehouse.Classify(err)
-		if fault == warehouse.NoFault || fault == warehouse.Data {
-			return backoff.Permanent(err)
-		}
+		return a.writer.Write(actx, records)
+	}
+	onRetry := func(err error, _ time.Duration) {
 		a.Stats.Retries.Add(1)
 		if started.IsZero() {
 			started = time.Now()
 		}
-		if fault != held {
-			held = fault
-			a.logHold(fault, len(records), err)
+		if class := classOf(err); class != held {
+			held = class
+			a.logHold(class, len(records), err)
 		}
-		if time.Since(keepAlive) > a.keepAliveEvery() {
-			inProgress(batch)
-			keepAlive = time.Now()
-		}
-		return err
 	}
-	err := backoff.Retry(attempt, backoff.WithContext(policy, ctx))
-	var perm *backoff.PermanentError
-	if errors.As(err, &perm) {
-		err = perm.Err
-	}
+	err := retry.Do(ctx, policy, attempt, retryable, onRetry)
 	if !started.IsZero() && err == nil {
 		a.logger.Info("warehouse back; batch written", "events", len(records), "held_for", time.Since(started).Round(time.Millisecond))
 	}
@@ -97,8 +88,8 @@ func (a *Aggregator) writeWithRetry(ctx context.Context, batch []pending) error 
 
 // logHold says once why a batch is held: waiting is right for both faults,
 // but only one of them needs a human.
-func (a *Aggregator) logHold(fault warehouse.Fault, events int, err error) {
-	if fault == warehouse.Setup {
+func (a *Aggregator) logHold(class Class, events int, err error) {
+	if class == ClassSetup {
 		a.logger.Error("warehouse refuses every write; holding the batch until its setup is fixed", "events", events, "err", err)
 		return
 	}
@@ -106,6 +97,7 @@ func (a *Aggregator) logHold(fault warehouse.Fault, events int, err error) {
 }
 
 func (a *Aggregator) ack(ctx context.Context, batch []pending) {
+	var first uint64
 	for _, p := range batch {
 		// An acknowledgement lost on the way only causes a redelivery, which
 		// the warehouse's aggregates absorb.
@@ -113,8 +105,12 @@ func (a *Aggregator) ack(ctx context.Context, batch []pending) {
 		if len(a.refusals) > 0 {
 			delete(a.refusals, p.record.Seq)
 		}
+		if p.delivered <= 1 {
+			first++
+		}
 	}
-	a.Stats.Written.Add(uint64(len(batch)))
+	a.Stats.Written.Add(first)
+	a.Stats.Rewritten.Add(uint64(len(batch)) - first)
 	a.announce(ctx, batch)
 }
 
@@ -127,7 +123,8 @@ func (a *Aggregator) refused(ctx context.Context, p pending, err error) error {
 	seq := p.record.Seq
 	a.refusals[seq]++
 	n := a.refusals[seq]
-	if n >= a.cfg.MaxDeliver {
+	choice := judgeRefusal(n, a.cfg.MaxDeliver, a.cfg.RefusedDelay)
+	if choice.deadLetter {
 		delete(a.refusals, seq)
 		meta, merr := p.msg.Metadata()
 		if merr != nil {
@@ -136,11 +133,10 @@ func (a *Aggregator) refused(ctx context.Context, p pending, err error) error {
 		a.deadLetter(ctx, p.msg, meta, "write_failed", err.Error())
 		return nil
 	}
-	delay := min(a.cfg.RefusedDelay<<min(n-1, 20), 5*time.Minute)
-	if total := a.Stats.Refused.Add(1); sampled(total) {
+	if total := a.Stats.Refused.Add(1); logsample.Due(total) {
 		a.logger.Error("warehouse refused an event; it will come back", "event_id", p.record.EventID,
-			"refusals", n, "retry_in", delay, "refused_total", total, "err", err)
+			"refusals", n, "retry_in", choice.delay, "refused_total", total, "err", err)
 	}
-	_ = p.msg.NakWithDelay(delay)
+	_ = p.msg.NakWithDelay(choice.delay)
 	return nil
 }

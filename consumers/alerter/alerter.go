@@ -17,6 +17,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/ikd-pipeline/ikd/internal/broker"
+	"github.com/ikd-pipeline/ikd/internal/contract"
 	"github.com/ikd-pipeline/ikd/internal/endpoints"
 )
 
@@ -184,9 +185,7 @@ func (a *Alerter) poll(ctx context.Context) error {
 
 // announced returns the cities named by one change announcement.
 func (a *Alerter) announced(msg jetstream.Msg) []string {
-	var ann struct {
-		Cities []string `json:"cities"`
-	}
+	var ann contract.Announcement
 	if err := json.Unmarshal(msg.Data(), &ann); err != nil {
 		a.logger.Warn("unreadable change announcement", "subject", msg.Subject(), "err", err)
 		return nil

@@ -39,7 +39,12 @@
 // with the message "<region>: year <year> ended with the alert firing".
 package alerter
 
-import "time"
+import (
+	"errors"
+	"time"
+
+	"github.com/ikd-pipeline/ikd/internal/config"
+)
 
 // Config tunes the alerter; read from IKD_ALERTER_* by ikd-alerter.
 type Config struct {
@@ -77,4 +82,24 @@ func DefaultConfig() Config {
 		StaleDays: 14, WebhookMaxElapsed: time.Minute, WebhookInitialInterval: 500 * time.Millisecond,
 		WebhookTimeout: 10 * time.Second, WebhookQueue: 1000,
 	}
+}
+
+// Validate refuses values that would break the alerter or silence it.
+func (c Config) Validate() error {
+	errs := []error{
+		config.NotEmpty("Durable", c.Durable),
+		config.Positive("Interval", c.Interval),
+		config.Between("MarginPct", c.MarginPct, 0, 100),
+		config.Between("CriticalFactor", c.CriticalFactor, 0, 1),
+		config.Between("HysteresisPct", c.HysteresisPct, 0, 100),
+		config.AtLeast("StaleDays", c.StaleDays, 0),
+		config.Positive("WebhookMaxElapsed", c.WebhookMaxElapsed),
+		config.Positive("WebhookInitialInterval", c.WebhookInitialInterval),
+		config.Positive("WebhookTimeout", c.WebhookTimeout),
+		config.AtLeast("WebhookQueue", c.WebhookQueue, 1),
+	}
+	if c.WebhookURL != "" {
+		errs = append(errs, config.URL("WebhookURL", c.WebhookURL, "http", "https"))
+	}
+	return errors.Join(errs...)
 }

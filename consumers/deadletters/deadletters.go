@@ -14,8 +14,8 @@ import (
 
 	"github.com/nats-io/nats.go/jetstream"
 
-	"github.com/ikd-pipeline/ikd/consumers/aggregator"
 	"github.com/ikd-pipeline/ikd/internal/broker"
+	"github.com/ikd-pipeline/ikd/internal/contract"
 	"github.com/ikd-pipeline/ikd/internal/events"
 	"github.com/ikd-pipeline/ikd/internal/nik"
 )
@@ -72,7 +72,7 @@ func List(ctx context.Context, js jetstream.JetStream, samples int) ([]Reason, e
 			return fmt.Errorf("dead letter %d: %w", seq, err)
 		}
 		h := msg.Headers()
-		reason := h.Get(aggregator.HeaderReason)
+		reason := h.Get(contract.HeaderReason)
 		if reason == "" {
 			reason = strings.TrimPrefix(msg.Subject(), broker.DeadLetterPrefix+".")
 		}
@@ -85,8 +85,8 @@ func List(ctx context.Context, js jetstream.JetStream, samples int) ([]Reason, e
 		r.Oldest, r.Newest = minTime(r.Oldest, meta.Timestamp), maxTime(r.Newest, meta.Timestamp)
 		if len(r.Samples) < samples {
 			r.Samples = append(r.Samples, Sample{
-				Seq: seq, OriginalSeq: h.Get(aggregator.HeaderOriginalSeq), OriginalSubject: h.Get(aggregator.HeaderOriginalSubject),
-				At: meta.Timestamp, Detail: Redact(h.Get(aggregator.HeaderDetail)), Payload: cut(Redact(string(msg.Data())), maxPayload),
+				Seq: seq, OriginalSeq: h.Get(contract.HeaderOriginalSeq), OriginalSubject: h.Get(contract.HeaderOriginalSubject),
+				At: meta.Timestamp, Detail: Redact(h.Get(contract.HeaderDetail)), Payload: cut(Redact(string(msg.Data())), maxPayload),
 			})
 		}
 		return nil

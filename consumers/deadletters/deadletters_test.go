@@ -11,8 +11,8 @@ import (
 
 	"github.com/nats-io/nats.go"
 
-	"github.com/ikd-pipeline/ikd/consumers/aggregator"
 	"github.com/ikd-pipeline/ikd/consumers/deadletters"
+	"github.com/ikd-pipeline/ikd/internal/contract"
 	"github.com/ikd-pipeline/ikd/internal/nik"
 	"github.com/ikd-pipeline/ikd/internal/testenv"
 )
@@ -53,12 +53,12 @@ func TestListCountsByReasonWithTheOldestAndARedactedSample(t *testing.T) {
 	defer cancel()
 	_, js := testenv.JetStream(t, testenv.Broker(t).URL())
 	store := func(reason, detail, payload string, seq int) {
-		m := nats.NewMsg(aggregator.DeadLetterSubject(reason))
+		m := nats.NewMsg(contract.DeadLetterSubject(reason))
 		m.Data = []byte(payload)
-		m.Header.Set(aggregator.HeaderReason, reason)
-		m.Header.Set(aggregator.HeaderDetail, detail)
-		m.Header.Set(aggregator.HeaderOriginalSubject, "ikd.v1.activation.17.71")
-		m.Header.Set(aggregator.HeaderOriginalSeq, strconv.Itoa(seq))
+		m.Header.Set(contract.HeaderReason, reason)
+		m.Header.Set(contract.HeaderDetail, detail)
+		m.Header.Set(contract.HeaderOriginalSubject, "ikd.v1.activation.17.71")
+		m.Header.Set(contract.HeaderOriginalSeq, strconv.Itoa(seq))
 		if _, err := js.PublishMsg(ctx, m); err != nil {
 			t.Fatal(err)
 		}

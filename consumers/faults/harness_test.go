@@ -1,7 +1,7 @@
-// Package faults_test runs the aggregator as real processes against an
-// embedded broker and the test warehouse, injects faults (SIGKILL, several
-// consumers, warehouse outage, broker restart, republish outside the
-// duplicate window) and checks that the views hold exactly the expected
+// Package faults_test runs the aggregator and the broker (nats-server) as
+// real processes against the test warehouse, injects faults (SIGKILL of an
+// aggregator and of the broker, several consumers, warehouse outage,
+// republish outside the duplicate window) and checks that the views hold exactly the expected
 // unique residents and that reconcile finds nothing.
 //
 // `go test -short` drives a few thousand events per fault; IKD_CHAOS=1 drives
@@ -89,7 +89,7 @@ type env struct {
 	dir      string // broker store
 	port     int
 	brokerMu sync.Mutex
-	broker   *broker.Embedded
+	broker   *brokerProc
 	nc       *nats.Conn
 	js       jetstream.JetStream
 	conn     driver.Conn
@@ -102,12 +102,12 @@ type env struct {
 func newEnv(t *testing.T, streams broker.StreamOptions) *env {
 	t.Helper()
 	e := &env{t: t, dir: t.TempDir(), port: testenv.FreePort(t), streams: streams}
-	e.broker = testenv.BrokerAt(t, e.dir, e.port)
-	// restartBroker replaces the broker; stop whichever is running.
+	e.broker = startBroker(t, e.dir, e.port)
+	// killBroker replaces the broker; stop whichever is running.
 	t.Cleanup(func() {
 		e.brokerMu.Lock()
 		defer e.brokerMu.Unlock()
-		e.broker.Shutdown()
+		e.broker.kill()
 	})
 	e.nc = testenv.Connect(t, e.url())
 	e.js = testenv.Provision(t, e.nc, streams)
@@ -118,28 +118,15 @@ func newEnv(t *testing.T, streams broker.StreamOptions) *env {
 
 func (e *env) url() string { return fmt.Sprintf("nats://127.0.0.1:%d", e.port) }
 
-// restartBroker shuts the broker down, waits, and starts it on the same
-// directory and port.
-func (e *env) restartBroker(down time.Duration) {
+// killBroker SIGKILLs the broker, leaves it down for down, and starts it
+// again on the same store directory and port.
+func (e *env) killBroker(down time.Duration) {
 	e.t.Helper()
 	e.brokerMu.Lock()
-	e.broker.Shutdown()
-	e.brokerMu.Unlock()
-	time.Sleep(down)
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		b, err := broker.StartEmbedded(broker.EmbeddedConfig{Dir: e.dir, Port: e.port})
-		if err == nil {
-			e.brokerMu.Lock()
-			e.broker = b
-			e.brokerMu.Unlock()
-			return
-		}
-		if time.Now().After(deadline) {
-			e.t.Fatalf("restart broker: %v", err)
-		}
-		time.Sleep(200 * time.Millisecond)
-	}
+	defer e.brokerMu.Unlock()
+	e.broker.kill()
+	time.Sleep(down) // the fault's length, not a wait for anything
+	e.broker = startBroker(e.t, e.dir, e.port)
 }
 
 // ---- aggregator processes ----
@@ -389,8 +376,7 @@ func (e *env) distinctEvents() uint64 {
 // durable consumer has nothing pending.
 func (e *env) drained(want int, timeout time.Duration) {
 	e.t.Helper()
-	deadline := time.Now().Add(timeout)
-	for {
+	testenv.Eventually(e.t, timeout, func() error {
 		got := e.distinctEvents()
 		pending, ackPending := uint64(0), 0
 		if c, err := e.js.Consumer(context.Background(), broker.EventsStream, "ikd-aggregator"); err == nil {
@@ -399,14 +385,10 @@ func (e *env) drained(want int, timeout time.Duration) {
 			}
 		}
 		if got == uint64(want) && pending == 0 && ackPending == 0 {
-			return
+			return nil
 		}
-		if time.Now().After(deadline) {
-			e.t.Fatalf("not drained after %s: warehouse holds %d distinct events of %d; consumer pending %d, ack pending %d",
-				timeout, got, want, pending, ackPending)
-		}
-		time.Sleep(250 * time.Millisecond)
-	}
+		return fmt.Errorf("warehouse holds %d distinct events of %d; consumer pending %d, ack pending %d", got, want, pending, ackPending)
+	})
 }
 
 // checkViews compares the views with the expected residents per city and year.
@@ -528,16 +510,10 @@ func newProxy(t *testing.T, target string) *proxy {
 // on listens again on the same address.
 func (p *proxy) on() {
 	var l net.Listener
-	var err error
-	for range 50 {
-		if l, err = net.Listen("tcp", p.addr); err == nil {
-			break
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
-	if err != nil {
-		p.t.Fatalf("proxy listen: %v", err)
-	}
+	testenv.Eventually(p.t, 30*time.Second, func() (err error) {
+		l, err = net.Listen("tcp", p.addr)
+		return err
+	})
 	p.mu.Lock()
 	p.l = l
 	p.mu.Unlock()

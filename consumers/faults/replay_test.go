@@ -13,6 +13,7 @@ import (
 	"github.com/ikd-pipeline/ikd/internal/events"
 	"github.com/ikd-pipeline/ikd/internal/nik"
 	"github.com/ikd-pipeline/ikd/internal/region"
+	"github.com/ikd-pipeline/ikd/internal/testenv"
 )
 
 // Events dead-lettered as future_time (the aggregator's tolerance is 1s) are
@@ -24,7 +25,7 @@ func TestFaultDeadLetterReplay(t *testing.T) {
 	e.extraEnv = []string{"IKD_AGGREGATOR_FUTURE_TOLERANCE=1s"}
 	d := makeDataset(t, eventCount()/4, 6)
 	ctx := t.Context()
-	f := e.fleet(1)
+	e.fleet(1)
 
 	ref, err := region.Load()
 	if err != nil {
@@ -76,9 +77,14 @@ func TestFaultDeadLetterReplay(t *testing.T) {
 		addExpected(d, ev)
 	}
 	e.drained(len(d.events), drainTimeout(len(d.events)))
-	waitFor(t, time.Minute, func() bool { return dlCount(t, e) == malformed })
-	e.verify("dead-letter replay", d, faultsf("%d future events and %d malformed dead-lettered (reconcile before replay clean=%v), replayed: %s; %d dead letters left, %d self-exits",
-		len(early), malformed, before.Clean(), trimOut(out), dlCount(t, e), f.exits.Load()))
+	testenv.Eventually(t, time.Minute, func() error {
+		if n := dlCount(t, e); n != malformed {
+			return fmt.Errorf("%d dead letters, want the %d malformed again", n, malformed)
+		}
+		return nil
+	})
+	e.verify("dead-letter replay", d, faultsf("%d future events and %d malformed dead-lettered (reconcile before replay clean=%v), replayed: %s; %d dead letters left",
+		len(early), malformed, before.Clean(), trimOut(out), dlCount(t, e)))
 }
 
 func trimOut(b []byte) string {

@@ -9,6 +9,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"net"
@@ -77,13 +78,22 @@ func run(ctx context.Context, logger *slog.Logger) error {
 	return agg.Run(ctx)
 }
 
+// Validate refuses a profile address that others could reach, beside what
+// the embedded configurations refuse.
+func (c *Config) Validate() error {
+	var pprof error
+	if c.PprofAddr != "" {
+		host, _, err := net.SplitHostPort(c.PprofAddr)
+		if ip := net.ParseIP(host); err != nil || ip == nil || !ip.IsLoopback() {
+			pprof = config.Invalid("PprofAddr", "must be a loopback host:port, got %q", c.PprofAddr)
+		}
+	}
+	return errors.Join(c.Config.Validate(), pprof)
+}
+
 func servePprof(addr string, logger *slog.Logger) error {
 	if addr == "" {
 		return nil
-	}
-	host, _, err := net.SplitHostPort(addr)
-	if ip := net.ParseIP(host); err != nil || ip == nil || !ip.IsLoopback() {
-		return fmt.Errorf("IKD_PPROF_ADDR %q: must be a loopback host:port", addr)
 	}
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {

@@ -10,8 +10,8 @@ import (
 
 	"github.com/nats-io/nats.go"
 
-	"github.com/ikd-pipeline/ikd/consumers/aggregator"
 	"github.com/ikd-pipeline/ikd/internal/broker"
+	"github.com/ikd-pipeline/ikd/internal/contract"
 	"github.com/ikd-pipeline/ikd/internal/events"
 	"github.com/ikd-pipeline/ikd/internal/region"
 	"github.com/ikd-pipeline/ikd/internal/testenv"
@@ -46,11 +46,11 @@ func TestOperatorCommandsListRefuseAndReconcileWithTheirExitStatus(t *testing.T)
 		}
 		return code, stdout.String(), stderr.String()
 	}
-	dl := nats.NewMsg(aggregator.DeadLetterSubject("unknown_field"))
+	dl := nats.NewMsg(contract.DeadLetterSubject("unknown_field"))
 	dl.Data = []byte(`{"nik":"3171010101900000"}`)
-	dl.Header.Set(aggregator.HeaderReason, "unknown_field")
-	dl.Header.Set(aggregator.HeaderOriginalSubject, "ikd.v1.activation.17.71")
-	dl.Header.Set(aggregator.HeaderOriginalSeq, "1")
+	dl.Header.Set(contract.HeaderReason, "unknown_field")
+	dl.Header.Set(contract.HeaderOriginalSubject, "ikd.v1.activation.17.71")
+	dl.Header.Set(contract.HeaderOriginalSeq, "1")
 	if _, err := js.PublishMsg(ctx, dl); err != nil {
 		t.Fatal(err)
 	}

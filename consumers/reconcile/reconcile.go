@@ -21,9 +21,9 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
-	"github.com/ikd-pipeline/ikd/consumers/aggregator"
 	"github.com/ikd-pipeline/ikd/consumers/replay"
 	"github.com/ikd-pipeline/ikd/internal/broker"
+	"github.com/ikd-pipeline/ikd/internal/contract"
 	"github.com/ikd-pipeline/ikd/internal/events"
 )
 
@@ -305,10 +305,10 @@ func deadLettered(ctx context.Context, js jetstream.JetStream) (map[uint64]struc
 	dead := map[uint64]struct{}{}
 	letters := jetstream.OrderedConsumerConfig{FilterSubjects: []string{broker.DeadLetterPrefix + ".>"}, HeadersOnly: true}
 	_, err := broker.ReadStream(ctx, js, broker.DeadLetterStream, letters, func(msg jetstream.Msg, seq uint64) error {
-		v := msg.Headers().Get(aggregator.HeaderOriginalSeq)
+		v := msg.Headers().Get(contract.HeaderOriginalSeq)
 		orig, err := strconv.ParseUint(v, 10, 64)
 		if err != nil {
-			return fmt.Errorf("dead letter %d has %s %q", seq, aggregator.HeaderOriginalSeq, v)
+			return fmt.Errorf("dead letter %d has %s %q", seq, contract.HeaderOriginalSeq, v)
 		}
 		dead[orig] = struct{}{}
 		return nil

@@ -18,6 +18,7 @@ import (
 	"github.com/ikd-pipeline/ikd/consumers/aggregator"
 	"github.com/ikd-pipeline/ikd/consumers/reconcile"
 	"github.com/ikd-pipeline/ikd/internal/broker"
+	"github.com/ikd-pipeline/ikd/internal/contract"
 	"github.com/ikd-pipeline/ikd/internal/events"
 	"github.com/ikd-pipeline/ikd/internal/region"
 	"github.com/ikd-pipeline/ikd/internal/testenv"
@@ -62,9 +63,9 @@ func TestReconcileFindsMissingUnexpectedAndAggregateDifferences(t *testing.T) {
 		}
 		seqs[id] = ack.Sequence
 	}
-	dl := nats.NewMsg(aggregator.DeadLetterSubject("future_time"))
-	dl.Header.Set(aggregator.HeaderOriginalSubject, evs["c"].Subject())
-	dl.Header.Set(aggregator.HeaderOriginalSeq, strconv.FormatUint(seqs["c"], 10))
+	dl := nats.NewMsg(contract.DeadLetterSubject("future_time"))
+	dl.Header.Set(contract.HeaderOriginalSubject, evs["c"].Subject())
+	dl.Header.Set(contract.HeaderOriginalSeq, strconv.FormatUint(seqs["c"], 10))
 	if _, err := js.PublishMsg(ctx, dl); err != nil {
 		t.Fatal(err)
 	}

@@ -15,9 +15,9 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
-	"github.com/ikd-pipeline/ikd/consumers/aggregator"
 	"github.com/ikd-pipeline/ikd/consumers/deadletters"
 	"github.com/ikd-pipeline/ikd/internal/broker"
+	"github.com/ikd-pipeline/ikd/internal/contract"
 )
 
 // MsgIDPrefix starts the Nats-Msg-Id of a replayed event: "replay-<dead
@@ -44,7 +44,7 @@ func (f Filter) subject() (string, error) {
 	if err := deadletters.CheckReason(f.Reason); err != nil {
 		return "", fmt.Errorf("replay: %w", err)
 	}
-	return aggregator.DeadLetterSubject(f.Reason), nil
+	return contract.DeadLetterSubject(f.Reason), nil
 }
 
 // Replay republishes the dead letters that were in IKD_DEADLETTER when it
@@ -82,7 +82,7 @@ func Replay(ctx context.Context, js jetstream.JetStream, filter Filter, logger *
 }
 
 func replayOne(ctx context.Context, js jetstream.JetStream, stream jetstream.Stream, msg jetstream.Msg, seq uint64, logger *slog.Logger) (bool, error) {
-	subject := msg.Headers().Get(aggregator.HeaderOriginalSubject)
+	subject := msg.Headers().Get(contract.HeaderOriginalSubject)
 	if !strings.HasPrefix(subject, broker.EventsPrefix+".") {
 		// Without a subject in the event stream there is nowhere to send it; a
 		// person has to look at it.
@@ -92,7 +92,7 @@ func replayOne(ctx context.Context, js jetstream.JetStream, stream jetstream.Str
 	out := nats.NewMsg(subject)
 	out.Data = msg.Data()
 	out.Header.Set(nats.MsgIdHdr, MsgIDPrefix+strconv.FormatUint(seq, 10))
-	if orig := msg.Headers().Get(aggregator.HeaderOriginalSeq); orig != "" {
+	if orig := msg.Headers().Get(contract.HeaderOriginalSeq); orig != "" {
 		out.Header.Set(HeaderReplayOf, orig)
 	}
 	if _, err := js.PublishMsg(ctx, out); err != nil {

@@ -9,9 +9,9 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
-	"github.com/ikd-pipeline/ikd/consumers/aggregator"
 	"github.com/ikd-pipeline/ikd/consumers/replay"
 	"github.com/ikd-pipeline/ikd/internal/broker"
+	"github.com/ikd-pipeline/ikd/internal/contract"
 	"github.com/ikd-pipeline/ikd/internal/testenv"
 )
 
@@ -26,12 +26,12 @@ func setup(t *testing.T) (context.Context, jetstream.JetStream) {
 // deadLetter stores a dead letter as the aggregator does.
 func deadLetter(t *testing.T, ctx context.Context, js jetstream.JetStream, reason, subject string, origSeq uint64, payload string) {
 	t.Helper()
-	m := nats.NewMsg(aggregator.DeadLetterSubject(reason))
+	m := nats.NewMsg(contract.DeadLetterSubject(reason))
 	m.Data = []byte(payload)
-	m.Header.Set(aggregator.HeaderReason, reason)
-	m.Header.Set(aggregator.HeaderDetail, "test")
-	m.Header.Set(aggregator.HeaderOriginalSubject, subject)
-	m.Header.Set(aggregator.HeaderOriginalSeq, strconv.FormatUint(origSeq, 10))
+	m.Header.Set(contract.HeaderReason, reason)
+	m.Header.Set(contract.HeaderDetail, "test")
+	m.Header.Set(contract.HeaderOriginalSubject, subject)
+	m.Header.Set(contract.HeaderOriginalSeq, strconv.FormatUint(origSeq, 10))
 	m.Header.Set(nats.MsgIdHdr, "dl-"+strconv.FormatUint(origSeq, 10))
 	if _, err := js.PublishMsg(ctx, m); err != nil {
 		t.Fatal(err)

@@ -6,9 +6,11 @@ package main
 
 import (
 	"context"
+	"errors"
 	"flag"
 	"fmt"
 	"log/slog"
+	"net"
 	"os"
 	"os/signal"
 	"syscall"
@@ -20,6 +22,7 @@ import (
 	"github.com/ikd-pipeline/ikd/internal/broker"
 	"github.com/ikd-pipeline/ikd/internal/cmdline"
 	"github.com/ikd-pipeline/ikd/internal/config"
+	"github.com/ikd-pipeline/ikd/internal/endpoints"
 	"github.com/ikd-pipeline/ikd/internal/private"
 	"github.com/ikd-pipeline/ikd/producers/demoyear"
 )
@@ -55,6 +58,33 @@ aggregator, the alerter, the attainment board (IKD_PAPAN_LISTEN) and a simulator
 of service counters (with a demo year seeded), and prints a live
 attainment table. Data stays in IKD_DATA_DIR (./var). Ctrl-C stops it.
 `
+
+// Validate refuses values that would break ikd-dev; an unset address means
+// the embedded server, so only a set one is checked.
+func (c *Config) Validate() error {
+	errs := []error{
+		config.NotEmpty("DataDir", c.DataDir),
+		listenAddress("NatsListen", c.NatsListen),
+		listenAddress("ClickHouseListen", c.ClickHouseListen),
+	}
+	if c.NatsURL != "" {
+		errs = append(errs, config.URLs("NatsURL", c.NatsURL, config.NatsSchemes...))
+	}
+	if c.ClickHouseDSN != "" {
+		errs = append(errs, endpoints.ValidateDSN("ClickHouseDSN", c.ClickHouseDSN))
+	}
+	if c.ClickHousePassword != "" && c.ClickHouseUser == "" {
+		errs = append(errs, config.Invalid("ClickHouseUser", "must be set with IKD_CLICKHOUSE_PASSWORD"))
+	}
+	return errors.Join(errs...)
+}
+
+func listenAddress(field, addr string) error {
+	if _, port, err := net.SplitHostPort(addr); err != nil || port == "" {
+		return config.Invalid(field, "must be host:port, got %q", addr)
+	}
+	return nil
+}
 
 func main() {
 	// Everything this process writes, the engine's and the broker's files

@@ -9,7 +9,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/ikd-pipeline/ikd/consumers/aggregator"
+	"github.com/ikd-pipeline/ikd/internal/contract"
 	"github.com/ikd-pipeline/ikd/internal/region"
 	"github.com/ikd-pipeline/ikd/internal/testenv"
 	"github.com/ikd-pipeline/ikd/internal/warehouse"
@@ -49,7 +49,7 @@ func TestTheTableCountsFromTheDataNotFromTheProcess(t *testing.T) {
 		}
 	}
 	for _, reason := range []string{"invalid_nik", "future_time"} {
-		if _, err := js.Publish(ctx, aggregator.DeadLetterSubject(reason), []byte("{}")); err != nil {
+		if _, err := js.Publish(ctx, contract.DeadLetterSubject(reason), []byte("{}")); err != nil {
 			t.Fatal(err)
 		}
 	}

@@ -2,28 +2,29 @@ package broker
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
 
-	"github.com/ikd-pipeline/ikd/internal/events"
+	"github.com/ikd-pipeline/ikd/internal/config"
+	"github.com/ikd-pipeline/ikd/internal/contract"
 )
 
-// The project's streams, created or updated at program start, never by hand.
+// The project's streams and their subjects, as the contract names them.
 const (
-	EventsStream     = "IKD_EVENTS"     // subjects "ikd.v1.>"
-	DeadLetterStream = "IKD_DEADLETTER" // subjects "ikd.deadletter.v1.>"
-	ChangesStream    = "IKD_CHANGES"    // subjects "ikd.changes.v1.>" (aggregator announces committed changes)
-	AlertsStream     = "IKD_ALERTS"     // subjects "ikd.alerts.v1.>"
+	EventsStream     = contract.EventsStream
+	DeadLetterStream = contract.DeadLetterStream
+	ChangesStream    = contract.ChangesStream
+	AlertsStream     = contract.AlertsStream
 )
 
-// Subject prefixes owned by each stream; they must not overlap.
 const (
-	EventsPrefix     = events.SubjectPrefix // the contract's subjects
-	DeadLetterPrefix = "ikd.deadletter.v1"
-	ChangesPrefix    = "ikd.changes.v1"
-	AlertsPrefix     = "ikd.alerts.v1"
+	EventsPrefix     = contract.EventsPrefix
+	DeadLetterPrefix = contract.DeadLetterPrefix
+	ChangesPrefix    = contract.ChangesPrefix
+	AlertsPrefix     = contract.AlertsPrefix
 
 	eventsSubjects     = EventsPrefix + ".>"
 	deadLetterSubjects = DeadLetterPrefix + ".>"
@@ -121,4 +122,17 @@ func Provision(ctx context.Context, js jetstream.JetStream, cfgs ...jetstream.St
 		}
 	}
 	return nil
+}
+
+// Validate refuses options JetStream would refuse later, at provisioning;
+// zero values take the defaults.
+func (o StreamOptions) Validate() error {
+	var errs []error
+	if o.DuplicateWindow < 0 {
+		errs = append(errs, config.Invalid("DuplicateWindow", "must not be negative, got %s", o.DuplicateWindow))
+	}
+	if o.Replicas < 0 || o.Replicas > 5 {
+		errs = append(errs, config.Invalid("Replicas", "must be between 1 and 5 (0: the default), got %d", o.Replicas))
+	}
+	return errors.Join(errs...)
 }

@@ -16,12 +16,13 @@ import (
 const Prefix = "IKD"
 
 // Load fills cfg (a pointer to a struct with envconfig tags) from the
-// environment, defaults first.
+// environment, defaults first, and refuses values that would break the
+// program (see Validate).
 func Load(cfg any) error {
 	if err := envconfig.Process(Prefix, cfg); err != nil {
 		return fmt.Errorf("configuration: %w", err)
 	}
-	return nil
+	return Validate(cfg)
 }
 
 // Log prints cfg as one line of fields. A field tagged `secret:"true"` is

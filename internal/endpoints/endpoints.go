@@ -5,14 +5,17 @@ package endpoints
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 
+	"github.com/ClickHouse/clickhouse-go/v2"
 	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/ikd-pipeline/ikd/internal/broker"
+	"github.com/ikd-pipeline/ikd/internal/config"
 	"github.com/ikd-pipeline/ikd/internal/region"
 	"github.com/ikd-pipeline/ikd/internal/warehouse"
 	"github.com/ikd-pipeline/ikd/schema"
@@ -70,4 +73,23 @@ func Ready(ctx context.Context, js jetstream.JetStream, db driver.Conn, streams 
 func (e *Endpoints) Close() {
 	_ = e.NC.Drain()
 	_ = e.DB.Close()
+}
+
+// Validate refuses addresses no client could use.
+func (c Config) Validate() error {
+	return errors.Join(
+		config.URLs("NatsURL", c.NatsURL, config.NatsSchemes...),
+		ValidateDSN("ClickHouseDSN", c.ClickHouseDSN),
+	)
+}
+
+// ValidateDSN refuses a DSN that clickhouse-go cannot parse.
+func ValidateDSN(field, dsn string) error {
+	if err := config.URL(field, dsn, "clickhouse", "http", "https"); err != nil {
+		return err
+	}
+	if _, err := clickhouse.ParseDSN(dsn); err != nil {
+		return config.Invalid(field, "not a ClickHouse DSN (clickhouse://host:9000 or http://host:8123): %s", config.RedactDSN(err.Error()))
+	}
+	return nil
 }

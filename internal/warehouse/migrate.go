@@ -15,54 +15,103 @@ import (
 	"github.com/ikd-pipeline/ikd/internal/region"
 )
 
-// Migrate applies every migration of fsys (*.sql, in name order) and loads
-// the reference regions. A migration already applied with the same content is
-// skipped; one whose content changed is applied again, which its idempotent
-// statements allow. Migrations are recorded in ikd.schema_migrations.
+// Migrate applies the migrations of fsys (*.sql, in name order) that the
+// warehouse has not applied yet, and loads the reference regions. Applied
+// migrations are append-only: they are recorded with a SHA-256 of their
+// text in ikd.schema_migrations, and one whose text changed since is refused
+// before anything is applied (a change to a table comes as a new numbered
+// migration). Programs starting at once take turns through a lock held in
+// the warehouse itself (see lock.go), so that one applies and the others find
+// it done.
 func Migrate(ctx context.Context, conn driver.Conn, fsys fs.FS, ref *region.Reference, logger *slog.Logger) error {
+	if logger == nil {
+		logger = slog.New(slog.DiscardHandler)
+	}
+	migrations, err := readMigrations(fsys)
+	if err != nil {
+		return err
+	}
 	for _, ddl := range []string{
 		"CREATE DATABASE IF NOT EXISTS ikd",
 		`CREATE TABLE IF NOT EXISTS ikd.schema_migrations (name String, sha256 String, applied_at DateTime64(3, 'UTC') DEFAULT now64(3))
 		 ENGINE = ReplacingMergeTree(applied_at) ORDER BY name`,
+		lockTable,
 	} {
-		if err := conn.Exec(ctx, ddl); err != nil {
+		if err := conn.Exec(ctx, ddl); err != nil && !alreadyExists(err) {
 			return fmt.Errorf("migrate: prepare: %w", err)
 		}
 	}
+	unlock, err := acquireLock(ctx, conn, logger)
+	if err != nil {
+		return err
+	}
+	defer unlock()
 	applied, err := appliedMigrations(ctx, conn)
 	if err != nil {
 		return err
 	}
-	names, err := fs.Glob(fsys, "*.sql")
+	pending, err := Pending(migrations, applied)
 	if err != nil {
-		return fmt.Errorf("migrate: list: %w", err)
+		return err
 	}
-	sort.Strings(names)
-	for _, name := range names {
-		text, err := fs.ReadFile(fsys, name)
-		if err != nil {
-			return fmt.Errorf("migrate: read %s: %w", name, err)
-		}
-		sum := sha256.Sum256(text)
-		digest := hex.EncodeToString(sum[:])
-		if applied[name] == digest {
-			continue
-		}
-		for i, stmt := range Statements(string(text)) {
+	for _, m := range pending {
+		for i, stmt := range Statements(m.Text) {
 			if err := conn.Exec(ctx, stmt); err != nil {
-				return fmt.Errorf("migrate: %s statement %d: %w", name, i+1, err)
+				return fmt.Errorf("migrate: %s statement %d: %w", m.Name, i+1, err)
 			}
 		}
-		if err := conn.Exec(ctx, "INSERT INTO ikd.schema_migrations (name, sha256) VALUES (?, ?)", name, digest); err != nil {
-			return fmt.Errorf("migrate: record %s: %w", name, err)
+		if err := conn.Exec(ctx, "INSERT INTO ikd.schema_migrations (name, sha256) VALUES (?, ?)", m.Name, m.SHA256); err != nil {
+			return fmt.Errorf("migrate: record %s: %w", m.Name, err)
 		}
-		if logger != nil {
-			logger.Info("schema migration applied", "migration", name)
-		}
+		logger.Info("schema migration applied", "migration", m.Name)
 	}
 	return loadReference(ctx, conn, ref, logger)
 }
 
+// Migration is one numbered file of the schema.
+type Migration struct {
+	Name   string // file name, e.g. 003_attainment.sql; the order is by name
+	Text   string
+	SHA256 string // hex digest of Text
+}
+
+func readMigrations(fsys fs.FS) ([]Migration, error) {
+	names, err := fs.Glob(fsys, "*.sql")
+	if err != nil {
+		return nil, fmt.Errorf("migrate: list: %w", err)
+	}
+	sort.Strings(names)
+	out := make([]Migration, 0, len(names))
+	for _, name := range names {
+		text, err := fs.ReadFile(fsys, name)
+		if err != nil {
+			return nil, fmt.Errorf("migrate: read %s: %w", name, err)
+		}
+		sum := sha256.Sum256(text)
+		out = append(out, Migration{Name: name, Text: string(text), SHA256: hex.EncodeToString(sum[:])})
+	}
+	return out, nil
+}
+
+// Pending returns the migrations not yet applied, in order, given the
+// digests of the applied ones by name. It refuses, naming it, a migration
+// whose text changed after it was applied.
+func Pending(migrations []Migration, applied map[string]string) ([]Migration, error) {
+	var pending []Migration
+	for _, m := range migrations {
+		sum, done := applied[m.Name]
+		switch {
+		case !done:
+			pending = append(pending, m)
+		case sum != m.SHA256:
+			return nil, fmt.Errorf("migrate: %s was changed after it was applied (applied sha256 %.12s, now %.12s): "+
+				"applied migrations are append-only; restore it and put the change in a new numbered migration", m.Name, sum, m.SHA256)
+		}
+	}
+	return pending, nil
+}
+
+// appliedMigrations returns the digest of each applied migration by name.
 func appliedMigrations(ctx context.Context, conn driver.Conn) (map[string]string, error) {
 	rows, err := conn.Query(ctx, "SELECT name, argMax(sha256, applied_at) FROM ikd.schema_migrations GROUP BY name")
 	if err != nil {

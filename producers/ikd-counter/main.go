@@ -8,6 +8,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -41,6 +42,14 @@ type Config struct {
 	FutureTolerance time.Duration `envconfig:"FUTURE_TOLERANCE" default:"10m"`
 	// Streams must match the other programs', since each provisions them.
 	Streams broker.StreamOptions `envconfig:"STREAM"`
+}
+
+// Validate refuses values that would break ikd-counter.
+func (c *Config) Validate() error {
+	return errors.Join(
+		config.URLs("NatsURL", c.NatsURL, config.NatsSchemes...),
+		config.NotNegative("FutureTolerance", c.FutureTolerance),
+	)
 }
 
 // Exit statuses.
