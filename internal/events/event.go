@@ -65,6 +65,10 @@ type Event struct {
 	OfficeID     string    `json:"office_id"`
 	Channel      Channel   `json:"channel"`
 	OccurredAt   time.Time `json:"occurred_at"` // RFC 3339, UTC after Build and Decode
+
+	// ReceivedAt is when an office agent took the event in; it travels in
+	// the spool and as a message header, not in the contract's body.
+	ReceivedAt time.Time `json:"-"`
 }
 
 // Subject is the broker subject of a valid event, such as

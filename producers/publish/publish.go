@@ -51,6 +51,11 @@ const (
 	retryMax     = 2 * time.Second
 )
 
+// ReceivedAtHeader carries when an office agent received the event (RFC 3339,
+// UTC), so that the time a counter's link held it back can be told apart from
+// the counter's own clock without changing the contract's body.
+const ReceivedAtHeader = "Ikd-Received-At"
+
 // Result counts the events the broker acknowledged.
 type Result struct {
 	Published  int // stored by this call
@@ -167,6 +172,9 @@ func messages(evs []events.Event) ([]*outgoing, []Failure) {
 		}
 		msg := &nats.Msg{Subject: ev.Subject(), Data: data, Header: nats.Header{}}
 		msg.Header.Set(jetstream.MsgIDHeader, ev.EventID)
+		if !ev.ReceivedAt.IsZero() {
+			msg.Header.Set(ReceivedAtHeader, ev.ReceivedAt.UTC().Format(time.RFC3339Nano))
+		}
 		out = append(out, &outgoing{id: ev.EventID, msg: msg})
 	}
 	return out, failures

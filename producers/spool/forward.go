@@ -72,6 +72,7 @@ func (f *forwarder) run(ctx context.Context) error {
 			}
 			continue
 		}
+		f.s.sawHead(b.evs[0])
 		if err := f.forward(ctx, b); err != nil {
 			return err
 		}
@@ -190,6 +191,7 @@ func (f *forwarder) forward(ctx context.Context, b batch) error {
 	if err := f.settle(b.prefix(o.settled), o.refused); err != nil {
 		return fmt.Errorf("spool %s: %w", f.s.dir, err)
 	}
+	f.s.linkIs(o.retry)
 	if o.retry != nil {
 		return f.wait(ctx, len(b.evs)-o.settled, o.retry)
 	}
@@ -208,7 +210,17 @@ func (f *forwarder) settle(b batch, refused map[string]error) error {
 	if len(refused) > 0 {
 		f.batchSize = maxBatch
 	}
-	return f.s.commit(b.end, b.size())
+	if err := f.s.commit(b.end); err != nil {
+		return err
+	}
+	aside := 0
+	for _, ev := range b.evs {
+		if _, ok := refused[ev.EventID]; ok {
+			aside++
+		}
+	}
+	f.s.acknowledged(len(b.evs), aside, b.size())
+	return nil
 }
 
 // wait pauses after a failed attempt. An outage is logged when it starts and
@@ -251,17 +263,14 @@ func (s *Spool) durableEnd() position {
 	return s.durable
 }
 
-// commit records that everything before end, n bytes since the cursor, was
-// acknowledged, then removes the segments that lie wholly behind it.
-func (s *Spool) commit(end position, n int64) error {
+// commit records that everything before end was acknowledged, then removes
+// the segments that lie wholly behind it.
+func (s *Spool) commit(end position) error {
 	if err := writeCursor(s.dir, end); err != nil {
 		return err
 	}
 	from := s.cursor.seg
 	s.cursor = end
-	s.mu.Lock()
-	s.used -= n
-	s.mu.Unlock()
 	for seg := from; seg < end.seg; seg++ {
 		// A segment left behind is removed by the next Open.
 		if err := os.Remove(segmentPath(s.dir, seg)); err != nil {

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"hash/crc32"
 	"io"
+	"time"
 
 	"github.com/ikd-pipeline/ikd/internal/events"
 )
@@ -25,18 +26,30 @@ var castagnoli = crc32.MakeTable(crc32.Castagnoli)
 // errTorn marks a record that is incomplete or fails its checksum.
 var errTorn = errors.New("torn or corrupt record")
 
+// stored is a record's payload: the event as the broker carries it and,
+// from an office agent, when the agent received it. Records without it, from
+// before it existed, read as events received at an unknown time.
+type stored struct {
+	events.Event
+	ReceivedAt *time.Time `json:"received_at,omitempty"`
+}
+
 func encode(ev events.Event) ([]byte, error) {
-	payload, err := ev.Marshal()
+	rec := stored{Event: ev}
+	if !ev.ReceivedAt.IsZero() {
+		rec.ReceivedAt = &ev.ReceivedAt
+	}
+	payload, err := json.Marshal(rec)
 	if err != nil {
 		return nil, err
 	}
 	if len(payload) > maxPayloadBytes {
 		return nil, fmt.Errorf("%d bytes encoded, the limit is %d", len(payload), maxPayloadBytes)
 	}
-	rec := make([]byte, headerBytes, headerBytes+len(payload))
-	binary.LittleEndian.PutUint32(rec[0:4], uint32(len(payload)))
-	binary.LittleEndian.PutUint32(rec[4:8], crc32.Checksum(payload, castagnoli))
-	return append(rec, payload...), nil
+	framed := make([]byte, headerBytes, headerBytes+len(payload))
+	binary.LittleEndian.PutUint32(framed[0:4], uint32(len(payload)))
+	binary.LittleEndian.PutUint32(framed[4:8], crc32.Checksum(payload, castagnoli))
+	return append(framed, payload...), nil
 }
 
 // readRecord returns the next record's payload, io.EOF at a clean end, or
@@ -73,9 +86,13 @@ func readError(err error) error {
 }
 
 func decode(payload []byte) (events.Event, error) {
-	var ev events.Event
-	if err := json.Unmarshal(payload, &ev); err != nil {
+	var rec stored
+	if err := json.Unmarshal(payload, &rec); err != nil {
 		return events.Event{}, fmt.Errorf("decode spooled event: %w", err)
+	}
+	ev := rec.Event
+	if rec.ReceivedAt != nil {
+		ev.ReceivedAt = *rec.ReceivedAt
 	}
 	return ev, nil
 }

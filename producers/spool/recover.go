@@ -16,6 +16,10 @@ func (s *Spool) recover() error {
 	if err != nil {
 		return fmt.Errorf("spool %s: %w", s.dir, err)
 	}
+	if s.link.setAside, err = countRejected(s.dir); err != nil {
+		return fmt.Errorf("spool %s: %w", s.dir, err)
+	}
+	s.link.state = LinkUnknown
 	segs, err := s.liveSegments(cursor)
 	if err != nil {
 		return fmt.Errorf("spool %s: %w", s.dir, err)
@@ -29,11 +33,12 @@ func (s *Spool) recover() error {
 	s.cursor = cursor
 	var total int64
 	for i, seg := range segs {
-		end, err := s.checkSegment(seg, cursor, i == len(segs)-1)
+		end, waiting, err := s.checkSegment(seg, cursor, i == len(segs)-1)
 		if err != nil {
 			return fmt.Errorf("spool %s: %w", s.dir, err)
 		}
 		total += end
+		s.waiting += waiting
 		s.wEnd = position{seg: seg, off: end}
 	}
 	s.used = total - cursor.off
@@ -80,42 +85,49 @@ func (s *Spool) startEmpty(seg uint64) error {
 }
 
 // checkSegment reads every record of seg and returns where the last good one
-// ends. A bad record in the last segment is a write torn by a crash and is cut
+// ends and how many records lie after the cursor. A bad record in the last segment is a write torn by a crash and is cut
 // off with what follows it; anywhere else it is damage that needs a person,
 // since cutting there would lose events that were acknowledged to a caller.
-func (s *Spool) checkSegment(seg uint64, cursor position, last bool) (int64, error) {
+func (s *Spool) checkSegment(seg uint64, cursor position, last bool) (int64, int, error) {
 	path := segmentPath(s.dir, seg)
 	f, err := os.Open(path)
 	if err != nil {
-		return 0, err
+		return 0, 0, err
 	}
 	defer f.Close()
-	end, boundary, scanErr := scan(f, cursor.seg == seg, cursor.off)
-	if cursor.seg == seg && !boundary {
-		return 0, fmt.Errorf("cursor %s is not at a record of %s", cursor, path)
+	var mark int64
+	if cursor.seg == seg {
+		mark = cursor.off
+	}
+	end, boundary, after, scanErr := scan(f, mark)
+	if !boundary {
+		return 0, 0, fmt.Errorf("cursor %s is not at a record of %s", cursor, path)
 	}
 	if scanErr == nil {
-		return end, nil
+		return end, after, nil
 	}
 	if !errors.Is(scanErr, errTorn) || !last {
-		return 0, fmt.Errorf("%s at offset %d: %w", path, end, scanErr)
+		return 0, 0, fmt.Errorf("%s at offset %d: %w", path, end, scanErr)
 	}
-	return end, s.truncate(path, end, scanErr)
+	return end, after, s.truncate(path, end, scanErr)
 }
 
 // scan reads records from r until the end or the first bad one, returning the
-// end of the last good record and, when checkMark, whether mark is the start
-// or end of a record.
-func scan(r io.Reader, checkMark bool, mark int64) (end int64, boundary bool, err error) {
+// end of the last good record, whether mark is the start or end of a record,
+// and how many good records start at or after mark.
+func scan(r io.Reader, mark int64) (end int64, boundary bool, after int, err error) {
 	br := bufio.NewReaderSize(r, 64<<10)
-	boundary = !checkMark || mark == 0
+	boundary = mark == 0
 	for {
 		payload, err := readRecord(br)
 		if err == io.EOF {
-			return end, boundary, nil
+			return end, boundary, after, nil
 		}
 		if err != nil {
-			return end, boundary, err
+			return end, boundary, after, err
+		}
+		if end >= mark {
+			after++
 		}
 		end += headerBytes + int64(len(payload))
 		boundary = boundary || end == mark

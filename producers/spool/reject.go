@@ -55,6 +55,7 @@ func (s *Spool) setAside(b batch, refused map[string]error) error {
 	if err := appendSynced(path, lines.Bytes()); err != nil {
 		return fmt.Errorf("set aside refused events: %w", err)
 	}
+	s.setAsideDone(set)
 	for _, r := range set {
 		s.logger.Error("the broker refused a spooled event for good; moved it to the rejected file and forwarding the rest",
 			"event_id", r.EventID, "subject", r.Subject, "reason", r.Reason, "file", path)

@@ -40,6 +40,7 @@ import (
 	"path/filepath"
 	"sync"
 	"syscall"
+	"time"
 
 	"github.com/ikd-pipeline/ikd/internal/events"
 	"github.com/ikd-pipeline/ikd/internal/private"
@@ -80,6 +81,9 @@ type Spool struct {
 	durable position   // everything before it is fsynced
 	syncing bool       // an Append is running fsync without mu
 	used    int64      // bytes of undelivered records, framing included
+	waiting int        // undelivered records
+	oldest  time.Time  // when the first undelivered record was received, if known
+	link    linkState  // how forwarding went, for Stats
 	broken  error      // set on a write or sync error, or by Close
 
 	cursor position // owned by Run: everything before it was acknowledged
@@ -136,22 +140,76 @@ func lockDir(dir string) (*os.File, error) {
 // Append records ev durably: when it returns nil, the event is on disk. It
 // returns an error wrapping ErrFull when the spool has no room.
 func (s *Spool) Append(ev events.Event) error {
-	rec, err := encode(ev)
-	if err != nil {
-		return fmt.Errorf("spool: event %s: %w", ev.EventID, err)
+	_, err := s.AppendAll([]events.Event{ev})
+	return err
+}
+
+// AppendAll records evs durably, in order, with one fsync for all of them,
+// and returns how many it recorded: a prefix of evs, all of them when err is
+// nil. Those it recorded are on disk even when err is not nil. It stops at
+// the first that does not fit, with an error wrapping ErrFull, when the
+// spool's limit is reached or its disk is full.
+func (s *Spool) AppendAll(evs []events.Event) (int, error) {
+	recs := make([][]byte, len(evs))
+	for i, ev := range evs {
+		rec, err := encode(ev)
+		if err != nil {
+			return 0, fmt.Errorf("spool: event %s: %w", ev.EventID, err)
+		}
+		recs[i] = rec
 	}
-	n := int64(len(rec))
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if err := s.makeRoom(n); err != nil {
-		return err
+	n, stop := s.write(evs, recs)
+	if n > 0 {
+		if err := s.syncTo(s.wEnd); err != nil {
+			return 0, err
+		}
 	}
-	if _, err := s.w.Write(rec); err != nil {
-		return s.fail(fmt.Errorf("write %s: %w", s.w.Name(), err))
+	return n, stop
+}
+
+// write appends recs, the records of evs, without syncing, up to the first
+// that does not fit; mu is held.
+func (s *Spool) write(evs []events.Event, recs [][]byte) (int, error) {
+	for i, rec := range recs {
+		n := int64(len(rec))
+		if err := s.makeRoom(n); err != nil {
+			return i, err
+		}
+		if _, err := s.w.Write(rec); err != nil {
+			return i, s.writeFailed(err)
+		}
+		s.wEnd.off += n
+		s.used += n
+		if s.waiting == 0 {
+			s.oldest = receivedAt(evs[i])
+		}
+		s.waiting++
 	}
-	s.wEnd.off += n
-	s.used += n
-	return s.syncTo(s.wEnd)
+	return len(recs), nil
+}
+
+// writeFailed handles a failed write; mu is held. A full disk is passing
+// trouble: the partial record is cut off and the event refused as when the
+// limit is reached, so that the agent takes events again once there is space.
+// Any other failure breaks the spool.
+func (s *Spool) writeFailed(err error) error {
+	if errors.Is(err, syscall.ENOSPC) {
+		if terr := s.w.Truncate(s.wEnd.off); terr == nil {
+			return fmt.Errorf("%w: the disk of %s is full; new events are refused until there is space", ErrFull, s.dir)
+		}
+	}
+	return s.fail(fmt.Errorf("write %s: %w", s.w.Name(), err))
+}
+
+// receivedAt is when ev was received, or when it occurred for an event
+// spooled without that time.
+func receivedAt(ev events.Event) time.Time {
+	if !ev.ReceivedAt.IsZero() {
+		return ev.ReceivedAt
+	}
+	return ev.OccurredAt
 }
 
 // makeRoom checks that n more bytes fit and starts a new segment when the

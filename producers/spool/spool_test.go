@@ -403,3 +403,37 @@ func flipByte(t *testing.T, path string, off int64) {
 		t.Fatal(err)
 	}
 }
+
+func TestStatsCountWaitingEventsAcrossAReopenAndAppendAllStopsAtTheLimit(t *testing.T) {
+	dir := t.TempDir()
+	evs := eventstest.Activations("st", 5)
+	received := time.Date(2026, 12, 1, 8, 0, 0, 0, time.UTC)
+	for i := range evs {
+		evs[i].ReceivedAt = received.Add(time.Duration(i) * time.Second)
+	}
+	rec, err := encode(evs[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Room for three records: the fourth is refused and the three are kept.
+	s := open(t, dir, int64(3*len(rec)+len(rec)/2))
+	n, err := s.AppendAll(evs)
+	if n != 3 || !errors.Is(err, ErrFull) {
+		t.Fatalf("AppendAll = %d, %v; want 3 and ErrFull", n, err)
+	}
+	closeSpool(t, s)
+
+	s = open(t, dir, 1<<20)
+	defer closeSpool(t, s)
+	st := s.Stats()
+	if st.WaitingEvents != 3 || st.WaitingBytes != int64(3*len(rec)) || st.Link != LinkUnknown {
+		t.Fatalf("after reopen: %+v; want 3 events waiting, %d bytes, link unknown", st, 3*len(rec))
+	}
+	b, err := newForwarder(s, nil).read()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(b.evs) != 3 || !b.evs[2].ReceivedAt.Equal(evs[2].ReceivedAt) {
+		t.Fatalf("read back %d events, the third received at %v; want 3, %v", len(b.evs), b.evs[2].ReceivedAt, evs[2].ReceivedAt)
+	}
+}
