@@ -1,8 +1,10 @@
-// Command ikd-counter is a service counter's side of the pipeline: it
-// publishes the counter's input lines to the broker, or simulates the
-// counters of all Indonesia.
+// Command ikd-counter is a service counter's side of the pipeline: it runs
+// the office agent that takes events from the counter applications, publishes
+// a file of input lines to the broker, or simulates the counters of all
+// Indonesia.
 //
-//	ikd-counter publish [FILE|-]
+//	ikd-counter serve
+//	ikd-counter publish [--spool DIR] [FILE|-]
 //	ikd-counter simulate --rate N [--duration D] [--seed S]
 package main
 
@@ -27,6 +29,8 @@ import (
 	"github.com/ikd-pipeline/ikd/internal/events"
 	"github.com/ikd-pipeline/ikd/internal/nik"
 	"github.com/ikd-pipeline/ikd/internal/region"
+	"github.com/ikd-pipeline/ikd/producers/agent"
+	"github.com/ikd-pipeline/ikd/producers/intake"
 	"github.com/ikd-pipeline/ikd/producers/publish"
 )
 
@@ -42,6 +46,8 @@ type Config struct {
 	FutureTolerance time.Duration `envconfig:"FUTURE_TOLERANCE" default:"10m"`
 	// Streams must match the other programs', since each provisions them.
 	Streams broker.StreamOptions `envconfig:"STREAM"`
+	// The office agent's settings; publish uses the spool's too.
+	agent.Config
 }
 
 // Validate refuses values that would break ikd-counter.
@@ -57,6 +63,7 @@ const (
 	exitOK       = 0
 	exitRejected = 1 // publish: some lines were rejected; simulate: it failed
 	exitUsage    = 2 // bad usage, or the broker cannot be reached or refused events
+	exitWaiting  = 3 // publish --spool: the events are safe in the spool, not yet forwarded
 )
 
 const usage = `usage: ikd-counter COMMAND [FLAGS]
@@ -65,7 +72,11 @@ A service counter's side of the pipeline. Configured by IKD_* variables
 (README, Configuration).
 
 commands:
-  publish [FILE|-]      publish JSON Lines from FILE, or from stdin
+  serve                 run the office agent: take counters' events over local
+                        HTTP into a spool, forward them to the broker
+  publish [--spool DIR] [FILE|-]
+                        publish JSON Lines from FILE, or from stdin; with a
+                        spool, through it, kept there while the link is down
   simulate --rate N [--duration D] [--seed S]
                         publish simulated counters' events
   help                  this text; COMMAND --help for a command's
@@ -85,6 +96,8 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		return exitUsage
 	}
 	switch args[0] {
+	case "serve":
+		return serveCommand(ctx, args[1:], stdout, stderr)
 	case "publish":
 		return publishCommand(ctx, args[1:], stdin, stdout, stderr)
 	case "simulate":
@@ -103,35 +116,52 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 	}
 }
 
-// counter is what both commands work with.
+// counter is what publish and simulate work with.
 type counter struct {
 	nc        *nats.Conn
 	builder   *events.Builder
+	office    *intake.Office
 	publisher *publish.Publisher
 }
 
-// connect loads the configuration, connects to the broker and provisions the
-// streams, so that the first event has somewhere to go.
-func connect(ctx context.Context, logger *slog.Logger) (*counter, error) {
+// loadConfig loads and prints the configuration and returns it with the
+// pseudonym key.
+func loadConfig(logger *slog.Logger) (Config, []byte, error) {
 	var cfg Config
 	if err := config.Load(&cfg); err != nil {
-		return nil, err
+		return Config{}, nil, err
 	}
 	config.Log(logger, "ikd-counter", &cfg)
 	key, public, err := nik.ConfiguredKey(cfg.PseudonymKey, cfg.Development)
 	if err != nil {
-		return nil, fmt.Errorf("IKD_PSEUDONYM_KEY: %w (only a development run, IKD_DEVELOPMENT=1, may go without a secret key)", err)
+		return Config{}, nil, fmt.Errorf("IKD_PSEUDONYM_KEY: %w (only a development run, IKD_DEVELOPMENT=1, may go without a secret key)", err)
 	}
 	if public {
 		logger.Warn("development run: the public development key pseudonymises; its pseudonyms protect nobody")
 	}
 	// The id, never the key: operators check a rotation by it.
 	logger.Info("pseudonym key", "key_id", nik.KeyID(key))
+	return cfg, key, nil
+}
+
+// dial is the one place that connects to the broker, with the office's
+// credentials from the configuration.
+func dial(cfg Config, logger *slog.Logger) (*nats.Conn, error) {
+	return broker.Connect(cfg.NatsURL, "ikd-counter", logger)
+}
+
+// connect loads the configuration, connects to the broker and provisions the
+// streams, so that the first event has somewhere to go.
+func connect(ctx context.Context, logger *slog.Logger) (*counter, error) {
+	cfg, key, err := loadConfig(logger)
+	if err != nil {
+		return nil, err
+	}
 	builder, err := newBuilder(cfg, key)
 	if err != nil {
 		return nil, err
 	}
-	nc, err := broker.Connect(cfg.NatsURL, "ikd-counter", logger)
+	nc, err := dial(cfg, logger)
 	if err != nil {
 		return nil, err
 	}
@@ -140,7 +170,7 @@ func connect(ctx context.Context, logger *slog.Logger) (*counter, error) {
 		nc.Close()
 		return nil, err
 	}
-	return &counter{nc: nc, builder: builder, publisher: publisher}, nil
+	return &counter{nc: nc, builder: builder, office: &intake.Office{Builder: builder}, publisher: publisher}, nil
 }
 
 func newBuilder(cfg Config, key []byte) (*events.Builder, error) {

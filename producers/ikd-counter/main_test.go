@@ -19,6 +19,7 @@ import (
 	"github.com/ikd-pipeline/ikd/internal/nik"
 	"github.com/ikd-pipeline/ikd/internal/region"
 	"github.com/ikd-pipeline/ikd/internal/testenv"
+	"github.com/ikd-pipeline/ikd/producers/intake"
 )
 
 const (
@@ -183,7 +184,7 @@ func TestPublishReportsBadLinesAndPublishesTheValidOnesOnce(t *testing.T) {
 
 func TestPublishReadsStdinAndSkipsOversizedLines(t *testing.T) {
 	js := startBroker(t)
-	in := line("activation", validNIK) + "\r\n" + strings.Repeat("x", maxLine+10) + "\n\n   \n" + line("enrolment", otherNIK)
+	in := line("activation", validNIK) + "\r\n" + strings.Repeat("x", intake.MaxLine+10) + "\n\n   \n" + line("enrolment", otherNIK)
 
 	got := runCounter(t, in, "publish", "-")
 	if got.code != exitRejected {

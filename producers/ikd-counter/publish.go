@@ -1,39 +1,39 @@
 package main
 
 import (
-	"bufio"
-	"bytes"
 	"context"
-	"errors"
 	"flag"
 	"fmt"
 	"io"
 	"log/slog"
 	"os"
+	"time"
 
 	"github.com/ikd-pipeline/ikd/internal/cmdline"
 	"github.com/ikd-pipeline/ikd/internal/events"
-	"github.com/ikd-pipeline/ikd/internal/nik"
+	"github.com/ikd-pipeline/ikd/producers/intake"
 )
 
 const (
-	// maxLine bounds an input line; longer ones are rejected unread, as a
-	// valid line is a few hundred bytes.
-	maxLine = 64 << 10
 	// batchSize events go to the broker at a time: enough to keep it busy,
 	// few enough to hold in memory whatever the size of the input.
 	batchSize = 1000
 )
 
-const publishUsage = `usage: ikd-counter publish [FILE|-]
+const publishUsage = `usage: ikd-counter publish [--spool DIR] [--wait D] [FILE|-]
 
 Publishes the counter's JSON Lines from FILE, or from stdin, to IKD_NATS_URL.
 Rejected lines are reported on stderr (exit 1); nothing is published twice.
+With a spool (--spool or IKD_SPOOL_DIR) every valid line is first made durable
+there, then forwarded for up to --wait; what the link did not take stays in
+the spool for the next run or the office agent (exit 3).
 `
 
-// publishCommand is `ikd-counter publish [FILE|-]`.
+// publishCommand is `ikd-counter publish [--spool DIR] [--wait D] [FILE|-]`.
 func publishCommand(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	flags := flag.NewFlagSet("publish", flag.ContinueOnError)
+	spoolDir := flags.String("spool", "", "publish through the spool in this directory (default IKD_SPOOL_DIR; none: straight to the broker)")
+	wait := flags.Duration("wait", time.Minute, "with a spool: how long to try forwarding before leaving the rest in the spool")
 	if code, done := (cmdline.Command{Usage: publishUsage, Flags: flags, MaxArgs: 1}).Parse(args, stdout, stderr); done {
 		return code
 	}
@@ -43,8 +43,12 @@ func publishCommand(ctx context.Context, args []string, stdin io.Reader, stdout,
 		return exitUsage
 	}
 	defer in.Close()
+	logger := slog.New(slog.NewTextHandler(stderr, nil))
+	if *spoolDir != "" || os.Getenv("IKD_SPOOL_DIR") != "" {
+		return publishSpooled(ctx, spooled{dir: *spoolDir, wait: *wait}, in, stdout, stderr, logger)
+	}
 
-	c, err := connect(ctx, slog.New(slog.NewTextHandler(stderr, nil)))
+	c, err := connect(ctx, logger)
 	if err != nil {
 		fmt.Fprintf(stderr, "ikd-counter: %v\n", err)
 		return exitUsage
@@ -88,8 +92,8 @@ func (c *counter) publishLines(ctx context.Context, in io.Reader, report io.Writ
 		batch = batch[:0]
 		return err
 	}
-	err := eachLine(in, func(n int, line []byte, tooLong bool) error {
-		ev, err := c.build(line, tooLong)
+	err := intake.Lines(in, func(n int, line []byte, tooLong bool) error {
+		ev, err := c.office.Build(line, tooLong)
 		if err != nil {
 			t.rejected++
 			fmt.Fprintf(report, "line %d: %s\n", n, err)
@@ -105,72 +109,4 @@ func (c *counter) publishLines(ctx context.Context, in io.Reader, report io.Writ
 		return t, err
 	}
 	return t, flush()
-}
-
-// rejection is why a line was rejected, as "<reason>: <detail>". Like
-// *events.Error it never holds the NIK.
-type rejection struct {
-	reason events.Reason
-	detail string
-}
-
-func (r *rejection) Error() string { return string(r.reason) + ": " + r.detail }
-
-func (c *counter) build(line []byte, tooLong bool) (events.Event, error) {
-	if tooLong {
-		return events.Event{}, &rejection{events.ReasonOversized, fmt.Sprintf("longer than %d bytes", maxLine)}
-	}
-	ev, err := c.builder.Build(line)
-	var e *events.Error
-	if errors.As(err, &e) {
-		return events.Event{}, &rejection{e.Reason, detail(e)}
-	}
-	return ev, err
-}
-
-// detail names the field and what is wrong with it; for a NIK, the reason
-// nik.Parse gave, which names region codes at most.
-func detail(e *events.Error) string {
-	d := e.Detail
-	var ne *nik.Error
-	if errors.As(e, &ne) {
-		d = ne.Detail
-	}
-	switch {
-	case e.Field == "":
-		return d
-	case d == "":
-		return e.Field
-	default:
-		return e.Field + ": " + d
-	}
-}
-
-// eachLine calls fn with each non-blank line of r, numbered from 1, without
-// its line ending. A line longer than maxLine is passed empty, with tooLong.
-func eachLine(r io.Reader, fn func(n int, line []byte, tooLong bool) error) error {
-	br := bufio.NewReaderSize(r, maxLine+2) // the line, then "\r\n"
-	for n := 1; ; n++ {
-		line, err := br.ReadSlice('\n')
-		tooLong := false
-		for errors.Is(err, bufio.ErrBufferFull) {
-			tooLong = true
-			_, err = br.ReadSlice('\n')
-		}
-		if err != nil && !errors.Is(err, io.EOF) {
-			return fmt.Errorf("read line %d: %w", n, err)
-		}
-		line = bytes.TrimRight(line, "\r\n")
-		if tooLong {
-			line = nil
-		}
-		if len(bytes.TrimSpace(line)) > 0 || tooLong {
-			if ferr := fn(n, line, tooLong); ferr != nil {
-				return ferr
-			}
-		}
-		if err != nil { // io.EOF
-			return nil
-		}
-	}
 }
