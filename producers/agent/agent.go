@@ -92,7 +92,8 @@ type Agent struct {
 	spool  *spool.Spool
 	office *intake.Office
 	dial   Dialer
-	logger *slog.Logger
+	logger *slog.Logger // the agent's, with its office
+	base   *slog.Logger // for the parts it runs, which name themselves
 	now    func() time.Time
 
 	stopping atomic.Bool
@@ -115,6 +116,7 @@ func New(cfg Config, sp *spool.Spool, office *intake.Office, dial Dialer, logger
 	return &Agent{
 		cfg: cfg, spool: sp, office: office, dial: dial,
 		logger: logger.With("component", "agent", "office", cfg.OfficeID),
+		base:   logger,
 		now:    time.Now,
 		fatal:  make(chan error, 1),
 	}
@@ -167,7 +169,7 @@ func (a *Agent) forward(ctx context.Context) {
 		return
 	}
 	a.nc.Store(nc)
-	pub, err := publish.New(nc, publish.Options{Ordered: true, RetryFor: forwardRetryFor}, a.logger)
+	pub, err := publish.New(nc, publish.Options{Ordered: true, RetryFor: forwardRetryFor}, a.base)
 	if err == nil {
 		err = a.spool.Run(ctx, pub)
 	}

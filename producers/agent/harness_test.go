@@ -1,0 +1,245 @@
+package agent
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/ikd-pipeline/ikd/internal/broker"
+	"github.com/ikd-pipeline/ikd/internal/events"
+	"github.com/ikd-pipeline/ikd/internal/nik"
+	"github.com/ikd-pipeline/ikd/internal/region"
+	"github.com/ikd-pipeline/ikd/internal/testenv"
+	"github.com/ikd-pipeline/ikd/producers/intake"
+	"github.com/ikd-pipeline/ikd/producers/spool"
+)
+
+func testLogger(t *testing.T) *slog.Logger {
+	return slog.New(slog.NewTextHandler(t.Output(), &slog.HandlerOptions{Level: slog.LevelWarn}))
+}
+
+// nikOf returns the i-th of many valid NIKs of Kota Bengkulu residents.
+func nikOf(i int) string {
+	return fmt.Sprintf("177101%02d0590%04d", 1+i/9999%28, 1+i%9999)
+}
+
+// inputLine is a counter's input line for resident i at office, i minutes
+// after a fixed morning; the office may be left to the agent ("").
+func inputLine(office string, i int) string {
+	at := time.Date(2026, 11, 30, 8, 0, 0, 0, events.WIB).Add(time.Duration(i) * time.Minute)
+	officeField := ""
+	if office != "" {
+		officeField = fmt.Sprintf(`"office_id":%q,`, office)
+	}
+	return fmt.Sprintf(`{"type":"activation","nik":%q,%s"occurred_at":%q}`, nikOf(i), officeField, at.Format(time.RFC3339))
+}
+
+// lines joins input lines from..to-1 as a JSON Lines body.
+func lines(office string, from, to int) string {
+	var b strings.Builder
+	for i := from; i < to; i++ {
+		b.WriteString(inputLine(office, i))
+		b.WriteByte('\n')
+	}
+	return b.String()
+}
+
+// node is one agent running in the test, on its own spool.
+type node struct {
+	t      *testing.T
+	cfg    Config
+	spool  *spool.Spool
+	agent  *Agent
+	base   string // http://127.0.0.1:port
+	cancel context.CancelFunc
+	done   chan error
+}
+
+// startAgent runs an agent for office on dir, forwarding to natsURL.
+func startAgent(t *testing.T, office, dir string, limit int64, natsURL string) *node {
+	t.Helper()
+	ref, err := region.Load()
+	if err != nil {
+		t.Fatal(err)
+	}
+	pseudonyms, err := nik.NewPseudonymizer([]byte(nik.DevelopmentKey))
+	if err != nil {
+		t.Fatal(err)
+	}
+	builder := &events.Builder{Ref: ref, Pseudonyms: pseudonyms, Now: time.Now, FutureTolerance: 10 * time.Minute}
+	cfg := Config{OfficeID: office, Listen: "127.0.0.1:0", SpoolDir: dir, SpoolLimitBytes: limit, MaxBodyBytes: 8 << 20}
+	sp, err := spool.Open(dir, limit, testLogger(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ln, err := net.Listen("tcp", cfg.Listen)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dial := func() (*nats.Conn, error) { return broker.Connect(natsURL, "agent-"+office, testenv.Quiet) }
+	a := New(cfg, sp, &intake.Office{Builder: builder, OfficeID: office}, dial, testLogger(t))
+	ctx, cancel := context.WithCancel(context.Background())
+	n := &node{t: t, cfg: cfg, spool: sp, agent: a, base: "http://" + ln.Addr().String(), cancel: cancel, done: make(chan error, 1)}
+	go func() { n.done <- a.Run(ctx, ln) }()
+	t.Cleanup(n.stop)
+	return n
+}
+
+// stop stops the agent and closes its spool; a second call does nothing.
+func (n *node) stop() {
+	if n.cancel == nil {
+		return
+	}
+	n.cancel()
+	if err := <-n.done; err != nil {
+		n.t.Errorf("agent %s: %v", n.cfg.OfficeID, err)
+	}
+	if err := n.spool.Close(); err != nil {
+		n.t.Errorf("close spool: %v", err)
+	}
+	n.cancel = nil
+}
+
+// post sends body to POST /v1/events and decodes the answer.
+func (n *node) post(contentType, body string) (int, Response, http.Header) {
+	n.t.Helper()
+	resp, err := http.Post(n.base+"/v1/events", contentType, strings.NewReader(body))
+	if err != nil {
+		n.t.Fatalf("post: %v", err)
+	}
+	defer resp.Body.Close()
+	var r Response
+	if err := json.NewDecoder(resp.Body).Decode(&r); err != nil {
+		n.t.Fatalf("decode answer (status %d): %v", resp.StatusCode, err)
+	}
+	return resp.StatusCode, r, resp.Header
+}
+
+// postOK posts body and checks that every line was accepted.
+func (n *node) postOK(body string) []string {
+	n.t.Helper()
+	status, r, _ := n.post("application/x-ndjson", body)
+	if status != http.StatusAccepted {
+		n.t.Fatalf("status %d, want 202: %+v", status, r)
+	}
+	ids := make([]string, len(r.Accepted))
+	for i, a := range r.Accepted {
+		ids[i] = a.EventID
+	}
+	return ids
+}
+
+func (n *node) status() Status {
+	n.t.Helper()
+	resp, err := http.Get(n.base + "/v1/status")
+	if err != nil {
+		n.t.Fatalf("status: %v", err)
+	}
+	defer resp.Body.Close()
+	var s Status
+	if err := json.NewDecoder(resp.Body).Decode(&s); err != nil {
+		n.t.Fatalf("decode status: %v", err)
+	}
+	return s
+}
+
+// waitFor polls cond until it holds, failing the test after a minute, which
+// only a broken agent needs.
+func waitFor(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	waitUntil(t, what, time.Minute, cond)
+}
+
+// waitUntil polls cond until it holds, failing the test after timeout.
+func waitUntil(t *testing.T, what string, timeout time.Duration, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("gave up waiting: %s", what)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// waitForwarded waits until n has nothing waiting.
+func (n *node) waitForwarded() {
+	n.t.Helper()
+	waitFor(n.t, "agent "+n.cfg.OfficeID+" forwards everything", func() bool {
+		s := n.status()
+		return s.WaitingEvents == 0 && s.Link == spool.LinkUp
+	})
+}
+
+// streamMsgs returns the events stream's messages in stream order.
+func streamMsgs(t *testing.T, natsURL string) []*jetstream.RawStreamMsg {
+	t.Helper()
+	nc := testenv.Connect(t, natsURL)
+	js, err := jetstream.New(nc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	stream, err := js.Stream(ctx, broker.EventsStream)
+	if err != nil {
+		t.Fatal(err)
+	}
+	info, err := stream.Info(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out []*jetstream.RawStreamMsg
+	for seq := info.State.FirstSeq; info.State.Msgs > 0 && seq <= info.State.LastSeq; seq++ {
+		msg, err := stream.GetMsg(ctx, seq)
+		if err != nil {
+			t.Fatalf("message %d: %v", seq, err)
+		}
+		out = append(out, msg)
+	}
+	return out
+}
+
+// idsByOffice groups the stream's event ids by office, in stream order, and
+// fails on an id stored twice.
+func idsByOffice(t *testing.T, msgs []*jetstream.RawStreamMsg) map[string][]string {
+	t.Helper()
+	seen := map[string]bool{}
+	out := map[string][]string{}
+	for _, m := range msgs {
+		var ev events.Event
+		if err := json.Unmarshal(m.Data, &ev); err != nil {
+			t.Fatalf("message %d: %v", m.Sequence, err)
+		}
+		if seen[ev.EventID] {
+			t.Errorf("event %s stored twice", ev.EventID)
+		}
+		seen[ev.EventID] = true
+		out[ev.OfficeID] = append(out[ev.OfficeID], ev.EventID)
+	}
+	return out
+}
+
+// brokerAt starts a broker with the project's streams on dir and port.
+func brokerAt(t *testing.T, dir string, port int) *broker.Embedded {
+	t.Helper()
+	b := testenv.BrokerAt(t, dir, port)
+	testenv.JetStream(t, b.URL())
+	return b
+}
+
+func jsonBody(v any) string {
+	var b bytes.Buffer
+	_ = json.NewEncoder(&b).Encode(v)
+	return b.String()
+}
