@@ -33,10 +33,14 @@ func nikOf(i int) string {
 	return fmt.Sprintf("177101%02d0590%04d", 1+i/9999%28, 1+i%9999)
 }
 
-// inputLine is a counter's input line for resident i at office, i minutes
-// after a fixed morning; the office may be left to the agent ("").
+// morning is when the tests' events start: hours ago, so that the thousands
+// of them, a second apart, lie in the past.
+var morning = time.Now().Add(-3 * time.Hour).Truncate(time.Hour).In(events.WIB)
+
+// inputLine is a counter's input line for resident i at office, i seconds
+// after morning; the office may be left to the agent ("").
 func inputLine(office string, i int) string {
-	at := time.Date(2026, 11, 30, 8, 0, 0, 0, events.WIB).Add(time.Duration(i) * time.Minute)
+	at := morning.Add(time.Duration(i) * time.Second)
 	officeField := ""
 	if office != "" {
 		officeField = fmt.Sprintf(`"office_id":%q,`, office)
