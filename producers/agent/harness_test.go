@@ -134,7 +134,7 @@ func (n *node) postOK(body string) []string {
 	n.t.Helper()
 	status, r, _ := n.post("application/x-ndjson", body)
 	if status != http.StatusAccepted {
-		n.t.Fatalf("status %d, want 202: %+v", status, r)
+		n.t.Fatalf("status %d, want 202: %d accepted, %d invalid (first: %+v), error %q", status, len(r.Accepted), len(r.Invalid), r.Invalid[:min(len(r.Invalid), 1)], r.Error)
 	}
 	ids := make([]string, len(r.Accepted))
 	for i, a := range r.Accepted {
