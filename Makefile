@@ -16,7 +16,7 @@ CHDB_LIB            := $(CACHE_HOME)/ikd/chdb/$(CHDB_VERSION)/libchdb.so
 PROGRAMS := ikd-dev ikd-counter ikd-aggregator ikd-alerter ikd-papan
 TEST_TIMEOUT ?= 15m
 
-.PHONY: deps install-chromium build run test bench chaos fuzz vet clean
+.PHONY: deps install-chromium build run test bench chaos fuzz vet clean verify-systemd
 
 deps: $(CHDB_LIB) .go-mod-downloaded
 	@command -v chromium >/dev/null || command -v chromium-browser >/dev/null || $(MAKE) --no-print-directory install-chromium
@@ -72,6 +72,16 @@ fuzz:
 # Performance against the broker's and the engine's own ceilings; not part of `make test`.
 bench: deps
 	$(GO) run ./deploy/ikd-bench $(BENCH_FLAGS)
+
+# Checks the office agent's systemd unit with systemd-analyze (Debian:
+# apt-get install systemd), against the binary built here: any warning fails.
+verify-systemd: build
+	@command -v systemd-analyze >/dev/null || { echo "systemd-analyze is needed: apt-get install systemd"; exit 1; }
+	@tmp=$$(mktemp -d) && trap 'rm -rf "$$tmp"' EXIT && \
+	  sed 's#/usr/local/bin/ikd-counter#$(CURDIR)/bin/ikd-counter#' deploy/systemd/ikd-counter-agent.service > "$$tmp/ikd-counter-agent.service" && \
+	  out=$$(systemd-analyze verify "$$tmp/ikd-counter-agent.service" 2>&1) && test -z "$$out" || { echo "$$out"; exit 1; } && \
+	  systemd-analyze security --offline=true "$$tmp/ikd-counter-agent.service" | tail -1 && \
+	  echo "deploy/systemd/ikd-counter-agent.service: verified"
 
 clean:
 	rm -rf bin var .go-mod-downloaded
