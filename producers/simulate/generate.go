@@ -104,7 +104,11 @@ type line struct {
 }
 
 // line returns the next input line, happening at now.
-func (g *generator) line(now time.Time) []byte {
+func (g *generator) line(now time.Time) []byte { return g.lineAt("", now) }
+
+// lineAt returns the next input line, happening at now at office, or at the
+// office the mix draws when office is empty.
+func (g *generator) lineAt(officeID string, now time.Time) []byte {
 	l := line{Type: events.TypeEnrolment, Channel: events.ChannelCounter}
 	var r resident
 	if g.rng.Float64() < enrolmentShare {
@@ -125,6 +129,9 @@ func (g *generator) line(now time.Time) []byte {
 	c := g.cities[office]
 	l.NIK = r.nik
 	l.OfficeID = strings.ReplaceAll(c.Code, ".", "") + "-OFF-01"
+	if officeID != "" {
+		l.OfficeID = officeID
+	}
 	l.OccurredAt = now.In(zone(c.ProvinceCode)).Format(occurredAtLayout)
 	data, _ := json.Marshal(l) // strings only: cannot fail
 	return data
