@@ -164,6 +164,9 @@ func run(ctx context.Context, f flags) (rows []Row, err error) {
 	}
 	defer conn.Close()
 	log.Printf("broker %s, engine %s at http://%s", b.URL(), eng.Version(), srv.Addr())
+	if *agentOnly {
+		return agentStep(ctx, tmp, b.URL(), logger)
+	}
 
 	aggBin, err := buildAggregator(tmp)
 	if err != nil {
@@ -355,6 +358,13 @@ func run(ctx context.Context, f flags) (rows []Row, err error) {
 		return rows, fmt.Errorf("aggregator: %w", err)
 	}
 	agg = nil
+
+	// 8. The office agent, before the national load fills the disk.
+	agentRows, err := agentStep(ctx, tmp, b.URL(), logger)
+	rows = append(rows, agentRows...)
+	if err != nil {
+		return rows, fmt.Errorf("office agent: %w", err)
+	}
 
 	// 6. National scale.
 	if f.national {

@@ -82,6 +82,7 @@ type Spool struct {
 	syncing bool       // an Append is running fsync without mu
 	used    int64      // bytes of undelivered records, framing included
 	waiting int        // undelivered records
+	syncs   int64      // fsyncs of appends since Open, for Stats
 	oldest  time.Time  // when the first undelivered record was received, if known
 	link    linkState  // how forwarding went, for Stats
 	broken  error      // set on a write or sync error, or by Close
@@ -258,6 +259,7 @@ func (s *Spool) syncTo(end position) error {
 			s.fail(fmt.Errorf("sync %s: %w", f.Name(), err))
 		} else {
 			s.durable = target
+			s.syncs++
 			s.wake()
 		}
 		s.synced.Broadcast()

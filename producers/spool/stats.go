@@ -44,6 +44,7 @@ type Stats struct {
 	SetAside      int       // events the broker refused for good, in RejectedFile
 	LastSetAside  *Rejection
 	RejectedFile  string // the path of RejectedFile
+	Syncs         int64  // fsyncs that made appends durable since Open; several appends share one
 }
 
 // Stats returns the spool's state now.
@@ -56,6 +57,7 @@ func (s *Spool) Stats() Stats {
 		LastForward: s.link.lastForward, Forwarded: s.link.forwarded,
 		SetAside: s.link.setAside, LastSetAside: s.link.lastAside,
 		RejectedFile: filepath.Join(s.dir, RejectedFile),
+		Syncs:        s.syncs,
 	}
 	if s.waiting > 0 {
 		st.Oldest = s.oldest
