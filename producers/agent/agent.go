@@ -98,6 +98,7 @@ type Agent struct {
 
 	stopping atomic.Bool
 	nc       atomic.Pointer[nats.Conn]
+	dialErr  atomic.Pointer[string] // why the broker was not reached yet
 	fatal    chan error
 	counts   counts
 }
@@ -192,6 +193,8 @@ func (a *Agent) connect(ctx context.Context) *nats.Conn {
 			}
 			return nc
 		}
+		msg := err.Error()
+		a.dialErr.Store(&msg)
 		if tries == 1 {
 			a.logger.Warn("cannot reach the broker; taking events into the spool and retrying", "err", err)
 		}

@@ -297,6 +297,31 @@ func TestATornWriteAtTheEndOfTheSpoolIsCutAndTheIntactEventsForwarded(t *testing
 	}
 }
 
+func TestTheNIKNeverReachesTheSpoolOnDisk(t *testing.T) {
+	dir := t.TempDir()
+	n := startAgent(t, officeA, dir, 64*mib, fmt.Sprintf("nats://127.0.0.1:%d", testenv.FreePort(t)))
+	n.postOK(lines(officeA, 0, 50))
+	if s := n.status(); s.Link != LinkConnecting || !strings.Contains(s.LinkError, "connect") {
+		t.Errorf("status %+v; want the link connecting and why", s)
+	}
+	n.stop()
+	files, err := os.ReadDir(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range files {
+		data, err := os.ReadFile(filepath.Join(dir, f.Name()))
+		if err != nil {
+			t.Fatal(err)
+		}
+		for i := range 50 {
+			if strings.Contains(string(data), nikOf(i)) {
+				t.Fatalf("%s holds the NIK of line %d", f.Name(), i+1)
+			}
+		}
+	}
+}
+
 func TestAStoppingAgentAnswers503(t *testing.T) {
 	n := startAgent(t, officeA, t.TempDir(), 64*mib, fmt.Sprintf("nats://127.0.0.1:%d", testenv.FreePort(t)))
 	n.agent.stopping.Store(true)

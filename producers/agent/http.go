@@ -144,6 +144,13 @@ func isJSONValue(contentType string, body []byte) bool {
 }
 
 func (a *Agent) answer(w http.ResponseWriter, status int, res Response) {
+	// Empty lists, not null, for clients that iterate over them.
+	if res.Accepted == nil {
+		res.Accepted = []Accepted{}
+	}
+	if res.Invalid == nil {
+		res.Invalid = []Invalid{}
+	}
 	if status == http.StatusServiceUnavailable || status == http.StatusInsufficientStorage {
 		w.Header().Set("Retry-After", retryAfter)
 	}

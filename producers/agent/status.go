@@ -47,7 +47,11 @@ func (a *Agent) Status() Status {
 		conn = nc.Status().String()
 	}
 	c := totals{a.counts.accepted.Load(), a.counts.invalid.Load(), a.counts.refusedFull.Load()}
-	return status(a.cfg.OfficeID, !a.stopping.Load(), conn, a.spool.Stats(), c, a.now())
+	s := status(a.cfg.OfficeID, !a.stopping.Load(), conn, a.spool.Stats(), c, a.now())
+	if msg := a.dialErr.Load(); conn == "" && msg != nil {
+		s.LinkError = *msg
+	}
+	return s
 }
 
 type totals struct{ accepted, invalid, refusedFull int64 }
