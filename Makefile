@@ -16,7 +16,7 @@ CHDB_LIB            := $(CACHE_HOME)/ikd/chdb/$(CHDB_VERSION)/libchdb.so
 PROGRAMS := ikd-dev ikd-counter ikd-aggregator ikd-alerter ikd-papan
 TEST_TIMEOUT ?= 15m
 
-.PHONY: deps install-chromium build run test bench chaos fuzz vet clean verify-systemd
+.PHONY: deps install-chromium build run test bench chaos fuzz vet clean verify-systemd diskfull
 
 deps: $(CHDB_LIB) .go-mod-downloaded
 	@command -v chromium >/dev/null || command -v chromium-browser >/dev/null || $(MAKE) --no-print-directory install-chromium
@@ -72,6 +72,10 @@ fuzz:
 # Performance against the broker's and the engine's own ceilings; not part of `make test`.
 bench: deps
 	$(GO) run ./deploy/ikd-bench $(BENCH_FLAGS)
+
+# The office agent on a really full disk: a small tmpfs, so it needs root.
+diskfull: deps
+	IKD_DISKFULL=1 $(GO) test -count=1 -run 'FullDisk' -v ./producers/agent/
 
 # Checks the office agent's systemd unit with systemd-analyze (Debian:
 # apt-get install systemd), against the binary built here: any warning fails.
