@@ -187,14 +187,19 @@ func newBuilder(cfg Config, key []byte) (*events.Builder, error) {
 
 // newPublisher provisions the streams and returns a Publisher on nc.
 func newPublisher(ctx context.Context, nc *nats.Conn, streams broker.StreamOptions, logger *slog.Logger) (*publish.Publisher, error) {
-	js, err := jetstream.New(nc)
-	if err != nil {
-		return nil, fmt.Errorf("jetstream: %w", err)
-	}
-	if err := broker.Provision(ctx, js, broker.Streams(streams)...); err != nil {
+	if err := provision(ctx, nc, streams); err != nil {
 		return nil, err
 	}
 	return publish.New(nc, publish.Options{}, logger)
+}
+
+// provision declares the streams, so that the first event has somewhere to go.
+func provision(ctx context.Context, nc *nats.Conn, streams broker.StreamOptions) error {
+	js, err := jetstream.New(nc)
+	if err != nil {
+		return fmt.Errorf("jetstream: %w", err)
+	}
+	return broker.Provision(ctx, js, broker.Streams(streams)...)
 }
 
 func (c *counter) close() { c.nc.Close() }

@@ -344,3 +344,21 @@ func TestHelpPrintsUsageAndExitsZeroWithoutABroker(t *testing.T) {
 		t.Errorf("unknown flag: exit %d, stderr %q; want usage and 2", got.code, got.stderr)
 	}
 }
+
+func TestPublishThroughASpoolKeepsTheFileWhileTheLinkIsDownAndForwardsItLater(t *testing.T) {
+	t.Setenv("IKD_NATS_URL", "nats://127.0.0.1:"+fmt.Sprint(testenv.FreePort(t)))
+	dir := t.TempDir()
+	got := runCounter(t, "", "publish", "--spool", dir, writeFile(t, input))
+	if got.code != exitWaiting || !strings.Contains(got.stdout, "spooled 3 events, rejected 5 lines") || !strings.Contains(got.stdout, "3 events wait in the spool") {
+		t.Fatalf("link down: exit status %d, stdout %q; want %d, 3 events spooled and waiting\n%s", got.code, got.stdout, exitWaiting, got.stderr)
+	}
+
+	js := startBroker(t)
+	got = runCounter(t, "", "publish", "--spool", dir, "-")
+	if got.code != exitOK || !strings.Contains(got.stdout, "is empty") {
+		t.Errorf("link back: exit status %d, stdout %q; want 0 and the spool empty\n%s", got.code, got.stdout, got.stderr)
+	}
+	if ids := streamIDs(t, js); !slices.Equal(ids, wantIDs(t)) {
+		t.Errorf("stream holds %v, want the valid lines' events %v in order", ids, wantIDs(t))
+	}
+}

@@ -114,6 +114,11 @@ func forwardFor(ctx context.Context, cfg Config, sp *spool.Spool, wait time.Dura
 		return sp.Stats().WaitingEvents
 	}
 	defer nc.Close()
+	// As publish does without a spool; an office whose credentials may not
+	// declare streams forwards to those that exist.
+	if err := provision(ctx, nc, cfg.Streams); err != nil {
+		logger.Warn("cannot declare the streams; forwarding to those that exist", "err", err)
+	}
 	pub, err := publish.New(nc, publish.Options{Ordered: true, RetryFor: wait}, logger)
 	if err != nil {
 		logger.Warn("cannot publish; the events stay in the spool", "err", err)
