@@ -89,7 +89,7 @@ func NewOffices(cfg OfficesConfig, builder *events.Builder, logger *slog.Logger)
 	o := &Offices{cfg: cfg, logger: logger, calm: make(chan struct{})}
 	cities := builder.Ref.Cities()
 	for i := range cfg.Offices {
-		city := cities[(i*len(cities)/cfg.Offices+i*7)%len(cities)]
+		city := cities[i*len(cities)/cfg.Offices]
 		id := strings.ReplaceAll(city.Code, ".", "") + "-AGENT-01"
 		off, err := o.newOffice(id, i, builder)
 		if err != nil {
