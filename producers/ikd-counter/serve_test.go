@@ -56,7 +56,7 @@ func startAgentProc(t *testing.T, spoolDir, natsURL string) *agentProc {
 	listen := fmt.Sprintf("127.0.0.1:%d", testenv.FreePort(t))
 	cmd := exec.Command(os.Args[0], "-test.run=^$")
 	cmd.Env = append(os.Environ(), childEnv+"=1", "IKD_NATS_URL="+natsURL, "IKD_OFFICE_ID="+agentOffice,
-		"IKD_SPOOL_DIR="+spoolDir, "IKD_AGENT_LISTEN="+listen, "IKD_PSEUDONYM_KEY=")
+		"IKD_SPOOL_DIR="+spoolDir, "IKD_AGENT_LISTEN="+listen, "IKD_PSEUDONYM_KEY=", "IKD_DEVELOPMENT=1")
 	p := &agentProc{t: t, cmd: cmd, base: "http://" + listen, out: &bytes.Buffer{}, done: make(chan struct{})}
 	cmd.Stdout, cmd.Stderr = p.out, p.out
 	if err := cmd.Start(); err != nil {
