@@ -322,6 +322,22 @@ func TestTheNIKNeverReachesTheSpoolOnDisk(t *testing.T) {
 	}
 }
 
+func TestEventsSetAsideBeforeARestartAreStillShown(t *testing.T) {
+	dir := t.TempDir()
+	if err := os.MkdirAll(dir, 0o750); err != nil {
+		t.Fatal(err)
+	}
+	lines := `{"at":"2026-12-01T08:00:00Z","reason":"message size exceeds maximum allowed","event_id":"a","subject":"ikd.v1.activation.17.71","event":{}}` + "\n" +
+		`{"at":"2026-12-01T08:01:00Z","reason":"message size exceeds maximum allowed","event_id":"b","subject":"ikd.v1.activation.17.71","event":{}}` + "\n"
+	if err := os.WriteFile(filepath.Join(dir, spool.RejectedFile), []byte(lines), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	n := startAgent(t, officeA, dir, 64*mib, fmt.Sprintf("nats://127.0.0.1:%d", testenv.FreePort(t)))
+	if s := n.status(); s.SetAside != 2 || s.SetAsideFile != filepath.Join(dir, spool.RejectedFile) {
+		t.Errorf("status %+v; want the 2 events set aside and their file", s)
+	}
+}
+
 func TestAStoppingAgentAnswers503(t *testing.T) {
 	n := startAgent(t, officeA, t.TempDir(), 64*mib, fmt.Sprintf("nats://127.0.0.1:%d", testenv.FreePort(t)))
 	n.agent.stopping.Store(true)

@@ -95,6 +95,9 @@ func TestAnEventOverTheStreamsMessageSizeIsMovedToTheRejectedFileAndTheRestDeliv
 		t.Errorf("stream holds %v, want every other event in order: %v", got, want)
 	}
 	checkRejected(t, dir, evs[7], "message size exceeds maximum")
+	if st := s.Stats(); st.SetAside != 1 || st.LastSetAside == nil || st.LastSetAside.EventID != evs[7].EventID || st.WaitingEvents != 0 || st.Forwarded != 19 {
+		t.Errorf("stats %+v; want the event set aside and shown, the other 19 forwarded", st)
+	}
 }
 
 func TestAnEventWhoseSubjectNoStreamTakesIsMovedToTheRejectedFileAndTheRestDelivered(t *testing.T) {
