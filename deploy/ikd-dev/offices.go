@@ -33,12 +33,13 @@ var (
 const officesReportEvery = 15 * time.Second
 
 // runOffices runs the offices behind agents until ctx ends, their spools in
-// the data directory, and logs their state now and then.
-func runOffices(ctx context.Context, cfg Config, natsURL string, logger *slog.Logger) error {
+// the data directory, pseudonymising with key, and logs their state now and
+// then.
+func runOffices(ctx context.Context, cfg Config, key []byte, natsURL string, logger *slog.Logger) error {
 	if *agentOffices <= 0 {
 		return nil
 	}
-	builder, err := officeBuilder(cfg)
+	builder, err := officeBuilder(key)
 	if err != nil {
 		return err
 	}
@@ -59,12 +60,8 @@ func runOffices(ctx context.Context, cfg Config, natsURL string, logger *slog.Lo
 	return offices.Run(ctx)
 }
 
-func officeBuilder(cfg Config) (*events.Builder, error) {
-	key := cfg.PseudonymKey
-	if key == "" {
-		key = nik.DevelopmentKey
-	}
-	pseudonyms, err := nik.NewPseudonymizer([]byte(key))
+func officeBuilder(key []byte) (*events.Builder, error) {
+	pseudonyms, err := nik.NewPseudonymizer(key)
 	if err != nil {
 		return nil, fmt.Errorf("IKD_PSEUDONYM_KEY: %w", err)
 	}

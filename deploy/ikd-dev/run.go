@@ -86,7 +86,7 @@ func run(ctx context.Context, cfg Config, rate float64, every time.Duration, log
 	if rate > 0 {
 		goPart("simulator", func(ctx context.Context) error { return runSimulator(ctx, key, rate, ep.NC, logger) })
 	}
-	goPart("offices", func(ctx context.Context) error { return runOffices(ctx, cfg, srv.natsURL, logger) })
+	goPart("offices", func(ctx context.Context) error { return runOffices(ctx, cfg, key, srv.natsURL, logger) })
 	fmt.Fprintf(os.Stdout, "  ready: aggregator and alerter running, simulator at %g events/s; Ctrl-C stops\n", rate)
 	if every > 0 {
 		goPart("table", func(ctx context.Context) error { return liveTable(ctx, ep.DB, ep.JS, every, os.Stdout) })

@@ -347,6 +347,7 @@ func TestHelpPrintsUsageAndExitsZeroWithoutABroker(t *testing.T) {
 
 func TestPublishThroughASpoolKeepsTheFileWhileTheLinkIsDownAndForwardsItLater(t *testing.T) {
 	t.Setenv("IKD_NATS_URL", "nats://127.0.0.1:"+fmt.Sprint(testenv.FreePort(t)))
+	t.Setenv("IKD_DEVELOPMENT", "1")
 	dir := t.TempDir()
 	got := runCounter(t, "", "publish", "--spool", dir, writeFile(t, input))
 	if got.code != exitWaiting || !strings.Contains(got.stdout, "spooled 3 events, rejected 5 lines") || !strings.Contains(got.stdout, "3 events wait in the spool") {
