@@ -3,6 +3,7 @@
 package private
 
 import (
+	"errors"
 	"fmt"
 	"io/fs"
 	"os"
@@ -28,20 +29,22 @@ func Dir(dir string) error {
 		return fmt.Errorf("data directory: %w", err)
 	}
 	err := filepath.WalkDir(dir, func(path string, d fs.DirEntry, err error) error {
-		if err != nil {
-			return err
-		}
-		if d.Type()&fs.ModeSymlink != 0 {
+		if err == nil && d.Type()&fs.ModeSymlink != 0 {
 			return nil
 		}
-		info, err := d.Info()
-		if err != nil {
-			return err
+		var info fs.FileInfo
+		if err == nil {
+			info, err = d.Info()
 		}
-		if perm := info.Mode().Perm(); perm&others != 0 {
-			return os.Chmod(path, perm&^others)
+		if err == nil && info.Mode().Perm()&others != 0 {
+			err = os.Chmod(path, info.Mode().Perm()&^others)
 		}
-		return nil
+		// A file that a running program (a spool's cursor.tmp, the broker's
+		// or the engine's) removed during the walk has nothing left to hide.
+		if errors.Is(err, fs.ErrNotExist) {
+			return nil
+		}
+		return err
 	})
 	if err != nil {
 		return fmt.Errorf("make data directory %s private: %w", dir, err)

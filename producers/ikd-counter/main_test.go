@@ -333,7 +333,7 @@ func TestThousandsGroupsDigitsByThree(t *testing.T) {
 
 func TestHelpPrintsUsageAndExitsZeroWithoutABroker(t *testing.T) {
 	t.Setenv("IKD_NATS_URL", "nats://127.0.0.1:"+fmt.Sprint(testenv.FreePort(t)))
-	for _, args := range [][]string{{"--help"}, {"-h"}, {"help"}, {"publish", "--help"}, {"simulate", "-h"}} {
+	for _, args := range [][]string{{"--help"}, {"-h"}, {"help"}, {"publish", "--help"}, {"simulate", "-h"}, {"serve", "--help"}} {
 		got := runCounter(t, "", args...)
 		if got.code != exitOK || !strings.Contains(got.stdout, "usage:") {
 			t.Errorf("%v: exit %d, stdout %q, stderr %q; want usage and 0", args, got.code, got.stdout, got.stderr)
