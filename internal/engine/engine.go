@@ -1,9 +1,9 @@
 // Package engine runs the ClickHouse engine in-process: it loads chDB's
 // libchdb.so (without cgo) and executes SQL against a data directory.
 //
-// chDB 26.5 keeps one engine per process, reached through one connection that
-// runs one statement at a time, so an Engine serializes its callers and a
-// process can hold only one open Engine.
+// chDB 26.5 keeps one engine per process, so a process can hold only one
+// open Engine; each connection to it is a ClickHouse session of its own, and
+// connections run their statements concurrently.
 package engine
 
 import (
@@ -130,15 +130,19 @@ func load(path string) (*lib, error) {
 }
 
 // Engine is an open ClickHouse engine over one data directory.
+//
+// Every chdb_connect on the open engine is its own ClickHouse session (its
+// own settings, current database and temporary tables), and statements on
+// different connections run concurrently; so each caller gets a connection
+// of its own rather than sharing one.
 type Engine struct {
-	mu      sync.Mutex
+	mu      sync.RWMutex // held for reading while a connection is in use
 	lib     *lib
-	conn    unsafe.Pointer // chdb_connection*, for close
-	handle  unsafe.Pointer // *conn, the chdb_connection queries take
+	base    unsafe.Pointer // chdb_connection*: keeps the engine up while others come and go
 	dir     string
 	version string
-	db      string // the connection's current database
 	lock    *dirlock.Lock
+	closed  bool
 }
 
 // Open starts the engine on dir, creating it if needed. libPath names
@@ -167,18 +171,15 @@ func Open(dir, libPath string) (*Engine, error) {
 	// The Go runtime owns signals; chDB's handlers would swallow SIGSEGV-based
 	// nil checks and Ctrl-C.
 	l.setSignalHandlers(0)
-	args := []string{"clickhouse", "--path=" + abs}
-	argv, pin := cStrings(args)
-	conn := l.connect(int32(len(args)), argv)
-	pin.Unpin()
-	if conn == nil {
+	e := &Engine{lib: l, dir: abs, lock: lock}
+	e.base = e.connect()
+	if e.base == nil {
 		lock.Release()
 		return nil, fmt.Errorf("engine: open %s failed", abs)
 	}
-	e := &Engine{lib: l, conn: conn, handle: *(*unsafe.Pointer)(conn), dir: abs, db: "default", lock: lock}
 	res, err := e.Query(Request{SQL: "SELECT version()"})
 	if err != nil {
-		l.closeConn(conn)
+		l.closeConn(e.base)
 		lock.Release()
 		return nil, fmt.Errorf("engine: first query: %w", err)
 	}
@@ -187,21 +188,30 @@ func Open(dir, libPath string) (*Engine, error) {
 	return e, nil
 }
 
+// connect opens one more session on the engine; nil when the engine refuses.
+func (e *Engine) connect() unsafe.Pointer {
+	args := []string{"clickhouse", "--path=" + e.dir}
+	argv, pin := cStrings(args)
+	defer pin.Unpin()
+	return e.lib.connect(int32(len(args)), argv)
+}
+
 // Version is the ClickHouse version of the engine.
 func (e *Engine) Version() string { return e.version }
 
 // Dir is the engine's data directory.
 func (e *Engine) Dir() string { return e.dir }
 
-// Close stops the engine; data stays in its directory.
+// Close stops the engine once the connections in use are put down; data
+// stays in its directory.
 func (e *Engine) Close() error {
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	if e.conn == nil {
+	if e.closed {
 		return nil
 	}
-	e.lib.closeConn(e.conn)
-	e.conn = nil
+	e.closed = true
+	e.lib.closeConn(e.base)
 	_ = e.lock.Release()
 	process.Lock()
 	process.open = false
@@ -209,53 +219,157 @@ func (e *Engine) Close() error {
 	return nil
 }
 
-// Query runs one statement. Settings and database apply to this statement
-// only: the shared connection is put back as it was afterwards.
+// Query runs one statement in a session of its own, opened for it and
+// closed after it: nothing it sets or creates outlives it, and nothing
+// another caller set reaches it.
 func (e *Engine) Query(req Request) (Result, error) {
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	if e.conn == nil {
-		return Result{}, errors.New("engine is closed")
+	c, err := e.Connect()
+	if err != nil {
+		return Result{}, err
 	}
-	db := req.Database
-	if db == "" {
-		db = "default"
-	}
-	if db != e.db {
-		if _, err := e.run("USE "+quoteIdent(db), "", nil); err != nil {
-			return Result{}, err
-		}
-		e.db = db
+	defer c.Close()
+	if err := c.use(req.Database); err != nil {
+		return Result{}, err
 	}
 	if len(req.Settings) > 0 {
-		restore, err := e.applySettings(req.Settings)
-		if err != nil {
+		if _, err := c.applySettings(req.Settings); err != nil {
 			return Result{}, err
 		}
-		defer func() { _, _ = e.run(restore, "", nil) }()
 	}
-	format := req.Format
-	if format == "" {
-		format = "TabSeparated"
-	}
-	return e.run(req.SQL, format, req.Params)
+	return c.run(req.SQL, req.Format, req.Params)
 }
 
-// applySettings sets each setting on the connection and returns the SET
-// statement that puts the previous values back.
-func (e *Engine) applySettings(settings map[string]string) (restore string, err error) {
-	names := make([]string, 0, len(settings))
-	for name := range settings {
-		names = append(names, name)
+// Conn is one session on the engine: what SET, USE and CREATE TEMPORARY
+// TABLE do on it stays on it. Its statements run one at a time; statements
+// of different Conns run concurrently.
+type Conn struct {
+	e      *Engine
+	mu     sync.Mutex
+	conn   unsafe.Pointer // chdb_connection*, for close
+	handle unsafe.Pointer // *conn, the chdb_connection queries take
+	broken bool
+}
+
+// Connect opens a new session; Close it when done.
+func (e *Engine) Connect() (*Conn, error) {
+	e.mu.RLock()
+	if e.closed {
+		e.mu.RUnlock()
+		return nil, errors.New("engine is closed")
 	}
-	sort.Strings(names)
+	conn := e.connect()
+	if conn == nil {
+		e.mu.RUnlock()
+		return nil, errors.New("engine: cannot open a session")
+	}
+	return &Conn{e: e, conn: conn, handle: *(*unsafe.Pointer)(conn)}, nil
+}
+
+// Close ends the session and everything it holds (temporary tables).
+func (c *Conn) Close() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.conn == nil {
+		return
+	}
+	c.e.lib.closeConn(c.conn)
+	c.conn = nil
+	c.e.mu.RUnlock()
+}
+
+// Broken reports that the session could not be put back as it was after a
+// statement with its own settings or database; it must not be used again.
+func (c *Conn) Broken() bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.broken
+}
+
+// Query runs one statement in the session. Settings and Database apply to
+// this statement only: the session is put back as it was afterwards, and
+// marked Broken if that fails.
+func (c *Conn) Query(req Request) (Result, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.conn == nil || c.broken {
+		return Result{}, errors.New("engine session is closed")
+	}
+	restore, err := c.snapshot(req)
+	if err != nil {
+		return Result{}, err
+	}
+	if req.Database != "" {
+		if err := c.use(req.Database); err != nil {
+			return Result{}, err
+		}
+	}
+	if len(req.Settings) > 0 {
+		if _, err := c.applySettings(req.Settings); err != nil {
+			c.putBack(restore)
+			return Result{}, err
+		}
+	}
+	res, err := c.run(req.SQL, req.Format, req.Params)
+	c.putBack(restore)
+	return res, err
+}
+
+// snapshot returns the statements that put back what req changes for its
+// own sake: the current database and the settings it names.
+func (c *Conn) snapshot(req Request) ([]string, error) {
+	if req.Database == "" && len(req.Settings) == 0 {
+		return nil, nil
+	}
+	var restore []string
+	if req.Database != "" {
+		res, err := c.run("SELECT currentDatabase()", "TabSeparatedRaw", nil)
+		if err != nil {
+			return nil, err
+		}
+		restore = append(restore, "USE "+quoteIdent(strings.TrimSpace(string(res.Data))))
+	}
+	if len(req.Settings) > 0 {
+		previous, err := c.currentSettings(req.Settings)
+		if err != nil {
+			return nil, err
+		}
+		back := make([]string, 0, len(previous))
+		for _, n := range sortedKeys(previous) {
+			back = append(back, quoteIdent(n)+" = "+quoteString(previous[n]))
+		}
+		restore = append(restore, "SET "+strings.Join(back, ", "))
+	}
+	return restore, nil
+}
+
+func (c *Conn) putBack(restore []string) {
+	for _, stmt := range restore {
+		if _, err := c.run(stmt, "", nil); err != nil {
+			c.broken = true
+			return
+		}
+	}
+}
+
+func (c *Conn) use(db string) error {
+	if db == "" {
+		return nil
+	}
+	_, err := c.run("USE "+quoteIdent(db), "", nil)
+	return err
+}
+
+// currentSettings reads the session's values of the named settings; an
+// unknown name is ClickHouse's UNKNOWN_SETTING.
+func (c *Conn) currentSettings(settings map[string]string) (map[string]string, error) {
+	names := sortedKeys(settings)
 	quoted := make([]string, len(names))
 	for i, n := range names {
 		quoted[i] = quoteString(n)
 	}
-	res, err := e.run("SELECT name, value FROM system.settings WHERE name IN ("+strings.Join(quoted, ",")+")", "TabSeparatedRaw", nil)
+	res, err := c.run("SELECT name, value FROM system.settings WHERE name IN ("+strings.Join(quoted, ",")+")", "TabSeparatedRaw", nil)
 	if err != nil {
-		return "", err
+		return nil, err
 	}
 	previous := map[string]string{}
 	for _, line := range strings.Split(strings.TrimRight(string(res.Data), "\n"), "\n") {
@@ -263,23 +377,40 @@ func (e *Engine) applySettings(settings map[string]string) (restore string, err 
 			previous[name] = value
 		}
 	}
-	set := make([]string, 0, len(names))
-	back := make([]string, 0, len(names))
 	for _, n := range names {
-		old, known := previous[n]
-		if !known {
-			return "", newError(fmt.Sprintf("Code: 115. DB::Exception: Unknown setting '%s'. (UNKNOWN_SETTING)", n))
+		if _, known := previous[n]; !known {
+			return nil, newError(fmt.Sprintf("Code: 115. DB::Exception: Unknown setting '%s'. (UNKNOWN_SETTING)", n))
 		}
-		set = append(set, quoteIdent(n)+" = "+quoteString(settings[n]))
-		back = append(back, quoteIdent(n)+" = "+quoteString(old))
 	}
-	if _, err := e.run("SET "+strings.Join(set, ", "), "", nil); err != nil {
-		return "", err
-	}
-	return "SET " + strings.Join(back, ", "), nil
+	return previous, nil
 }
 
-func (e *Engine) run(sql, format string, params map[string]string) (Result, error) {
+// applySettings sets each setting on the session; an unknown name is an error.
+func (c *Conn) applySettings(settings map[string]string) (map[string]string, error) {
+	previous, err := c.currentSettings(settings)
+	if err != nil {
+		return nil, err
+	}
+	set := make([]string, 0, len(settings))
+	for _, n := range sortedKeys(settings) {
+		set = append(set, quoteIdent(n)+" = "+quoteString(settings[n]))
+	}
+	if _, err := c.run("SET "+strings.Join(set, ", "), "", nil); err != nil {
+		return nil, err
+	}
+	return previous, nil
+}
+
+func sortedKeys(m map[string]string) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	return keys
+}
+
+func (c *Conn) run(sql, format string, params map[string]string) (Result, error) {
 	if format == "" {
 		format = "TabSeparated"
 	}
@@ -295,23 +426,24 @@ func (e *Engine) run(sql, format string, params map[string]string) (Result, erro
 	f, flen := bytesOf(format, &pin)
 	namePtrs, nameLens := arrays(names, &pin)
 	valuePtrs, valueLens := arrays(values, &pin)
-	res := e.lib.queryWithParams(e.handle, q, qlen, f, flen, namePtrs, nameLens, valuePtrs, valueLens, uintptr(len(names)))
+	l := c.e.lib
+	res := l.queryWithParams(c.handle, q, qlen, f, flen, namePtrs, nameLens, valuePtrs, valueLens, uintptr(len(names)))
 	if res == nil {
 		return Result{}, newError("engine returned no result")
 	}
-	defer e.lib.destroyResult(res)
-	if msg := e.lib.resultError(res); msg != nil {
+	defer l.destroyResult(res)
+	if msg := l.resultError(res); msg != nil {
 		return Result{}, newError(goString(msg))
 	}
 	out := Result{
-		RowsRead:     e.lib.rowsRead(res),
-		BytesRead:    e.lib.bytesRead(res),
-		RowsWritten:  e.lib.rowsWritten(res),
-		BytesWritten: e.lib.bytesWritten(res),
-		Elapsed:      e.lib.elapsed(res),
+		RowsRead:     l.rowsRead(res),
+		BytesRead:    l.bytesRead(res),
+		RowsWritten:  l.rowsWritten(res),
+		BytesWritten: l.bytesWritten(res),
+		Elapsed:      l.elapsed(res),
 	}
-	if n := e.lib.resultLength(res); n > 0 {
-		out.Data = append([]byte(nil), unsafe.Slice(e.lib.resultBuffer(res), n)...)
+	if n := l.resultLength(res); n > 0 {
+		out.Data = append([]byte(nil), unsafe.Slice(l.resultBuffer(res), n)...)
 	}
 	return out, nil
 }

@@ -6,6 +6,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/ikd-pipeline/ikd/internal/dirlock"
 )
@@ -123,5 +124,95 @@ func TestDataDirectoryInUseIsRefused(t *testing.T) {
 	_, err := dirlock.Acquire(shared.Dir())
 	if err == nil || !strings.Contains(err.Error(), "in use by another process") {
 		t.Fatalf("got %v", err)
+	}
+}
+
+func connect(t *testing.T) *Conn {
+	t.Helper()
+	c, err := shared.Connect()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(c.Close)
+	return c
+}
+
+func on(t *testing.T, c *Conn, sql string) string {
+	t.Helper()
+	res, err := c.Query(Request{SQL: sql})
+	if err != nil {
+		t.Fatalf("%s: %v", sql, err)
+	}
+	return string(res.Data)
+}
+
+func TestWhatASessionSetsStaysInIt(t *testing.T) {
+	a, b := connect(t), connect(t)
+	on(t, a, "CREATE DATABASE IF NOT EXISTS session_db")
+	on(t, a, "SET max_block_size = 777")
+	on(t, a, "USE session_db")
+	on(t, a, "CREATE TEMPORARY TABLE scratch (x UInt8)")
+	on(t, a, "INSERT INTO scratch VALUES (1)")
+	on(t, a, "SET readonly = 1")
+	if got := on(t, a, "SELECT getSetting('max_block_size'), currentDatabase(), (SELECT count() FROM scratch), getSetting('readonly')"); got != "777\tsession_db\t1\t1\n" {
+		t.Fatalf("session a lost its own state: %q", got)
+	}
+	if got := on(t, b, "SELECT getSetting('max_block_size') != 777, currentDatabase(), getSetting('readonly')"); got != "1\tdefault\t0\n" {
+		t.Fatalf("session b sees a's state: %q", got)
+	}
+	if _, err := b.Query(Request{SQL: "SELECT * FROM scratch"}); err == nil {
+		t.Fatal("session b sees a's temporary table")
+	}
+	if got := query(t, Request{SQL: "SELECT getSetting('readonly')"}); got != "0\n" {
+		t.Fatalf("a one-shot statement sees a's readonly: %q", got)
+	}
+}
+
+func TestConnPutsBackTheSettingsAndDatabaseOfOneStatement(t *testing.T) {
+	c := connect(t)
+	on(t, c, "CREATE DATABASE IF NOT EXISTS other")
+	on(t, c, "SET max_block_size = 4321")
+	res, err := c.Query(Request{SQL: "SELECT getSetting('max_block_size'), currentDatabase()", Database: "other", Settings: map[string]string{"max_block_size": "99"}})
+	if err != nil || string(res.Data) != "99\tother\n" {
+		t.Fatalf("statement: %q %v", res.Data, err)
+	}
+	if got := on(t, c, "SELECT getSetting('max_block_size'), currentDatabase()"); got != "4321\tdefault\n" {
+		t.Fatalf("session not put back: %q", got)
+	}
+	if c.Broken() {
+		t.Fatal("session marked broken")
+	}
+}
+
+func TestConnectionsRunConcurrently(t *testing.T) {
+	slow, quick := connect(t), connect(t)
+	done := make(chan error, 1)
+	go func() {
+		_, err := slow.Query(Request{SQL: "SELECT sleepEachRow(1) FROM numbers(4) SETTINGS max_block_size = 1, function_sleep_max_microseconds_per_block = 0"})
+		done <- err
+	}()
+	// Wait until the slow statement runs, then ask another connection.
+	deadline := time.Now().Add(20 * time.Second)
+	const running = "SELECT count() FROM system.processes WHERE position(query, 'sleepEachRow') > 0 AND position(query, 'system.processes') = 0"
+	for on(t, quick, running) != "1\n" {
+		select {
+		case err := <-done:
+			t.Fatalf("the slow statement ended early: %v", err)
+		default:
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the slow statement never showed up in system.processes")
+		}
+	}
+	if got := on(t, quick, "SELECT 42"); got != "42\n" {
+		t.Fatalf("got %q", got)
+	}
+	select {
+	case err := <-done:
+		t.Fatalf("the slow statement ended before the quick one ran (%v): statements were serialized", err)
+	default:
+	}
+	if err := <-done; err != nil {
+		t.Fatal(err)
 	}
 }
