@@ -17,6 +17,7 @@ import (
 	"net/http"
 	"net/url"
 	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"time"
@@ -26,29 +27,56 @@ import (
 	"github.com/ikd-pipeline/ikd/internal/engine"
 )
 
-// Engine runs statements; *engine.Engine is one.
+// Engine runs statements, each in a session of its own or in a session
+// opened with Connect; *engine.Engine is one.
 type Engine interface {
 	Query(engine.Request) (engine.Result, error)
+	Connect() (*engine.Conn, error)
 	Version() string
 }
 
-// Config says where and for whom the interface listens.
+// Config says where and for whom the interface listens, and its limits.
 type Config struct {
 	Addr     string // host:port on a loopback address
-	User     string // when set, requests must authenticate as User/Password
+	User     string // when set, requests must authenticate as User/Password (or as the analyst)
 	Password string
-	TempDir  string // where request bodies wait for the engine; default os.TempDir()
-	Logger   *slog.Logger
+	// AnalystUser and AnalystPassword, when set, are a second login that
+	// may only read (and change settings), whatever it asks.
+	AnalystUser     string
+	AnalystPassword string
+	TempDir         string // where request bodies wait for the engine; default os.TempDir()
+	// UserFiles is the only directory file() may read; "" refuses file().
+	UserFiles string
+	// MaxBodyBytes caps a request body as sent; MaxDecompressedBytes caps it
+	// once decompressed. 0 means the defaults (1 GiB, 4 GiB).
+	MaxBodyBytes         int64
+	MaxDecompressedBytes int64
+	// ReadTimeout bounds reading one request, body included; default 5 min.
+	ReadTimeout time.Duration
+	// MaxExecutionTime is max_execution_time for statements that do not set
+	// their own; default 60 s, negative means none.
+	MaxExecutionTime time.Duration
+	// MaxSessions caps open session_id sessions; default 64.
+	MaxSessions int
+	Logger      *slog.Logger
 }
 
 // Server is a running HTTP interface.
 type Server struct {
-	eng  Engine
-	cfg  Config
-	ln   net.Listener
-	http *http.Server
-	tz   string
+	eng            Engine
+	cfg            Config
+	ln             net.Listener
+	http           *http.Server
+	tz             string
+	sessions       *sessions
+	tableFunctions map[string]bool
+	stop           chan struct{}
 }
+
+const (
+	defaultSessionTimeout = 60 * time.Second
+	maxSessionTimeout     = 3600 * time.Second
+)
 
 // Listen binds cfg.Addr, refusing non-loopback addresses, and serves in the
 // background until Close.
@@ -68,7 +96,9 @@ func Listen(eng Engine, cfg Config) (*Server, error) {
 	if err != nil {
 		return nil, fmt.Errorf("clickhouse http: listen %s: %w (is another ikd-dev running?)", cfg.Addr, err)
 	}
-	s.http = &http.Server{Handler: s, ReadHeaderTimeout: 10 * time.Second}
+	s.http = &http.Server{Handler: s, ReadHeaderTimeout: 10 * time.Second, ReadTimeout: cfg.ReadTimeout, IdleTimeout: 2 * time.Minute}
+	s.stop = make(chan struct{})
+	go s.expireSessions()
 	go func() {
 		if err := s.http.Serve(s.ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
 			s.cfg.Logger.Error("clickhouse http stopped", "err", err)
@@ -89,18 +119,73 @@ func newServer(eng Engine, cfg Config) (*Server, error) {
 	if err := os.MkdirAll(cfg.TempDir, 0o755); err != nil {
 		return nil, fmt.Errorf("clickhouse http temp dir: %w", err)
 	}
+	if cfg.MaxBodyBytes <= 0 {
+		cfg.MaxBodyBytes = 1 << 30
+	}
+	if cfg.MaxDecompressedBytes <= 0 {
+		cfg.MaxDecompressedBytes = 4 << 30
+	}
+	if cfg.ReadTimeout <= 0 {
+		cfg.ReadTimeout = 5 * time.Minute
+	}
+	if cfg.MaxExecutionTime == 0 {
+		cfg.MaxExecutionTime = 60 * time.Second
+	}
+	if cfg.MaxSessions <= 0 {
+		cfg.MaxSessions = 64
+	}
+	if cfg.UserFiles != "" {
+		abs, err := filepath.Abs(cfg.UserFiles)
+		if err != nil {
+			return nil, fmt.Errorf("clickhouse http user_files %q: %w", cfg.UserFiles, err)
+		}
+		if err := os.MkdirAll(abs, 0o700); err != nil {
+			return nil, fmt.Errorf("clickhouse http user_files: %w", err)
+		}
+		cfg.UserFiles = abs
+	}
 	res, err := eng.Query(engine.Request{SQL: "SELECT timezone()", Format: "TabSeparatedRaw"})
 	if err != nil {
 		return nil, fmt.Errorf("clickhouse http: ask engine for its timezone: %w", err)
 	}
-	return &Server{eng: eng, cfg: cfg, tz: strings.TrimSpace(string(res.Data))}, nil
+	fns, err := eng.Query(engine.Request{SQL: "SELECT lower(name) FROM system.table_functions", Format: "TabSeparatedRaw"})
+	if err != nil {
+		return nil, fmt.Errorf("clickhouse http: ask engine for its table functions: %w", err)
+	}
+	tableFunctions := map[string]bool{}
+	for _, name := range strings.Fields(string(fns.Data)) {
+		tableFunctions[name] = true
+	}
+	return &Server{
+		eng: eng, cfg: cfg, tz: strings.TrimSpace(string(res.Data)), tableFunctions: tableFunctions,
+		sessions: &sessions{open: map[string]*session{}, max: cfg.MaxSessions, now: time.Now, connect: eng.Connect},
+	}, nil
+}
+
+// expireSessions closes idle sessions past their timeout until Close.
+func (s *Server) expireSessions() {
+	t := time.NewTicker(time.Second)
+	defer t.Stop()
+	for {
+		select {
+		case <-s.stop:
+			return
+		case <-t.C:
+			s.sessions.expire()
+		}
+	}
 }
 
 // Addr is the address the interface listens on.
 func (s *Server) Addr() string { return s.ln.Addr().String() }
 
 // Close stops accepting requests and waits for those under way.
-func (s *Server) Close(ctx context.Context) error { return s.http.Shutdown(ctx) }
+func (s *Server) Close(ctx context.Context) error {
+	err := s.http.Shutdown(ctx)
+	close(s.stop)
+	s.sessions.closeAll()
+	return err
+}
 
 // interfaceParams are the URL parameters of the HTTP interface itself; every
 // other parameter, but param_*, is a setting for the statement.
@@ -128,22 +213,31 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		_, _ = io.WriteString(w, "Ok.\n")
 		return
 	}
-	if err := s.authenticate(r, params); err != nil {
+	user, readonly, err := s.authenticate(r, params)
+	if err != nil {
 		s.fail(w, params, err, http.StatusUnauthorized)
+		return
+	}
+	if readonly, err = requestedReadonly(params, readonly); err != nil {
+		s.fail(w, params, err, 0)
 		return
 	}
 	if strings.HasPrefix(r.Header.Get("Content-Type"), "multipart/") {
 		s.fail(w, params, newErr(48, "External tables are not supported by the embedded warehouse. (NOT_IMPLEMENTED)"), 0)
 		return
 	}
-	req, cleanup, err := s.request(r, params)
+	r.Body = http.MaxBytesReader(w, r.Body, s.cfg.MaxBodyBytes)
+	req, cleanup, err := s.request(r, params, readonly)
 	defer cleanup()
 	if err != nil {
 		s.fail(w, params, err, 0)
 		return
 	}
+	if s.cfg.MaxExecutionTime > 0 && !params.Has("max_execution_time") {
+		req.Settings["max_execution_time"] = strconv.FormatFloat(s.cfg.MaxExecutionTime.Seconds(), 'f', -1, 64)
+	}
 	start := time.Now()
-	res, err := s.run(req, params)
+	res, err := s.inSession(user, params, func(q querier) (engine.Result, error) { return s.run(q, req, params) })
 	if err != nil {
 		s.cfg.Logger.Debug("query failed", "err", err)
 		s.fail(w, params, err, 0)
@@ -155,9 +249,9 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 // request turns an HTTP request into one engine statement. Data sent with an
 // INSERT waits in a temporary file, since the engine reads inline data only
 // partially; cleanup removes it.
-func (s *Server) request(r *http.Request, params url.Values) (engine.Request, func(), error) {
+func (s *Server) request(r *http.Request, params url.Values, readonly int) (engine.Request, func(), error) {
 	nothing := func() {}
-	body, err := decodedBody(r, params)
+	body, err := decodedBody(r, params, s.cfg.MaxDecompressedBytes)
 	if err != nil {
 		return engine.Request{}, nothing, newErr(27, "Cannot read request body: "+err.Error()+". (CANNOT_PARSE_INPUT_ASSERTION_FAILED)")
 	}
@@ -182,11 +276,18 @@ func (s *Server) request(r *http.Request, params url.Values) (engine.Request, fu
 		switch {
 		case strings.HasPrefix(name, "param_"):
 			req.Params[strings.TrimPrefix(name, "param_")] = values[0]
+		case name == "readonly": // enforced by the front, never set on the engine
+		case deniedSettings[name]:
+			return req, nothing, newErr(452, "Setting "+name+" should not be changed through the embedded warehouse. (SETTING_CONSTRAINT_VIOLATION)")
 		case !interfaceParams[name]:
 			req.Settings[name] = values[0]
 		}
 	}
 	if !st.insert || st.dataFormat == "" {
+		query = rewriteFilePaths(query, s.cfg.UserFiles)
+		if err := s.guard(query, req.Params, readonly); err != nil {
+			return req, nothing, err
+		}
 		rest, err := io.ReadAll(body)
 		if err != nil {
 			return engine.Request{}, nothing, newErr(27, "Cannot read request body: "+err.Error())
@@ -196,6 +297,10 @@ func (s *Server) request(r *http.Request, params url.Values) (engine.Request, fu
 		}
 		req.SQL = query
 		return req, nothing, nil
+	}
+	head := rewriteFilePaths(strings.TrimSpace(st.head), s.cfg.UserFiles)
+	if err := s.guard(head+" FORMAT "+st.dataFormat, req.Params, readonly); err != nil {
+		return req, nothing, err
 	}
 	f, err := os.CreateTemp(s.cfg.TempDir, "insert-*.data")
 	if err != nil {
@@ -208,23 +313,24 @@ func (s *Server) request(r *http.Request, params url.Values) (engine.Request, fu
 	if err := f.Close(); err != nil {
 		return engine.Request{}, cleanup, newErr(1001, "cannot buffer insert data: "+err.Error())
 	}
-	req.SQL = fmt.Sprintf("%s FROM INFILE '%s' FORMAT %s", strings.TrimSpace(st.head), f.Name(), st.dataFormat)
+	// The front's own FROM INFILE: the guard checked the statement without it.
+	req.SQL = fmt.Sprintf("%s FROM INFILE '%s' FORMAT %s", head, f.Name(), st.dataFormat)
 	return req, cleanup, nil
 }
 
 // helloQuery is how clickhouse-go asks an HTTP server who it is.
 const helloQuery = "SELECT displayName(), version(), revision(), timezone()"
 
-func (s *Server) run(req engine.Request, params url.Values) (engine.Result, error) {
+func (s *Server) run(q querier, req engine.Request, params url.Values) (engine.Result, error) {
 	rev := params.Get("client_protocol_version")
 	if rev == "" || strings.Join(strings.Fields(req.SQL), " ") != helloQuery {
-		return s.eng.Query(req)
+		return q.Query(req)
 	}
 	// The engine writes Native at protocol revision 0 whatever it is asked,
 	// so it must tell the client revision 0, in a block the client decodes
 	// at its own revision.
 	req.SQL = "SELECT displayName(), version(), toUInt32(0), timezone()"
-	res, err := s.eng.Query(req)
+	res, err := q.Query(req)
 	if err != nil || req.Format != "Native" {
 		return res, err
 	}
@@ -293,10 +399,10 @@ func (s *Server) fail(w http.ResponseWriter, params url.Values, err error, statu
 	_, _ = io.WriteString(w, msg+"\n")
 }
 
-func (s *Server) authenticate(r *http.Request, params url.Values) error {
-	if s.cfg.User == "" {
-		return nil
-	}
+// authenticate names the request's user and the least readonly level it
+// has: 0 for the admin (or anyone when no admin is configured), 2 for the
+// analyst (reads and settings).
+func (s *Server) authenticate(r *http.Request, params url.Values) (string, int, error) {
 	user, pass := r.Header.Get("X-ClickHouse-User"), r.Header.Get("X-ClickHouse-Key")
 	if u, p, ok := r.BasicAuth(); ok {
 		user, pass = u, p
@@ -304,15 +410,110 @@ func (s *Server) authenticate(r *http.Request, params url.Values) error {
 	if params.Has("user") {
 		user, pass = params.Get("user"), params.Get("password")
 	}
-	okUser := subtle.ConstantTimeCompare([]byte(user), []byte(s.cfg.User)) == 1
-	okPass := subtle.ConstantTimeCompare([]byte(pass), []byte(s.cfg.Password)) == 1
-	if okUser && okPass {
-		return nil
+	user = firstNonEmpty(user, "default") // as ClickHouse names a client that gives no user
+	if s.cfg.AnalystUser != "" && matches(user, pass, s.cfg.AnalystUser, s.cfg.AnalystPassword) {
+		return user, 2, nil
 	}
-	return newErr(516, fmt.Sprintf("%s: Authentication failed: password is incorrect, or there is no user with such name. (AUTHENTICATION_FAILED)", firstNonEmpty(user, "default")))
+	if s.cfg.User == "" || matches(user, pass, s.cfg.User, s.cfg.Password) {
+		return user, 0, nil
+	}
+	return "", 0, newErr(516, fmt.Sprintf("%s: Authentication failed: password is incorrect, or there is no user with such name. (AUTHENTICATION_FAILED)", firstNonEmpty(user, "default")))
 }
 
-func decodedBody(r *http.Request, params url.Values) (io.ReadCloser, error) {
+func matches(user, pass, wantUser, wantPass string) bool {
+	okUser := subtle.ConstantTimeCompare([]byte(user), []byte(wantUser)) == 1
+	okPass := subtle.ConstantTimeCompare([]byte(pass), []byte(wantPass)) == 1
+	return okUser && okPass
+}
+
+// requestedReadonly applies the request's readonly parameter on top of the
+// user's level; lowering it is refused as ClickHouse refuses it.
+func requestedReadonly(params url.Values, level int) (int, error) {
+	if !params.Has("readonly") {
+		return level, nil
+	}
+	asked, err := strconv.Atoi(params.Get("readonly"))
+	if err != nil || asked < 0 || asked > 2 {
+		return 0, newErr(27, "Cannot parse readonly="+params.Get("readonly")+". (CANNOT_PARSE_INPUT_ASSERTION_FAILED)")
+	}
+	if level > 0 && (asked == 0 || asked == 2 && level == 1) {
+		return 0, newErr(164, "Cannot modify 'readonly' setting in readonly mode. (READONLY)")
+	}
+	return max(asked, level), nil
+}
+
+// querier runs statements: the engine (a fresh session per statement) or
+// a client's session.
+type querier interface {
+	Query(engine.Request) (engine.Result, error)
+}
+
+// inSession runs fn in the request's session_id session, or in a session
+// of its own when the request names none.
+func (s *Server) inSession(user string, params url.Values, fn func(querier) (engine.Result, error)) (engine.Result, error) {
+	id := params.Get("session_id")
+	if id == "" {
+		return fn(s.eng)
+	}
+	timeout := defaultSessionTimeout
+	if v := params.Get("session_timeout"); v != "" {
+		secs, err := strconv.Atoi(v)
+		if err != nil || secs < 0 {
+			return engine.Result{}, newErr(36, "Invalid session timeout: '"+v+"'. (BAD_ARGUMENTS)")
+		}
+		timeout = time.Duration(secs) * time.Second
+		if timeout > maxSessionTimeout {
+			return engine.Result{}, newErr(36, fmt.Sprintf("Session timeout '%d' is larger than max_session_timeout: %d. (BAD_ARGUMENTS)", secs, int(maxSessionTimeout.Seconds())))
+		}
+	}
+	key := sessionKey(user, id)
+	sess, err := s.sessions.acquire(key, id, timeout, params.Get("session_check") == "1")
+	if err != nil {
+		return engine.Result{}, err
+	}
+	defer s.sessions.release(key, sess)
+	return fn(sess.conn)
+}
+
+// guard asks the engine to parse sql (formatQuery refuses more than one
+// statement; EXPLAIN AST gives the tree) and decides whether it may run.
+func (s *Server) guard(sql string, params map[string]string, readonly int) error {
+	c, err := s.eng.Connect()
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	formatted, err := c.Query(engine.Request{SQL: "SELECT formatQuery({q:String})", Format: "TabSeparatedRaw", Params: map[string]string{"q": escapeParam(sql)}})
+	if err != nil {
+		return err
+	}
+	// Settings first: EXPLAIN AST would already apply a SETTINGS clause.
+	if err := checkText(string(formatted.Data), ""); err != nil {
+		return err
+	}
+	ast, err := c.Query(engine.Request{SQL: "EXPLAIN AST " + string(formatted.Data), Format: "TabSeparatedRaw", Params: params})
+	if err != nil {
+		return err
+	}
+	return decide(string(formatted.Data), parseAST(string(ast.Data)), policy{
+		readonly: readonly, userFiles: s.cfg.UserFiles, tableFunctions: s.tableFunctions, fileExists: fileExists,
+	})
+}
+
+// fileExists reports whether name, relative to the process's directory or
+// absolute, exists: the engine's default database would open it as a table.
+func fileExists(name string) bool {
+	_, err := os.Stat(name)
+	return err == nil
+}
+
+// escapeParam writes a query parameter value in the escaped form the engine
+// parses it from.
+func escapeParam(v string) string {
+	return strings.NewReplacer("\\", "\\\\", "\n", "\\n", "\t", "\\t", "\r", "\\r").Replace(v)
+}
+
+func decodedBody(r *http.Request, params url.Values, limit int64) (io.ReadCloser, error) {
 	var body io.ReadCloser = r.Body
 	switch enc := r.Header.Get("Content-Encoding"); enc {
 	case "":
@@ -334,7 +535,28 @@ func decodedBody(r *http.Request, params url.Values) (io.ReadCloser, error) {
 	if params.Get("decompress") == "1" {
 		body = io.NopCloser(chcompress.NewReader(body))
 	}
-	return body, nil
+	return &cappedReader{ReadCloser: body, left: limit, limit: limit}, nil
+}
+
+// cappedReader fails a body that decompresses to more than limit bytes.
+type cappedReader struct {
+	io.ReadCloser
+	left, limit int64
+}
+
+func (c *cappedReader) Read(p []byte) (int, error) {
+	if c.left <= 0 {
+		return 0, fmt.Errorf("request body exceeds %d bytes once decompressed", c.limit)
+	}
+	if int64(len(p)) > c.left {
+		p = p[:c.left+1]
+	}
+	n, err := c.ReadCloser.Read(p)
+	c.left -= int64(n)
+	if c.left < 0 {
+		return n, fmt.Errorf("request body exceeds %d bytes once decompressed", c.limit)
+	}
+	return n, err
 }
 
 // compressNative frames data in ClickHouse's native compression, as the

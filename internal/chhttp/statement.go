@@ -72,12 +72,14 @@ func skipOneNewline(s string) string {
 }
 
 type scanner struct {
-	src   string
-	pos   int
-	depth int
+	src      string
+	pos      int
+	depth    int
+	anyDepth bool // return words inside parentheses too
 }
 
-// nextWord returns the next identifier-like word at parenthesis depth 0.
+// nextWord returns the next identifier-like word at parenthesis depth 0, or
+// at any depth with anyDepth.
 func (s *scanner) nextWord() (word string, start, end int, ok bool) {
 	for s.pos < len(s.src) {
 		c := s.src[s.pos]
@@ -99,7 +101,7 @@ func (s *scanner) nextWord() (word string, start, end int, ok bool) {
 			for s.pos < len(s.src) && isWordByte(s.src[s.pos]) {
 				s.pos++
 			}
-			if s.depth == 0 {
+			if s.depth == 0 || s.anyDepth {
 				return s.src[start:s.pos], start, s.pos, true
 			}
 		default:
