@@ -58,9 +58,9 @@ func parseAST(text string) *astNode {
 
 // policy is what the guard knows beyond the statement.
 type policy struct {
-	readonly       int                   // 0 all statements, 1 reads only, 2 reads and SET
-	userFiles      string                // absolute directory file() may read; "" refuses file()
-	tableFunctions map[string]bool       // lower-case names of every table function of the engine
+	readonly       int                    // 0 all statements, 1 reads only, 2 reads and SET
+	userFiles      string                 // absolute directory file() may read; "" refuses file()
+	tableFunctions map[string]bool        // lower-case names of every table function of the engine
 	fileExists     func(name string) bool // whether a table name names a file the engine would open
 }
 
