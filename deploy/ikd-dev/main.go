@@ -39,7 +39,15 @@ type Config struct {
 	// interface; unset, it answers anyone on loopback.
 	ClickHouseUser     string `envconfig:"CLICKHOUSE_USER"`
 	ClickHousePassword string `envconfig:"CLICKHOUSE_PASSWORD" secret:"true"`
-	ChdbLib            string `envconfig:"CHDB_LIB"`
+	// The analyst login may only read, whatever it asks.
+	ClickHouseAnalystUser     string `envconfig:"CLICKHOUSE_ANALYST_USER"`
+	ClickHouseAnalystPassword string `envconfig:"CLICKHOUSE_ANALYST_PASSWORD" secret:"true"`
+	// Limits of the embedded HTTP interface.
+	ClickHouseMaxBody          int64         `envconfig:"CLICKHOUSE_MAX_BODY" default:"1073741824"`
+	ClickHouseMaxDecompressed  int64         `envconfig:"CLICKHOUSE_MAX_DECOMPRESSED" default:"4294967296"`
+	ClickHouseReadTimeout      time.Duration `envconfig:"CLICKHOUSE_READ_TIMEOUT" default:"5m"`
+	ClickHouseMaxExecutionTime time.Duration `envconfig:"CLICKHOUSE_MAX_EXECUTION_TIME" default:"60s"`
+	ChdbLib                    string        `envconfig:"CHDB_LIB"`
 	// PseudonymKey unset: ikd-dev makes a random key in DataDir once and
 	// keeps it (see nik.DevelopmentKeyFile).
 	PseudonymKey string               `envconfig:"PSEUDONYM_KEY" secret:"true"`
@@ -75,6 +83,21 @@ func (c *Config) Validate() error {
 	}
 	if c.ClickHousePassword != "" && c.ClickHouseUser == "" {
 		errs = append(errs, config.Invalid("ClickHouseUser", "must be set with IKD_CLICKHOUSE_PASSWORD"))
+	}
+	if c.ClickHouseAnalystPassword != "" && c.ClickHouseAnalystUser == "" {
+		errs = append(errs, config.Invalid("ClickHouseAnalystUser", "must be set with IKD_CLICKHOUSE_ANALYST_PASSWORD"))
+	}
+	if c.ClickHouseAnalystUser != "" && c.ClickHouseAnalystUser == c.ClickHouseUser {
+		errs = append(errs, config.Invalid("ClickHouseAnalystUser", "must differ from IKD_CLICKHOUSE_USER"))
+	}
+	if c.ClickHouseMaxBody <= 0 {
+		errs = append(errs, config.Invalid("ClickHouseMaxBody", "must be positive, got %d", c.ClickHouseMaxBody))
+	}
+	if c.ClickHouseMaxDecompressed <= 0 {
+		errs = append(errs, config.Invalid("ClickHouseMaxDecompressed", "must be positive, got %d", c.ClickHouseMaxDecompressed))
+	}
+	if c.ClickHouseReadTimeout <= 0 {
+		errs = append(errs, config.Invalid("ClickHouseReadTimeout", "must be positive, got %s", c.ClickHouseReadTimeout))
 	}
 	return errors.Join(errs...)
 }

@@ -60,7 +60,11 @@ func (s *servers) startWarehouse(cfg Config, logger *slog.Logger) error {
 	s.engine = eng
 	front, err := chhttp.Listen(eng, chhttp.Config{
 		Addr: cfg.ClickHouseListen, User: cfg.ClickHouseUser, Password: cfg.ClickHousePassword,
-		TempDir: filepath.Join(cfg.DataDir, "tmp"), Logger: logger,
+		AnalystUser: cfg.ClickHouseAnalystUser, AnalystPassword: cfg.ClickHouseAnalystPassword,
+		TempDir: filepath.Join(cfg.DataDir, "tmp"), UserFiles: filepath.Join(cfg.DataDir, "user_files"),
+		MaxBodyBytes: cfg.ClickHouseMaxBody, MaxDecompressedBytes: cfg.ClickHouseMaxDecompressed,
+		ReadTimeout: cfg.ClickHouseReadTimeout, MaxExecutionTime: cfg.ClickHouseMaxExecutionTime,
+		Logger: logger,
 	})
 	if err != nil {
 		return err

@@ -78,7 +78,7 @@ func startWarehouse() {
 		return
 	}
 	embedded.eng = eng
-	srv, err := chhttp.Listen(eng, chhttp.Config{Addr: "127.0.0.1:0", TempDir: filepath.Join(dir, "tmp")})
+	srv, err := chhttp.Listen(eng, chhttp.Config{Addr: "127.0.0.1:0", TempDir: filepath.Join(dir, "tmp"), UserFiles: filepath.Join(dir, "user_files")})
 	if err != nil {
 		embedded.err = err
 		return
