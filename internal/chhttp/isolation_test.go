@@ -27,7 +27,7 @@ func front(t *testing.T, cfg Config) *Server {
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(s.sessions.closeAll)
+	t.Cleanup(func() { s.sessions.closeAll(); s.closeParsers() })
 	return s
 }
 

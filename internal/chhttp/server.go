@@ -70,6 +70,7 @@ type Server struct {
 	tz             string
 	sessions       *sessions
 	tableFunctions map[string]bool
+	parsers        chan *engine.Conn // idle sessions the guard parses in
 	stop           chan struct{}
 }
 
@@ -159,6 +160,7 @@ func newServer(eng Engine, cfg Config) (*Server, error) {
 	return &Server{
 		eng: eng, cfg: cfg, tz: strings.TrimSpace(string(res.Data)), tableFunctions: tableFunctions,
 		sessions: &sessions{open: map[string]*session{}, max: cfg.MaxSessions, now: time.Now, connect: eng.Connect},
+		parsers:  make(chan *engine.Conn, 4),
 	}, nil
 }
 
@@ -184,6 +186,7 @@ func (s *Server) Close(ctx context.Context) error {
 	err := s.http.Shutdown(ctx)
 	close(s.stop)
 	s.sessions.closeAll()
+	s.closeParsers()
 	return err
 }
 
@@ -478,11 +481,11 @@ func (s *Server) inSession(user string, params url.Values, fn func(querier) (eng
 // guard asks the engine to parse sql (formatQuery refuses more than one
 // statement; EXPLAIN AST gives the tree) and decides whether it may run.
 func (s *Server) guard(sql string, params map[string]string, readonly int) error {
-	c, err := s.eng.Connect()
+	c, err := s.parser()
 	if err != nil {
 		return err
 	}
-	defer c.Close()
+	defer s.putParser(c)
 	formatted, err := c.Query(engine.Request{SQL: "SELECT formatQuery({q:String})", Format: "TabSeparatedRaw", Params: map[string]string{"q": escapeParam(sql)}})
 	if err != nil {
 		return err
@@ -498,6 +501,37 @@ func (s *Server) guard(sql string, params map[string]string, readonly int) error
 	return decide(string(formatted.Data), parseAST(string(ast.Data)), policy{
 		readonly: readonly, userFiles: s.cfg.UserFiles, tableFunctions: s.tableFunctions, fileExists: fileExists,
 	})
+}
+
+// parser hands out an idle parsing session, or a new one. Parsing changes
+// nothing in a session (EXPLAIN AST applies a SETTINGS clause to itself
+// only), so parsing sessions are reused.
+func (s *Server) parser() (*engine.Conn, error) {
+	select {
+	case c := <-s.parsers:
+		return c, nil
+	default:
+		return s.eng.Connect()
+	}
+}
+
+func (s *Server) putParser(c *engine.Conn) {
+	select {
+	case s.parsers <- c:
+	default:
+		c.Close()
+	}
+}
+
+func (s *Server) closeParsers() {
+	for {
+		select {
+		case c := <-s.parsers:
+			c.Close()
+		default:
+			return
+		}
+	}
 }
 
 // fileExists reports whether name, relative to the process's directory or

@@ -42,6 +42,7 @@ func serve(t *testing.T, cfg Config, req *http.Request) (*http.Response, string)
 	if err != nil {
 		t.Fatal(err)
 	}
+	defer s.closeParsers()
 	rec := httptest.NewRecorder()
 	s.ServeHTTP(rec, req)
 	body, _ := io.ReadAll(rec.Result().Body)

@@ -232,7 +232,9 @@ func (e *Engine) Query(req Request) (Result, error) {
 		return Result{}, err
 	}
 	if len(req.Settings) > 0 {
-		if _, err := c.applySettings(req.Settings); err != nil {
+		// Nothing to put back in a session of its own; SET itself refuses
+		// an unknown setting.
+		if _, err := c.run(setStatement(req.Settings), "", nil); err != nil {
 			return Result{}, err
 		}
 	}
@@ -391,14 +393,18 @@ func (c *Conn) applySettings(settings map[string]string) (map[string]string, err
 	if err != nil {
 		return nil, err
 	}
+	if _, err := c.run(setStatement(settings), "", nil); err != nil {
+		return nil, err
+	}
+	return previous, nil
+}
+
+func setStatement(settings map[string]string) string {
 	set := make([]string, 0, len(settings))
 	for _, n := range sortedKeys(settings) {
 		set = append(set, quoteIdent(n)+" = "+quoteString(settings[n]))
 	}
-	if _, err := c.run("SET "+strings.Join(set, ", "), "", nil); err != nil {
-		return nil, err
-	}
-	return previous, nil
+	return "SET " + strings.Join(set, ", ")
 }
 
 func sortedKeys(m map[string]string) []string {
