@@ -100,6 +100,7 @@ var (
 		"allow_experimental_prql_dialect": true, "format_schema": true, "format_schema_source": true,
 		"output_format_schema": true, "format_template_resultset": true, "format_template_row": true,
 		"disk": true, "storage_policy": true, "allow_ddl": true,
+		"input_format_values_interpret_expressions": true, "input_format_values_deduce_templates_of_expressions": true,
 	}
 )
 

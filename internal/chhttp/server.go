@@ -305,6 +305,11 @@ func (s *Server) request(r *http.Request, params url.Values, readonly int) (engi
 	if err := s.guard(head+" FORMAT "+st.dataFormat, req.Params, readonly); err != nil {
 		return req, nothing, err
 	}
+	// The Values format evaluates expressions in the data, which the guard
+	// never sees: file('/etc/passwd') there would be read. Data is data.
+	for _, name := range valuesExpressionSettings {
+		req.Settings[name] = "0"
+	}
 	f, err := os.CreateTemp(s.cfg.TempDir, "insert-*.data")
 	if err != nil {
 		return engine.Request{}, nothing, newErr(1001, "cannot buffer insert data: "+err.Error())
@@ -319,6 +324,11 @@ func (s *Server) request(r *http.Request, params url.Values, readonly int) (engi
 	// The front's own FROM INFILE: the guard checked the statement without it.
 	req.SQL = fmt.Sprintf("%s FROM INFILE '%s' FORMAT %s", head, f.Name(), st.dataFormat)
 	return req, cleanup, nil
+}
+
+// valuesExpressionSettings let the Values input format evaluate SQL.
+var valuesExpressionSettings = []string{
+	"input_format_values_interpret_expressions", "input_format_values_deduce_templates_of_expressions",
 }
 
 // helloQuery is how clickhouse-go asks an HTTP server who it is.
