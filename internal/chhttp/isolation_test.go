@@ -1,6 +1,7 @@
 package chhttp
 
 import (
+	"compress/gzip"
 	"context"
 	"fmt"
 	"io"
@@ -325,5 +326,28 @@ func TestInsertsKeepLandingWhileASlowQueryRuns(t *testing.T) {
 	t.Logf("10 inserts landed while the slow query ran; slowest insert took %v", worst)
 	if err := <-slowDone; err != nil {
 		t.Fatal(err)
+	}
+}
+
+func TestBodiesAreCappedAsSentAndDecompressed(t *testing.T) {
+	s := front(t, Config{MaxBodyBytes: 1000, MaxDecompressedBytes: 5000})
+	mustAsk(t, s, "", "CREATE TABLE IF NOT EXISTS default.capped (s String) ENGINE = Memory")
+	insert := "query=" + url.QueryEscape("INSERT INTO default.capped FORMAT LineAsString")
+	if status, _, body := ask(t, s, insert, strings.Repeat("x", 2000)); status == 200 {
+		t.Errorf("a body over MaxBodyBytes was taken: %s", body)
+	}
+	var zipped strings.Builder
+	zw := gzip.NewWriter(&zipped)
+	_, _ = zw.Write([]byte(strings.Repeat("y", 50000)))
+	_ = zw.Close()
+	rec := httptest.NewRecorder()
+	req := httptest.NewRequest("POST", "/?"+insert, strings.NewReader(zipped.String()))
+	req.Header.Set("Content-Encoding", "gzip")
+	s.ServeHTTP(rec, req)
+	if rec.Code == 200 || !strings.Contains(rec.Body.String(), "decompressed") {
+		t.Errorf("a body over MaxDecompressedBytes once decompressed was taken: %d %s", rec.Code, rec.Body.String())
+	}
+	if got := mustAsk(t, s, "", "SELECT count() FROM default.capped"); got != "0\n" {
+		t.Errorf("rows landed: %s", got)
 	}
 }
