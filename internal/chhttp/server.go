@@ -305,11 +305,7 @@ func (s *Server) request(r *http.Request, params url.Values, readonly int) (engi
 	if err := s.guard(head+" FORMAT "+st.dataFormat, req.Params, readonly); err != nil {
 		return req, nothing, err
 	}
-	// The Values format evaluates expressions in the data, which the guard
-	// never sees: file('/etc/passwd') there would be read. Data is data.
-	for _, name := range valuesExpressionSettings {
-		req.Settings[name] = "0"
-	}
+
 	f, err := os.CreateTemp(s.cfg.TempDir, "insert-*.data")
 	if err != nil {
 		return engine.Request{}, nothing, newErr(1001, "cannot buffer insert data: "+err.Error())
@@ -321,6 +317,11 @@ func (s *Server) request(r *http.Request, params url.Values, readonly int) (engi
 	if err := f.Close(); err != nil {
 		return engine.Request{}, cleanup, newErr(1001, "cannot buffer insert data: "+err.Error())
 	}
+	if strings.EqualFold(st.dataFormat, "Values") {
+		if err := s.guardValues(f.Name(), req); err != nil {
+			return req, cleanup, err
+		}
+	}
 	// The front's own FROM INFILE: the guard checked the statement without it.
 	req.SQL = fmt.Sprintf("%s FROM INFILE '%s' FORMAT %s", head, f.Name(), st.dataFormat)
 	return req, cleanup, nil
@@ -329,6 +330,42 @@ func (s *Server) request(r *http.Request, params url.Values, readonly int) (engi
 // valuesExpressionSettings let the Values input format evaluate SQL.
 var valuesExpressionSettings = []string{
 	"input_format_values_interpret_expressions", "input_format_values_deduce_templates_of_expressions",
+}
+
+// maxGuardedValues is the most Values data the guard parses; larger data
+// is taken as literals only.
+const maxGuardedValues = 256 << 10
+
+// guardValues checks an insert's Values data, in which the engine
+// evaluates expressions the statement's parse never showed
+// (VALUES (file('/etc/passwd')) would read the file): the rows are parsed
+// as a SELECT of the same expressions and decided on as any statement. Data
+// that does not parse so, or is too large, is read as literals only.
+func (s *Server) guardValues(path string, req engine.Request) error {
+	literalsOnly := func() error {
+		for _, name := range valuesExpressionSettings {
+			req.Settings[name] = "0"
+		}
+		return nil
+	}
+	info, err := os.Stat(path)
+	if err != nil || info.Size() > maxGuardedValues {
+		return literalsOnly()
+	}
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return literalsOnly()
+	}
+	rows := strings.TrimSuffix(strings.TrimSpace(string(data)), ";")
+	err = s.guard("SELECT "+rows, req.Params, 0)
+	var ee *engine.Error
+	if errors.As(err, &ee) && (ee.Code == 497 || ee.Code == 452) {
+		return err
+	}
+	if err != nil {
+		return literalsOnly()
+	}
+	return nil
 }
 
 // helloQuery is how clickhouse-go asks an HTTP server who it is.
