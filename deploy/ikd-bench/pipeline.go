@@ -146,7 +146,12 @@ func freshness(ctx context.Context, conn driver.Conn, pub, probePub *publish.Pub
 	}()
 
 	// Probes.
-	pg := newGenerator("probe", 7, g.cities, g.ps)
+	// Probes of a run are residents of their own, apart from an earlier run's.
+	seed := uint64(7)
+	for _, c := range g.prefix {
+		seed = seed*31 + uint64(c)
+	}
+	pg := newGenerator("probe-"+g.prefix, seed, g.cities, g.ps)
 	wg.Add(1)
 	go func() {
 		defer wg.Done()
