@@ -535,7 +535,7 @@ func (s *Server) guard(sql string, params map[string]string, readonly int) error
 	defer s.putParser(c)
 	formatted, err := c.Query(engine.Request{SQL: "SELECT formatQuery({q:String})", Format: "TabSeparatedRaw", Params: map[string]string{"q": escapeParam(sql)}})
 	if err != nil {
-		return err
+		return withoutParseScope(err)
 	}
 	// Settings first: EXPLAIN AST would already apply a SETTINGS clause.
 	if err := checkText(string(formatted.Data), ""); err != nil {
@@ -548,6 +548,20 @@ func (s *Server) guard(sql string, params map[string]string, readonly int) error
 	return decide(string(formatted.Data), parseAST(string(ast.Data)), policy{
 		readonly: readonly, userFiles: s.cfg.UserFiles, tableFunctions: s.tableFunctions, fileExists: fileExists,
 	})
+}
+
+// withoutParseScope drops the guard's own wrapping from a syntax error, so
+// the client reads about its statement only.
+func withoutParseScope(err error) error {
+	var ee *engine.Error
+	if !errors.As(err, &ee) {
+		return err
+	}
+	if i := strings.Index(ee.Message, ": In scope SELECT formatQuery("); i >= 0 {
+		name := ee.Message[strings.LastIndex(ee.Message, " ("):] // " (SYNTAX_ERROR)"
+		return &engine.Error{Code: ee.Code, Message: strings.TrimRight(ee.Message[:i], " .:") + "." + name}
+	}
+	return err
 }
 
 // parser hands out an idle parsing session, or a new one. Parsing changes
