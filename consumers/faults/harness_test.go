@@ -160,9 +160,14 @@ func (l *lockedBuffer) String() string {
 	return l.b.String()
 }
 
-func (e *env) processEnv() []string {
-	env := append(os.Environ(),
-		"IKD_NATS_URL="+e.url(),
+// processEnv is the environment of an aggregator process: it connects as
+// role, the aggregator's own or the admin's for the operator subcommands.
+func (e *env) processEnv(role broker.Role) []string {
+	env := os.Environ()
+	for k, v := range testenv.BrokerEnv(e.url(), role) {
+		env = append(env, k+"="+v)
+	}
+	env = append(env,
 		"IKD_CLICKHOUSE_DSN="+e.dsn,
 		"IKD_AGGREGATOR_BATCH_SIZE=500",
 		"IKD_AGGREGATOR_FLUSH_INTERVAL=50ms",
@@ -180,7 +185,7 @@ func (e *env) processEnv() []string {
 func (e *env) start(args ...string) *proc {
 	e.t.Helper()
 	cmd := exec.Command(binary(e.t), args...)
-	cmd.Env = e.processEnv()
+	cmd.Env = e.processEnv(broker.RoleAggregator)
 	p := &proc{cmd: cmd, out: &lockedBuffer{}, done: make(chan error, 1)}
 	cmd.Stdout, cmd.Stderr = p.out, p.out
 	if err := cmd.Start(); err != nil {
@@ -456,7 +461,7 @@ func (e *env) checkReconcile() reconcile.Report {
 		e.t.Errorf("reconcile found differences:\n%s", tail(b.String(), 4000))
 	}
 	cmd := exec.CommandContext(ctx, binary(e.t), "reconcile")
-	cmd.Env = e.processEnv()
+	cmd.Env = e.processEnv(broker.RoleAdmin)
 	out, err := cmd.CombinedOutput()
 	if err != nil {
 		e.t.Errorf("ikd-aggregator reconcile: %v\n%s", err, tail(string(out), 3000))

@@ -124,6 +124,6 @@ func dlCount(t *testing.T, e *env) uint64 {
 
 func (e *env) command(args ...string) *exec.Cmd {
 	cmd := exec.Command(binary(e.t), args...)
-	cmd.Env = e.processEnv()
+	cmd.Env = e.processEnv(broker.RoleAdmin)
 	return cmd
 }

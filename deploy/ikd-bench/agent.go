@@ -41,7 +41,7 @@ const benchOffice = "1771-BENCH-01"
 // fsynced in its spool) from agentClients clients posting at once, with
 // one event and with ten per request, while it forwards to the broker at
 // natsURL.
-func agentStep(ctx context.Context, dir, natsURL string, logger *slog.Logger) ([]Row, error) {
+func agentStep(ctx context.Context, dir, natsURL string, auth broker.Auth, logger *slog.Logger) ([]Row, error) {
 	log.Printf("step 8: disk fsync rate for %s", *agentDur)
 	fsyncs, err := fsyncRate(filepath.Join(dir, "fsync-probe"), *agentDur)
 	if err != nil {
@@ -51,7 +51,7 @@ func agentStep(ctx context.Context, dir, natsURL string, logger *slog.Logger) ([
 		Note: "the spool's disk, same run"}}
 	log.Printf("step 8: %.0f fsyncs/s", fsyncs)
 	for i, perRequest := range []int{1, 10} {
-		res, err := agentIntake(ctx, filepath.Join(dir, fmt.Sprintf("agent-spool-%d", i)), natsURL, perRequest, logger)
+		res, err := agentIntake(ctx, filepath.Join(dir, fmt.Sprintf("agent-spool-%d", i)), natsURL, auth, perRequest, logger)
 		if err != nil {
 			return rows, err
 		}
@@ -97,7 +97,7 @@ type intakeResult struct {
 
 // agentIntake runs an office agent on spoolDir and has the clients post
 // perRequest events a request for agentDur.
-func agentIntake(ctx context.Context, spoolDir, natsURL string, perRequest int, logger *slog.Logger) (intakeResult, error) {
+func agentIntake(ctx context.Context, spoolDir, natsURL string, auth broker.Auth, perRequest int, logger *slog.Logger) (intakeResult, error) {
 	ref, err := region.Load()
 	if err != nil {
 		return intakeResult{}, err
@@ -117,7 +117,7 @@ func agentIntake(ctx context.Context, spoolDir, natsURL string, perRequest int, 
 		return intakeResult{}, err
 	}
 	cfg := agent.Config{OfficeID: benchOffice, Listen: ln.Addr().String(), SpoolDir: spoolDir, SpoolLimitBytes: 1 << 30, MaxBodyBytes: 8 << 20}
-	dial := func() (*nats.Conn, error) { return broker.Connect(natsURL, "ikd-bench-agent", logger) }
+	dial := func() (*nats.Conn, error) { return broker.Connect(natsURL, "ikd-bench-agent", auth, logger) }
 	a := agent.New(cfg, sp, &intake.Office{Builder: builder, OfficeID: benchOffice}, dial, logger)
 	runCtx, stop := context.WithCancel(ctx)
 	done := make(chan error, 1)

@@ -21,8 +21,8 @@ const benchStream = "IKD_BENCH_CEILING"
 //
 // on a dedicated temporary stream (file storage, 2 min duplicate window, as
 // nats bench uses), each on its own connection. It returns msgs/s for both.
-func brokerCeiling(ctx context.Context, url string, n, size, window, fetchBatch int) (pubRate, fetchRate float64, err error) {
-	nc, err := broker.Connect(url, "bench-pub", nil)
+func brokerCeiling(ctx context.Context, url string, auth broker.Auth, n, size, window, fetchBatch int) (pubRate, fetchRate float64, err error) {
+	nc, err := broker.Connect(url, "bench-pub", auth, nil)
 	if err != nil {
 		return 0, 0, err
 	}
@@ -64,7 +64,7 @@ func brokerCeiling(ctx context.Context, url string, n, size, window, fetchBatch 
 		return 0, 0, fmt.Errorf("bench publish: %d async errors", asyncErrs)
 	}
 
-	fc, err := broker.Connect(url, "bench-fetch", nil)
+	fc, err := broker.Connect(url, "bench-fetch", auth, nil)
 	if err != nil {
 		return 0, 0, err
 	}

@@ -11,6 +11,8 @@ import (
 	"strconv"
 	"syscall"
 	"time"
+
+	"github.com/ikd-pipeline/ikd/internal/broker"
 )
 
 // aggregatorProcess is bin/ikd-aggregator run as its own process, as in
@@ -33,7 +35,7 @@ func buildAggregator(dir string) (string, error) {
 	return bin, nil
 }
 
-func startAggregator(bin, natsURL, dsn string, f flags) (*aggregatorProcess, error) {
+func startAggregator(bin, natsURL string, auth broker.Auth, dsn string, f flags) (*aggregatorProcess, error) {
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		return nil, err
@@ -43,6 +45,8 @@ func startAggregator(bin, natsURL, dsn string, f flags) (*aggregatorProcess, err
 	cmd := exec.Command(bin)
 	cmd.Env = append(os.Environ(),
 		"IKD_NATS_URL="+natsURL,
+		"IKD_NATS_USER="+auth.User,
+		"IKD_NATS_PASSWORD="+auth.Password,
 		"IKD_CLICKHOUSE_DSN="+dsn,
 		"IKD_AGGREGATOR_BATCH_SIZE="+strconv.Itoa(f.batchSize),
 		"IKD_AGGREGATOR_FLUSH_INTERVAL="+f.flush.String(),

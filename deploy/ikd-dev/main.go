@@ -30,11 +30,17 @@ import (
 // Config is ikd-dev's configuration. An unset broker or warehouse address
 // means: host the embedded one.
 type Config struct {
-	DataDir          string `envconfig:"DATA_DIR" default:"./var"`
-	NatsURL          string `envconfig:"NATS_URL"`
-	NatsListen       string `envconfig:"NATS_LISTEN" default:"127.0.0.1:4222"`
-	ClickHouseDSN    string `envconfig:"CLICKHOUSE_DSN" secret:"dsn"`
-	ClickHouseListen string `envconfig:"CLICKHOUSE_LISTEN" default:"127.0.0.1:8123"`
+	DataDir    string `envconfig:"DATA_DIR" default:"./var"`
+	NatsURL    string `envconfig:"NATS_URL"`
+	NatsListen string `envconfig:"NATS_LISTEN" default:"127.0.0.1:4222"`
+	// NatsMonitorListen is where the embedded broker serves nats-server's
+	// monitoring endpoint (/varz, /jsz, /healthz); empty turns it off.
+	NatsMonitorListen string `envconfig:"NATS_MONITOR_LISTEN" default:"127.0.0.1:8222"`
+	// NATS are the credentials for a broker given by IKD_NATS_URL; the
+	// embedded broker has its own, one user per role.
+	NATS             broker.Auth `envconfig:"NATS"`
+	ClickHouseDSN    string      `envconfig:"CLICKHOUSE_DSN" secret:"dsn"`
+	ClickHouseListen string      `envconfig:"CLICKHOUSE_LISTEN" default:"127.0.0.1:8123"`
 	// ClickHouseUser and ClickHousePassword protect the embedded HTTP
 	// interface; unset, it answers anyone on loopback.
 	ClickHouseUser     string `envconfig:"CLICKHOUSE_USER"`

@@ -35,7 +35,7 @@ const officesReportEvery = 15 * time.Second
 // runOffices runs the offices behind agents until ctx ends, their spools in
 // the data directory, pseudonymising with key, and logs their state now and
 // then.
-func runOffices(ctx context.Context, cfg Config, key []byte, natsURL string, logger *slog.Logger) error {
+func runOffices(ctx context.Context, cfg Config, key []byte, natsURL string, auth broker.Auth, logger *slog.Logger) error {
 	if *agentOffices <= 0 {
 		return nil
 	}
@@ -51,7 +51,7 @@ func runOffices(ctx context.Context, cfg Config, key []byte, natsURL string, log
 	offices, err := simulate.NewOffices(simulate.OfficesConfig{
 		Offices: *agentOffices, Rate: *agentRate, LinkUp: *agentLinkUp, LinkDown: *agentLinkDown,
 		Dir: filepath.Join(cfg.DataDir, "offices"), Broker: u.Host, Seed: time.Now().UnixNano(),
-		Dial: func(url string) (*nats.Conn, error) { return broker.Connect(url, "ikd-dev-office", quiet) },
+		Dial: func(url string) (*nats.Conn, error) { return broker.Connect(url, "ikd-dev-office", auth, quiet) },
 	}, builder, logger)
 	if err != nil {
 		return err

@@ -12,9 +12,11 @@ import (
 	"time"
 
 	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/ikd-pipeline/ikd/consumers/aggregator"
 	"github.com/ikd-pipeline/ikd/consumers/alerter"
+	"github.com/ikd-pipeline/ikd/internal/broker"
 	"github.com/ikd-pipeline/ikd/internal/endpoints"
 	"github.com/ikd-pipeline/ikd/internal/events"
 	"github.com/ikd-pipeline/ikd/internal/nik"
@@ -40,18 +42,31 @@ func run(ctx context.Context, cfg Config, rate float64, every time.Duration, log
 	srv.describe(cfg.DataDir, os.Stdout)
 	describeKey(cfg, key, os.Stdout)
 
-	ep, err := endpoints.Dial(ctx, endpoints.Config{NatsURL: srv.natsURL, ClickHouseDSN: srv.dsn, Streams: cfg.Streams}, "ikd-dev", logger)
+	// The admin provisions the streams; each component then connects with
+	// its own role, as it would in production.
+	ep, err := endpoints.Dial(ctx, endpoints.Config{NatsURL: srv.natsURL, NATS: srv.auth(broker.RoleAdmin), ClickHouseDSN: srv.dsn, Streams: cfg.Streams}, "ikd-dev", logger)
 	if err != nil {
 		return err
 	}
 	defer ep.Close()
-	agg, err := aggregator.Setup(ctx, cfg.Aggregator, ep.JS, ep.DB, cfg.Streams, logger)
+	if err := endpoints.Ready(ctx, ep.JS, ep.DB, cfg.Streams, logger); err != nil {
+		return err
+	}
+	aggJS, err := srv.connect(broker.RoleAggregator, "ikd-dev-aggregator", logger)
+	if err != nil {
+		return err
+	}
+	agg, err := aggregator.Setup(ctx, cfg.Aggregator, aggJS, ep.DB, cfg.Streams, logger)
+	if err != nil {
+		return err
+	}
+	alerterJS, err := srv.connect(broker.RoleAlerter, "ikd-dev-alerter", logger)
 	if err != nil {
 		return err
 	}
 	// The live table marks firing alerts; a line for each transition would
 	// bury it, so only the alerter's own trouble is logged here.
-	alerts, err := alerter.Setup(ctx, cfg.Alerter, ep.JS, ep.DB, cfg.Streams, slog.New(atLeast{logger.Handler(), slog.LevelWarn}))
+	alerts, err := alerter.Setup(ctx, cfg.Alerter, alerterJS, ep.DB, cfg.Streams, slog.New(atLeast{logger.Handler(), slog.LevelWarn}))
 	if err != nil {
 		return err
 	}
@@ -84,9 +99,15 @@ func run(ctx context.Context, cfg Config, rate float64, every time.Duration, log
 		return err
 	}
 	if rate > 0 {
-		goPart("simulator", func(ctx context.Context) error { return runSimulator(ctx, key, rate, ep.NC, logger) })
+		counterJS, err := srv.connect(broker.RoleCounter, "ikd-dev-simulator", logger)
+		if err != nil {
+			cancel(err)
+			wg.Wait()
+			return err
+		}
+		goPart("simulator", func(ctx context.Context) error { return runSimulator(ctx, key, rate, counterJS.Conn(), logger) })
 	}
-	goPart("offices", func(ctx context.Context) error { return runOffices(ctx, cfg, key, srv.natsURL, logger) })
+	goPart("offices", func(ctx context.Context) error { return runOffices(ctx, cfg, key, srv.natsURL, srv.auth(broker.RoleCounter), logger) })
 	fmt.Fprintf(os.Stdout, "  ready: aggregator and alerter running, simulator at %g events/s; Ctrl-C stops\n", rate)
 	if every > 0 {
 		goPart("table", func(ctx context.Context) error { return liveTable(ctx, ep.DB, ep.JS, every, os.Stdout) })
@@ -98,6 +119,21 @@ func run(ctx context.Context, cfg Config, rate float64, every time.Duration, log
 	}
 	logger.Info("stopped cleanly; data kept", "data_dir", cfg.DataDir)
 	return nil
+}
+
+// connect opens a connection to the broker as role, drained when the
+// servers stop.
+func (s *servers) connect(role broker.Role, name string, logger *slog.Logger) (jetstream.JetStream, error) {
+	nc, err := broker.Connect(s.natsURL, name, s.auth(role), logger)
+	if err != nil {
+		return nil, err
+	}
+	s.conns = append(s.conns, nc)
+	js, err := jetstream.New(nc)
+	if err != nil {
+		return nil, fmt.Errorf("jetstream: %w", err)
+	}
+	return js, nil
 }
 
 // pseudonymKey is the key of a development run: IKD_PSEUDONYM_KEY when set

@@ -12,24 +12,32 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/nats-io/nats.go"
+
 	"github.com/ikd-pipeline/ikd/internal/broker"
 	"github.com/ikd-pipeline/ikd/internal/chhttp"
 	"github.com/ikd-pipeline/ikd/internal/config"
+	"github.com/ikd-pipeline/ikd/internal/embeddedbroker"
 	"github.com/ikd-pipeline/ikd/internal/engine"
 )
 
 // servers are the embedded servers this process hosts; nil where an
 // address was configured instead.
 type servers struct {
-	natsURL  string
+	natsURL string
+	// auth is how this process's components connect as each role: one
+	// user per role on the embedded broker, IKD_NATS_* on an external one.
+	auth     func(broker.Role) broker.Auth
+	credsDir string
 	dsn      string
-	broker   *broker.Embedded
+	broker   *embeddedbroker.Broker
+	conns    []*nats.Conn // the components' broker connections
 	engine   *engine.Engine
 	frontend *chhttp.Server
 }
 
 func startServers(cfg Config, logger *slog.Logger) (*servers, error) {
-	s := &servers{natsURL: cfg.NatsURL, dsn: cfg.ClickHouseDSN}
+	s := &servers{natsURL: cfg.NatsURL, dsn: cfg.ClickHouseDSN, auth: func(broker.Role) broker.Auth { return cfg.NATS }}
 	if s.dsn == "" {
 		if err := s.startWarehouse(cfg, logger); err != nil {
 			s.stop()
@@ -42,14 +50,31 @@ func startServers(cfg Config, logger *slog.Logger) (*servers, error) {
 			s.stop()
 			return nil, fmt.Errorf("IKD_NATS_LISTEN: %w", err)
 		}
-		b, err := broker.StartEmbedded(broker.EmbeddedConfig{Dir: filepath.Join(cfg.DataDir, "nats"), Host: host, Port: port, Logger: logger})
-		if err != nil {
+		if err := s.startBroker(cfg, host, port, logger); err != nil {
 			s.stop()
 			return nil, err
 		}
-		s.broker, s.natsURL = b, b.URL()
 	}
 	return s, nil
+}
+
+// startBroker hosts the embedded broker with a user per role, whose
+// passwords are made at the first start and kept in the data directory.
+func (s *servers) startBroker(cfg Config, host string, port int, logger *slog.Logger) error {
+	dir := filepath.Join(cfg.DataDir, "nats")
+	s.credsDir = filepath.Join(dir, "credentials")
+	creds, err := embeddedbroker.LoadOrCreateCredentials(s.credsDir)
+	if err != nil {
+		return err
+	}
+	b, err := embeddedbroker.Start(embeddedbroker.Config{
+		Dir: dir, Host: host, Port: port, Monitor: cfg.NatsMonitorListen, Users: creds.Users(), Logger: logger,
+	})
+	if err != nil {
+		return err
+	}
+	s.broker, s.natsURL, s.auth = b, b.URL(), creds.Auth
+	return creds.WriteEnvFiles(s.credsDir, b.URL())
 }
 
 func (s *servers) startWarehouse(cfg Config, logger *slog.Logger) error {
@@ -82,7 +107,9 @@ func (s *servers) describe(dataDir string, w *os.File) {
 	abs, _ := filepath.Abs(dataDir)
 	fmt.Fprintf(w, "ikd-dev\n  data directory  %s\n", abs)
 	if s.broker != nil {
-		fmt.Fprintf(w, "  NATS JetStream  %s   (embedded nats-server; try: nats --server %s stream ls)\n", s.natsURL, s.natsURL)
+		fmt.Fprintf(w, "  NATS JetStream  %s   (embedded nats-server, syncing every write; monitoring %s)\n", s.natsURL, s.broker.MonitorURL())
+		fmt.Fprintf(w, "                  users per role, no anonymous access; as the admin try: . %s && nats stream ls\n",
+			embeddedbroker.EnvFile(s.credsDir, broker.RoleAdmin))
 	} else {
 		fmt.Fprintf(w, "  NATS JetStream  %s   (external)\n", config.RedactURL(s.natsURL))
 	}
@@ -94,8 +121,12 @@ func (s *servers) describe(dataDir string, w *os.File) {
 	}
 }
 
-// stop shuts the embedded servers down in the reverse order of their start.
+// stop drains the components' connections, then shuts the embedded
+// servers down in the reverse order of their start.
 func (s *servers) stop() {
+	for _, nc := range s.conns {
+		_ = nc.Drain()
+	}
 	if s.broker != nil {
 		s.broker.Shutdown()
 	}

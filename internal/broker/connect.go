@@ -20,9 +20,9 @@ const (
 	reconnectBufSize = 16 * 1024 * 1024
 )
 
-// Connect dials the NATS server at url for a long-running service: the first
-// connect fails fast, after that the connection reconnects forever.
-func Connect(url, name string, logger *slog.Logger) (*nats.Conn, error) {
+// Connect dials the NATS server at url as auth for a long-running service:
+// the first connect fails fast, after that the connection reconnects forever.
+func Connect(url, name string, auth Auth, logger *slog.Logger) (*nats.Conn, error) {
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
 	}
@@ -30,7 +30,11 @@ func Connect(url, name string, logger *slog.Logger) (*nats.Conn, error) {
 	// The URL may carry a password or token: logs and errors get its hosts only.
 	shown := config.RedactURL(url)
 
-	nc, err := nats.Connect(url,
+	authOpts, err := auth.Options()
+	if err != nil {
+		return nil, fmt.Errorf("connect to NATS at %s: %w", shown, err)
+	}
+	nc, err := nats.Connect(url, append(authOpts,
 		nats.Name(name),
 		nats.Timeout(dialTimeout),
 		// A broker that is absent at startup is a configuration problem to report, not to wait out.
@@ -60,9 +64,9 @@ func Connect(url, name string, logger *slog.Logger) (*nats.Conn, error) {
 				logger.Error("NATS connection closed", "err", err)
 			}
 		}),
-	)
+	)...)
 	if err != nil {
-		return nil, fmt.Errorf("connect to NATS at %s: %w; start bin/ikd-dev or set IKD_NATS_URL", shown, err)
+		return nil, explain(shown, auth, err)
 	}
 	return nc, nil
 }

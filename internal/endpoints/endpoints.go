@@ -24,6 +24,7 @@ import (
 // Config names the two ends; the defaults reach what ikd-dev hosts.
 type Config struct {
 	NatsURL       string               `envconfig:"NATS_URL" default:"nats://127.0.0.1:4222"`
+	NATS          broker.Auth          `envconfig:"NATS"`
 	ClickHouseDSN string               `envconfig:"CLICKHOUSE_DSN" default:"http://127.0.0.1:8123" secret:"dsn"`
 	Streams       broker.StreamOptions `envconfig:"STREAM"`
 }
@@ -38,7 +39,7 @@ type Endpoints struct {
 // Dial connects to both ends as program. The consumers' Setup functions
 // ready them.
 func Dial(ctx context.Context, cfg Config, program string, logger *slog.Logger) (*Endpoints, error) {
-	nc, err := broker.Connect(cfg.NatsURL, program, logger)
+	nc, err := broker.Connect(cfg.NatsURL, program, cfg.NATS, logger)
 	if err != nil {
 		return nil, err
 	}

@@ -5,6 +5,7 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"sync"
 	"testing"
 	"time"
 
@@ -13,6 +14,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/ikd-pipeline/ikd/internal/broker"
+	"github.com/ikd-pipeline/ikd/internal/embeddedbroker"
 	"github.com/ikd-pipeline/ikd/internal/warehouse"
 )
 
@@ -20,18 +22,43 @@ import (
 // the test output.
 var Quiet = slog.New(slog.NewTextHandler(io.Discard, nil))
 
+// credentials are the broker users of every test broker: one per role,
+// made once per test process, so that a broker restarted on the same store
+// admits the same users.
+var credentials = sync.OnceValue(func() embeddedbroker.Credentials {
+	c, err := embeddedbroker.NewCredentials()
+	if err != nil {
+		panic(err)
+	}
+	return c
+})
+
 // Broker starts an embedded NATS JetStream server for one test, on a free
 // port with its store in a temporary directory, stopped when the test ends.
-func Broker(t testing.TB) *broker.Embedded {
+// Like every broker of the project it admits no anonymous client: connect
+// with Connect (the admin) or ConnectAs (a role).
+func Broker(t testing.TB) *embeddedbroker.Broker {
 	t.Helper()
 	return BrokerAt(t, t.TempDir(), -1)
 }
 
 // BrokerAt starts an embedded broker on dir and port (-1: any free port), for
 // tests that stop and start it again on the same store and address.
-func BrokerAt(t testing.TB, dir string, port int) *broker.Embedded {
+func BrokerAt(t testing.TB, dir string, port int) *embeddedbroker.Broker {
 	t.Helper()
-	b, err := broker.StartEmbedded(broker.EmbeddedConfig{Dir: dir, Port: port})
+	return StartBroker(t, BrokerConfig(dir, port))
+}
+
+// BrokerConfig is the configuration of the test brokers: a user per role,
+// monitoring on a free loopback port.
+func BrokerConfig(dir string, port int) embeddedbroker.Config {
+	return embeddedbroker.Config{Dir: dir, Port: port, Monitor: "127.0.0.1:0", Users: credentials().Users()}
+}
+
+// StartBroker starts an embedded broker with cfg, stopped when the test ends.
+func StartBroker(t testing.TB, cfg embeddedbroker.Config) *embeddedbroker.Broker {
+	t.Helper()
+	b, err := embeddedbroker.Start(cfg)
 	if err != nil {
 		t.Fatalf("embedded broker: %v", err)
 	}
@@ -39,19 +66,45 @@ func BrokerAt(t testing.TB, dir string, port int) *broker.Embedded {
 	return b
 }
 
-// JetStream connects to url and returns the connection and its JetStream
-// context, with the project's streams provisioned.
+// Auth is how a program under test connects to a test broker as role.
+func Auth(role broker.Role) broker.Auth { return credentials().Auth(role) }
+
+// SetBrokerEnv points a program under test at url as role, through the
+// variables it reads (IKD_NATS_URL, IKD_NATS_USER, IKD_NATS_PASSWORD).
+func SetBrokerEnv(t testing.TB, url string, role broker.Role) {
+	t.Helper()
+	for k, v := range BrokerEnv(url, role) {
+		t.Setenv(k, v)
+	}
+}
+
+// BrokerEnv are the variables that point a program at url as role, for
+// tests that start programs as processes.
+func BrokerEnv(url string, role broker.Role) map[string]string {
+	a := Auth(role)
+	return map[string]string{"IKD_NATS_URL": url, "IKD_NATS_USER": a.User, "IKD_NATS_PASSWORD": a.Password}
+}
+
+// JetStream connects to url as the admin and returns the connection and its
+// JetStream context, with the project's streams provisioned.
 func JetStream(t testing.TB, url string) (*nats.Conn, jetstream.JetStream) {
 	t.Helper()
 	nc := Connect(t, url)
 	return nc, Provision(t, nc, broker.StreamOptions{})
 }
 
-// Connect connects to url as the programs do, closed when the test ends. It
-// provisions nothing, for tests of what happens before the streams exist.
+// Connect connects to url as the admin, the way the programs connect, closed
+// when the test ends. It provisions nothing, for tests of what happens
+// before the streams exist.
 func Connect(t testing.TB, url string) *nats.Conn {
 	t.Helper()
-	nc, err := broker.Connect(url, t.Name(), Quiet)
+	return ConnectAs(t, url, broker.RoleAdmin)
+}
+
+// ConnectAs connects to url as role, closed when the test ends.
+func ConnectAs(t testing.TB, url string, role broker.Role) *nats.Conn {
+	t.Helper()
+	nc, err := broker.Connect(url, t.Name(), Auth(role), Quiet)
 	if err != nil {
 		t.Fatal(err)
 	}

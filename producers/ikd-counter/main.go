@@ -36,7 +36,8 @@ import (
 
 // Config is read from IKD_* variables.
 type Config struct {
-	NatsURL string `envconfig:"NATS_URL" default:"nats://127.0.0.1:4222"`
+	NatsURL string      `envconfig:"NATS_URL" default:"nats://127.0.0.1:4222"`
+	NATS    broker.Auth `envconfig:"NATS"`
 	// PseudonymKey is required, 32 random bytes or more as hex or base64,
 	// unless Development: see nik.ConfiguredKey.
 	PseudonymKey string `envconfig:"PSEUDONYM_KEY" secret:"true"`
@@ -147,7 +148,7 @@ func loadConfig(logger *slog.Logger) (Config, []byte, error) {
 // dial is the one place that connects to the broker, with the office's
 // credentials from the configuration.
 func dial(cfg Config, logger *slog.Logger) (*nats.Conn, error) {
-	return broker.Connect(cfg.NatsURL, "ikd-counter", logger)
+	return broker.Connect(cfg.NatsURL, "ikd-counter", cfg.NATS, logger)
 }
 
 // connect loads the configuration, connects to the broker and provisions the

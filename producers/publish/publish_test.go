@@ -13,6 +13,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/ikd-pipeline/ikd/internal/broker"
+	"github.com/ikd-pipeline/ikd/internal/embeddedbroker"
 	"github.com/ikd-pipeline/ikd/internal/events/eventstest"
 	"github.com/ikd-pipeline/ikd/internal/testenv"
 )
@@ -269,10 +270,10 @@ func TestPublishDoesNotResendWhatTheBrokerRefuses(t *testing.T) {
 func TestPublishStopsWhenTheContextEnds(t *testing.T) {
 	tests := []struct {
 		name  string
-		setup func(t *testing.T, e *broker.Embedded, nc *nats.Conn)
+		setup func(t *testing.T, e *embeddedbroker.Broker, nc *nats.Conn)
 	}{
-		{"while no stream answers", func(*testing.T, *broker.Embedded, *nats.Conn) {}},
-		{"while the broker is down", func(t *testing.T, e *broker.Embedded, nc *nats.Conn) {
+		{"while no stream answers", func(*testing.T, *embeddedbroker.Broker, *nats.Conn) {}},
+		{"while the broker is down", func(t *testing.T, e *embeddedbroker.Broker, nc *nats.Conn) {
 			testenv.Provision(t, nc, broker.StreamOptions{})
 			e.Shutdown()
 		}},

@@ -17,6 +17,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/ikd-pipeline/ikd/internal/broker"
+	"github.com/ikd-pipeline/ikd/internal/embeddedbroker"
 	"github.com/ikd-pipeline/ikd/internal/events"
 	"github.com/ikd-pipeline/ikd/internal/events/eventstest"
 	"github.com/ikd-pipeline/ikd/internal/testenv"
@@ -62,18 +63,22 @@ func closeSpool(t *testing.T, s *Spool) {
 
 // startBroker starts a broker with the project's streams on port (-1: any
 // free port).
-func startBroker(t *testing.T, port int) *broker.Embedded {
+func startBroker(t *testing.T, port int) *embeddedbroker.Broker {
 	t.Helper()
 	e := testenv.BrokerAt(t, t.TempDir(), port)
 	testenv.JetStream(t, e.URL())
 	return e
 }
 
-// connect dials url and keeps trying, as a counter does whose broker is not
-// up yet.
+// connect dials url as a counter and keeps trying, as a counter does whose
+// broker is not up yet.
 func connect(t *testing.T, url string) *nats.Conn {
 	t.Helper()
-	nc, err := nats.Connect(url, nats.RetryOnFailedConnect(true), nats.MaxReconnects(-1), nats.ReconnectWait(50*time.Millisecond))
+	auth, err := testenv.Auth(broker.RoleCounter).Options()
+	if err != nil {
+		t.Fatal(err)
+	}
+	nc, err := nats.Connect(url, append(auth, nats.RetryOnFailedConnect(true), nats.MaxReconnects(-1), nats.ReconnectWait(50*time.Millisecond))...)
 	if err != nil {
 		t.Fatalf("connect: %v", err)
 	}

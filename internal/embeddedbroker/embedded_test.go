@@ -1,4 +1,4 @@
-package broker
+package embeddedbroker
 
 import (
 	"context"
@@ -17,7 +17,21 @@ import (
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/ikd-pipeline/ikd/internal/broker"
 )
+
+// testCreds are the users of every broker these tests start.
+var testCreds = func() Credentials {
+	c, err := NewCredentials()
+	if err != nil {
+		panic(err)
+	}
+	return c
+}()
+
+// admin is how the tests connect: as the admin, who may do anything.
+var admin = testCreds.Auth(broker.RoleAdmin)
 
 func testLogger(t *testing.T) *slog.Logger {
 	t.Helper()
@@ -25,11 +39,11 @@ func testLogger(t *testing.T) *slog.Logger {
 }
 
 // startBroker runs an embedded broker on a free port in dir and stops it when the test ends.
-func startBroker(t *testing.T, dir string) *Embedded {
+func startBroker(t *testing.T, dir string) *Broker {
 	t.Helper()
-	e, err := StartEmbedded(EmbeddedConfig{Dir: dir, Port: -1, Logger: testLogger(t)})
+	e, err := Start(Config{Dir: dir, Port: -1, Logger: testLogger(t), Users: testCreds.Users()})
 	if err != nil {
-		t.Fatalf("StartEmbedded: %v", err)
+		t.Fatalf("Start: %v", err)
 	}
 	t.Cleanup(e.Shutdown)
 	return e
@@ -37,7 +51,7 @@ func startBroker(t *testing.T, dir string) *Embedded {
 
 func connectJS(t *testing.T, url string) (*nats.Conn, jetstream.JetStream) {
 	t.Helper()
-	nc, err := Connect(url, "broker-test", testLogger(t))
+	nc, err := broker.Connect(url, "broker-test", admin, testLogger(t))
 	if err != nil {
 		t.Fatalf("Connect: %v", err)
 	}
@@ -62,16 +76,16 @@ func TestProvisionIsIdempotent(t *testing.T) {
 	_, js := connectJS(t, e.URL())
 
 	for i := range 2 {
-		if err := Provision(ctx, js, Streams(StreamOptions{})...); err != nil {
-			t.Fatalf("Provision #%d: %v", i+1, err)
+		if err := broker.Provision(ctx, js, broker.Streams(broker.StreamOptions{})...); err != nil {
+			t.Fatalf("broker.Provision #%d: %v", i+1, err)
 		}
 	}
 
 	want := map[string]string{
-		EventsStream:     "ikd.v1.>",
-		DeadLetterStream: "ikd.deadletter.v1.>",
-		ChangesStream:    "ikd.changes.v1.>",
-		AlertsStream:     "ikd.alerts.v1.>",
+		broker.EventsStream:     "ikd.v1.>",
+		broker.DeadLetterStream: "ikd.deadletter.v1.>",
+		broker.ChangesStream:    "ikd.changes.v1.>",
+		broker.AlertsStream:     "ikd.alerts.v1.>",
 	}
 	var got []string
 	for name := range js.StreamNames(ctx).Name() {
@@ -94,16 +108,16 @@ func TestProvisionIsIdempotent(t *testing.T) {
 		}
 	}
 
-	events, err := js.Stream(ctx, EventsStream)
+	events, err := js.Stream(ctx, broker.EventsStream)
 	if err != nil {
-		t.Fatalf("stream %s: %v", EventsStream, err)
+		t.Fatalf("stream %s: %v", broker.EventsStream, err)
 	}
 	if d := events.CachedInfo().Config.Duplicates; d != 10*time.Minute {
 		t.Errorf("default duplicate window = %s, want 10m", d)
 	}
 
-	if err := Provision(ctx, js, Streams(StreamOptions{DuplicateWindow: 3 * time.Minute})...); err != nil {
-		t.Fatalf("Provision with new duplicate window: %v", err)
+	if err := broker.Provision(ctx, js, broker.Streams(broker.StreamOptions{DuplicateWindow: 3 * time.Minute})...); err != nil {
+		t.Fatalf("broker.Provision with new duplicate window: %v", err)
 	}
 	info, err := events.Info(ctx)
 	if err != nil {
@@ -120,12 +134,12 @@ func TestMessagesSurviveRestartOnSameDirectory(t *testing.T) {
 	ctx := testContext(t)
 	dir := t.TempDir()
 
-	first, err := StartEmbedded(EmbeddedConfig{Dir: dir, Port: -1, Logger: testLogger(t)})
+	first, err := Start(Config{Dir: dir, Port: -1, Logger: testLogger(t), Users: testCreds.Users()})
 	if err != nil {
-		t.Fatalf("first StartEmbedded: %v", err)
+		t.Fatalf("first Start: %v", err)
 	}
 	t.Cleanup(first.Shutdown)
-	nc, err := Connect(first.URL(), "publisher", testLogger(t))
+	nc, err := broker.Connect(first.URL(), "publisher", admin, testLogger(t))
 	if err != nil {
 		t.Fatalf("Connect: %v", err)
 	}
@@ -133,8 +147,8 @@ func TestMessagesSurviveRestartOnSameDirectory(t *testing.T) {
 	if err != nil {
 		t.Fatalf("jetstream.New: %v", err)
 	}
-	if err := Provision(ctx, js, Streams(StreamOptions{})...); err != nil {
-		t.Fatalf("Provision: %v", err)
+	if err := broker.Provision(ctx, js, broker.Streams(broker.StreamOptions{})...); err != nil {
+		t.Fatalf("broker.Provision: %v", err)
 	}
 	payload := func(i int) string { return fmt.Sprintf(`{"seq":%d,"count":%d}`, i, i*3) }
 	for i := range n {
@@ -152,7 +166,7 @@ func TestMessagesSurviveRestartOnSameDirectory(t *testing.T) {
 
 	second := startBroker(t, dir)
 	_, js = connectJS(t, second.URL())
-	stream, err := js.Stream(ctx, EventsStream)
+	stream, err := js.Stream(ctx, broker.EventsStream)
 	if err != nil {
 		t.Fatalf("stream after restart: %v", err)
 	}
@@ -164,7 +178,7 @@ func TestMessagesSurviveRestartOnSameDirectory(t *testing.T) {
 		t.Fatalf("stream holds %d messages after restart, want %d", info.State.Msgs, n)
 	}
 
-	cons, err := js.CreateOrUpdateConsumer(ctx, EventsStream, jetstream.ConsumerConfig{
+	cons, err := js.CreateOrUpdateConsumer(ctx, broker.EventsStream, jetstream.ConsumerConfig{
 		Durable:   durable,
 		AckPolicy: jetstream.AckExplicitPolicy,
 	})
@@ -209,8 +223,8 @@ func TestDuplicatePublishWithinWindowIsStoredOnce(t *testing.T) {
 	ctx := testContext(t)
 	e := startBroker(t, t.TempDir())
 	_, js := connectJS(t, e.URL())
-	if err := Provision(ctx, js, Streams(StreamOptions{})...); err != nil {
-		t.Fatalf("Provision: %v", err)
+	if err := broker.Provision(ctx, js, broker.Streams(broker.StreamOptions{})...); err != nil {
+		t.Fatalf("broker.Provision: %v", err)
 	}
 
 	const subject = "ikd.v1.activation.17.71"
@@ -232,7 +246,7 @@ func TestDuplicatePublishWithinWindowIsStoredOnce(t *testing.T) {
 		t.Errorf("duplicate ack sequence = %d, want the original %d", second.Sequence, first.Sequence)
 	}
 
-	stream, err := js.Stream(ctx, EventsStream)
+	stream, err := js.Stream(ctx, broker.EventsStream)
 	if err != nil {
 		t.Fatalf("stream: %v", err)
 	}
@@ -249,8 +263,8 @@ func TestOversizedEventIsRejected(t *testing.T) {
 	ctx := testContext(t)
 	e := startBroker(t, t.TempDir())
 	_, js := connectJS(t, e.URL())
-	if err := Provision(ctx, js, Streams(StreamOptions{})...); err != nil {
-		t.Fatalf("Provision: %v", err)
+	if err := broker.Provision(ctx, js, broker.Streams(broker.StreamOptions{})...); err != nil {
+		t.Fatalf("broker.Provision: %v", err)
 	}
 
 	if _, err := js.Publish(ctx, "ikd.v1.activation.1.1", make([]byte, 4*1024)); err != nil {
@@ -265,20 +279,20 @@ func TestAFullEventOrDeadLetterStreamRefusesRatherThanDropsWhatItHolds(t *testin
 	ctx := testContext(t)
 	e := startBroker(t, t.TempDir())
 	_, js := connectJS(t, e.URL())
-	for _, cfg := range Streams(StreamOptions{}) {
-		if cfg.Name != EventsStream && cfg.Name != DeadLetterStream {
+	for _, cfg := range broker.Streams(broker.StreamOptions{}) {
+		if cfg.Name != broker.EventsStream && cfg.Name != broker.DeadLetterStream {
 			continue
 		}
 		t.Run(cfg.Name, func(t *testing.T) {
-			// Streams of earlier versions dropped the oldest; provisioning updates them.
+			// broker.Streams of earlier versions dropped the oldest; provisioning updates them.
 			old := cfg
 			old.Discard = jetstream.DiscardOld
-			if err := Provision(ctx, js, old); err != nil {
-				t.Fatalf("Provision: %v", err)
+			if err := broker.Provision(ctx, js, old); err != nil {
+				t.Fatalf("broker.Provision: %v", err)
 			}
 			cfg.MaxMsgs = 1 // a limit an operator might set
-			if err := Provision(ctx, js, cfg); err != nil {
-				t.Fatalf("Provision: %v", err)
+			if err := broker.Provision(ctx, js, cfg); err != nil {
+				t.Fatalf("broker.Provision: %v", err)
 			}
 			subject := strings.TrimSuffix(cfg.Subjects[0], ">") + "x"
 			first, err := js.Publish(ctx, subject, []byte("first"))
@@ -317,7 +331,7 @@ func TestConnectToNothingSaysHowToStartABroker(t *testing.T) {
 	url := fmt.Sprintf("nats://127.0.0.1:%d", freePort(t))
 
 	start := time.Now()
-	nc, err := Connect(url, "broker-test", testLogger(t))
+	nc, err := broker.Connect(url, "broker-test", admin, testLogger(t))
 	elapsed := time.Since(start)
 	if err == nil {
 		nc.Close()
@@ -344,7 +358,7 @@ func TestPortInUseIsAClearError(t *testing.T) {
 	}
 
 	start := time.Now()
-	e, err := StartEmbedded(EmbeddedConfig{Dir: t.TempDir(), Port: port, Logger: testLogger(t)})
+	e, err := Start(Config{Dir: t.TempDir(), Port: port, Logger: testLogger(t), Users: testCreds.Users()})
 	elapsed := time.Since(start)
 	if err == nil {
 		e.Shutdown()
@@ -358,18 +372,18 @@ func TestPortInUseIsAClearError(t *testing.T) {
 		t.Errorf("error %q does not wrap EADDRINUSE", err)
 	}
 	if elapsed > 2*time.Second {
-		t.Errorf("StartEmbedded took %s to fail, want a fast failure", elapsed)
+		t.Errorf("Start took %s to fail, want a fast failure", elapsed)
 	}
 
 	// The running broker is unaffected.
-	nc, err := Connect(running.URL(), "broker-test", testLogger(t))
+	nc, err := broker.Connect(running.URL(), "broker-test", admin, testLogger(t))
 	if err != nil {
 		t.Fatalf("connect to the running broker: %v", err)
 	}
 	nc.Close()
 }
 
-// The probe in StartEmbedded can lose a race with another process; the server's
+// The probe in Start can lose a race with another process; the server's
 // own listen failure must then still be a clear error rather than an exit.
 func TestPortTakenAfterTheProbeIsStillAClearError(t *testing.T) {
 	l, err := net.Listen("tcp", "127.0.0.1:0")
@@ -380,8 +394,11 @@ func TestPortTakenAfterTheProbeIsStillAClearError(t *testing.T) {
 	port := l.Addr().(*net.TCPAddr).Port
 
 	start := time.Now()
-	cfg := EmbeddedConfig{Dir: t.TempDir(), Host: "127.0.0.1", Port: port}
-	e, err := startServer(cfg, testLogger(t))
+	opts, err := options(Config{Dir: t.TempDir(), Host: "127.0.0.1", Port: port, Users: testCreds.Users()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	e, err := startServer(opts, testLogger(t))
 	elapsed := time.Since(start)
 	if err == nil {
 		e.Shutdown()
@@ -400,9 +417,9 @@ func TestPortTakenAfterTheProbeIsStillAClearError(t *testing.T) {
 }
 
 func TestShutdownTwiceIsHarmless(t *testing.T) {
-	e, err := StartEmbedded(EmbeddedConfig{Dir: t.TempDir(), Port: -1, Logger: testLogger(t)})
+	e, err := Start(Config{Dir: t.TempDir(), Port: -1, Logger: testLogger(t), Users: testCreds.Users()})
 	if err != nil {
-		t.Fatalf("StartEmbedded: %v", err)
+		t.Fatalf("Start: %v", err)
 	}
 	e.Shutdown()
 	e.Shutdown()
@@ -413,20 +430,20 @@ func TestClientReconnectsWhenBrokerRestartsOnSamePort(t *testing.T) {
 	dir := t.TempDir()
 	port := freePort(t)
 
-	first, err := StartEmbedded(EmbeddedConfig{Dir: dir, Port: port, Logger: testLogger(t)})
+	first, err := Start(Config{Dir: dir, Port: port, Logger: testLogger(t), Users: testCreds.Users()})
 	if err != nil {
-		t.Fatalf("first StartEmbedded: %v", err)
+		t.Fatalf("first Start: %v", err)
 	}
 	t.Cleanup(first.Shutdown)
 	nc, js := connectJS(t, first.URL())
-	if err := Provision(ctx, js, Streams(StreamOptions{})...); err != nil {
-		t.Fatalf("Provision: %v", err)
+	if err := broker.Provision(ctx, js, broker.Streams(broker.StreamOptions{})...); err != nil {
+		t.Fatalf("broker.Provision: %v", err)
 	}
 	first.Shutdown()
 
-	second, err := StartEmbedded(EmbeddedConfig{Dir: dir, Port: port, Logger: testLogger(t)})
+	second, err := Start(Config{Dir: dir, Port: port, Logger: testLogger(t), Users: testCreds.Users()})
 	if err != nil {
-		t.Fatalf("second StartEmbedded: %v", err)
+		t.Fatalf("second Start: %v", err)
 	}
 	t.Cleanup(second.Shutdown)
 
@@ -443,7 +460,7 @@ func TestClientReconnectsWhenBrokerRestartsOnSamePort(t *testing.T) {
 }
 
 func TestStartWithoutDirIsAnError(t *testing.T) {
-	if _, err := StartEmbedded(EmbeddedConfig{Port: -1}); err == nil {
-		t.Fatalf("StartEmbedded without Dir succeeded, want an error")
+	if _, err := Start(Config{Port: -1, Users: testCreds.Users()}); err == nil {
+		t.Fatalf("Start without Dir succeeded, want an error")
 	}
 }
