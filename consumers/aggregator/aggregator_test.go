@@ -26,7 +26,8 @@ func TestMain(m *testing.M) { os.Exit(testenv.Run(m)) }
 // pipeline is a fresh broker and an emptied warehouse with an aggregator
 // running between them.
 type pipeline struct {
-	js      jetstream.JetStream
+	js      jetstream.JetStream // the admin's, for the test's own looks
+	aggJS   jetstream.JetStream // the aggregator role's
 	conn    driver.Conn
 	agg     *aggregator.Aggregator
 	builder *events.Builder
@@ -54,12 +55,19 @@ func prepare(t *testing.T) *pipeline {
 	return prepareAt(t, t.TempDir())
 }
 
-// prepareAt is prepare with the broker's store in dir.
+// prepareAt is prepare with the broker's store in dir. The test looks and
+// publishes as the admin; the aggregator has only its own role's
+// permissions, as in production.
 func prepareAt(t *testing.T, dir string) *pipeline {
 	t.Helper()
-	_, js := testenv.JetStream(t, testenv.BrokerAt(t, dir, -1).URL())
+	b := testenv.BrokerAt(t, dir, -1)
+	_, js := testenv.JetStream(t, b.URL())
+	aggJS, err := jetstream.New(testenv.ConnectAs(t, b.URL(), broker.RoleAggregator))
+	if err != nil {
+		t.Fatal(err)
+	}
 	conn := testenv.Warehouse(t)
-	p := &pipeline{js: js, conn: conn}
+	p := &pipeline{js: js, aggJS: aggJS, conn: conn}
 	p.agg = p.setup(t, testConfig())
 	ref, err := region.Load()
 	if err != nil {
@@ -78,7 +86,7 @@ func prepareAt(t *testing.T, dir string) *pipeline {
 // aggregator on the durable consumer, not yet running.
 func (p *pipeline) setup(t *testing.T, cfg aggregator.Config) *aggregator.Aggregator {
 	t.Helper()
-	agg, err := aggregator.Setup(context.Background(), cfg, p.js, p.conn, broker.StreamOptions{}, testenv.Quiet)
+	agg, err := aggregator.Setup(context.Background(), cfg, p.aggJS, p.conn, broker.StreamOptions{}, testenv.Quiet)
 	if err != nil {
 		t.Fatal(err)
 	}

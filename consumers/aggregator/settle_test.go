@@ -56,7 +56,7 @@ func TestASlowWarehouseSplittingARefusedBatchGetsNoMessageDeliveredTwice(t *test
 	}
 	validator := &events.Validator{Ref: ref, Now: time.Now, FutureTolerance: cfg.FutureTolerance}
 	writer := slowWriter{Writer: aggregator.WarehouseWriter{W: warehouse.NewEventWriter(p.conn)}, delay: cfg.AckWait + cfg.AckWait/5}
-	p.agg, err = aggregator.New(context.Background(), cfg, p.js, writer, validator, testenv.Quiet)
+	p.agg, err = aggregator.New(context.Background(), cfg, p.aggJS, writer, validator, testenv.Quiet)
 	if err != nil {
 		t.Fatal(err)
 	}

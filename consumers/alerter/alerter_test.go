@@ -27,9 +27,10 @@ func TestMain(m *testing.M) { os.Exit(testenv.Run(m)) }
 var feb13 = time.Date(2023, 2, 13, 12, 0, 0, 0, time.FixedZone("WIB", 7*3600))
 
 type env struct {
-	js   jetstream.JetStream
-	conn driver.Conn
-	ctx  context.Context
+	js        jetstream.JetStream // the admin's, for the test's own looks
+	alerterJS jetstream.JetStream // the alerter role's, for the alerter
+	conn      driver.Conn
+	ctx       context.Context
 }
 
 func testConfig() alerter.Config {
@@ -45,15 +46,20 @@ func start(t *testing.T) *env {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	t.Cleanup(cancel)
-	_, js := testenv.JetStream(t, testenv.Broker(t).URL())
+	b := testenv.Broker(t)
+	_, js := testenv.JetStream(t, b.URL())
+	alerterJS, err := jetstream.New(testenv.ConnectAs(t, b.URL(), broker.RoleAlerter))
+	if err != nil {
+		t.Fatal(err)
+	}
 	conn := testenv.Warehouse(t)
-	return &env{js: js, conn: conn, ctx: ctx}
+	return &env{js: js, alerterJS: alerterJS, conn: conn, ctx: ctx}
 }
 
 // alerter sets up (first call) or creates a new alerter evaluating as of feb13.
 func (e *env) alerter(t *testing.T, cfg alerter.Config) *alerter.Alerter {
 	t.Helper()
-	a, err := alerter.Setup(e.ctx, cfg, e.js, e.conn, broker.StreamOptions{}, testenv.Quiet)
+	a, err := alerter.Setup(e.ctx, cfg, e.alerterJS, e.conn, broker.StreamOptions{}, testenv.Quiet)
 	if err != nil {
 		t.Fatal(err)
 	}

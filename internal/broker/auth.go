@@ -126,7 +126,7 @@ func explain(url string, a Auth, err error) error {
 		case a.Creds != "":
 			who = "the credentials in " + a.Creds
 		}
-		return fmt.Errorf("connect to NATS at %s: the broker refused %s: %w; set IKD_NATS_USER and IKD_NATS_PASSWORD (ikd-dev writes them to its data directory, nats/<role>.env), IKD_NATS_NKEY_FILE or IKD_NATS_CREDS", url, who, err)
+		return fmt.Errorf("connect to NATS at %s: the broker refused %s: %w; set IKD_NATS_USER and IKD_NATS_PASSWORD (ikd-dev writes them to its data directory, nats/credentials/<role>.env), IKD_NATS_NKEY_FILE or IKD_NATS_CREDS", url, who, err)
 	case isTLSError(err):
 		return fmt.Errorf("connect to NATS at %s: TLS: %w; IKD_NATS_CA must name the CA that signed the broker's certificate", url, err)
 	}

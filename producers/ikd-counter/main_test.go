@@ -60,18 +60,15 @@ var wantRejections = []string{
 	"line 9: malformed_json:",
 }
 
-// startBroker runs an embedded broker and points IKD_NATS_URL at it, in a
-// development run (the public development key). It provisions no streams:
-// the command declares them itself.
+// startBroker runs an embedded broker, provisions the streams as the admin
+// does, and points the command at it with the counter's credentials, in a
+// development run (the public development key).
 func startBroker(t *testing.T) jetstream.JetStream {
 	t.Helper()
 	e := testenv.Broker(t)
-	t.Setenv("IKD_NATS_URL", e.URL())
+	testenv.SetBrokerEnv(t, e.URL(), broker.RoleCounter)
 	t.Setenv("IKD_DEVELOPMENT", "1")
-	js, err := jetstream.New(testenv.Connect(t, e.URL()))
-	if err != nil {
-		t.Fatal(err)
-	}
+	_, js := testenv.JetStream(t, e.URL())
 	return js
 }
 

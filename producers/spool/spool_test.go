@@ -86,9 +86,11 @@ func connect(t *testing.T, url string) *nats.Conn {
 	return nc
 }
 
+// jetStream is the admin's view of the broker nc is connected to, for
+// looking at and changing streams, which a counter may not do.
 func jetStream(t *testing.T, nc *nats.Conn) jetstream.JetStream {
 	t.Helper()
-	js, err := jetstream.New(nc)
+	js, err := jetstream.New(testenv.Connect(t, nc.ConnectedUrl()))
 	if err != nil {
 		t.Fatalf("jetstream.New: %v", err)
 	}
