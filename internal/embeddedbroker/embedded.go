@@ -13,7 +13,6 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
-	"strings"
 	"sync"
 	"syscall"
 	"time"
@@ -71,7 +70,6 @@ type Broker struct {
 	srv    *server.Server
 	logger *slog.Logger
 	lock   *dirlock.Lock
-	tls    bool
 }
 
 // Start starts nats-server with JetStream file storage in cfg.Dir and
@@ -128,7 +126,7 @@ func Start(cfg Config) (*Broker, error) {
 		lock.Release()
 		return nil, fmt.Errorf("start embedded broker: %w", err)
 	}
-	e.lock, e.tls = lock, cfg.TLS != nil
+	e.lock = lock
 	logger.Info("embedded broker started", "url", e.URL(), "store_dir", storeDir, "monitor", e.MonitorURL(), "users", len(cfg.Users))
 	return e, nil
 }
@@ -276,11 +274,7 @@ func startServer(opts *server.Options, logger *slog.Logger) (*Broker, error) {
 // URL is the client URL of the running server, e.g. nats://127.0.0.1:4222,
 // or tls://127.0.0.1:4222 when it requires TLS.
 func (e *Broker) URL() string {
-	u := e.srv.ClientURL()
-	if e.tls {
-		u = "tls" + strings.TrimPrefix(u, "nats")
-	}
-	return u
+	return e.srv.ClientURL()
 }
 
 // MonitorURL is the base URL of the monitoring endpoint, e.g.
