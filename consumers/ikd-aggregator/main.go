@@ -5,6 +5,7 @@
 //	ikd-aggregator deadletters          list the dead letters by reason
 //	ikd-aggregator replay [--reason R]  republish dead letters (of reason R)
 //	ikd-aggregator reconcile [--all]    compare broker and warehouse; exit 1 on a difference
+//	ikd-aggregator provision            as the broker's admin: create or update the streams, apply the schema
 package main
 
 import (

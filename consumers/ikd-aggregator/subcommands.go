@@ -35,6 +35,8 @@ commands:
                              event stream once their cause is fixed
   reconcile [--all]          compare broker and warehouse up to a cut taken at
                              start; exit 1 on a difference
+  provision                  as the broker's admin: create or update the
+                             streams, apply the warehouse schema
   help                       this text; COMMAND --help for a command's
 
 exit status: 0 done (reconcile: clean), 1 reconcile found a difference,
@@ -59,6 +61,8 @@ func subcommand(ctx context.Context, logger *slog.Logger, args []string, stdout,
 		err = runReplay(ctx, logger, args[1:], stdout, stderr, &code)
 	case name == "reconcile":
 		err = runReconcile(ctx, logger, args[1:], stdout, stderr, &code)
+	case name == "provision":
+		err = runProvision(ctx, logger, args[1:], stdout, stderr, &code)
 	default:
 		fmt.Fprintf(stderr, "unknown command %q\n\n%s", name, usage)
 		return exitError, true
@@ -170,5 +174,30 @@ func runReconcile(ctx context.Context, logger *slog.Logger, args []string, stdou
 	if !rep.Clean() {
 		*code = exitDifference
 	}
+	return nil
+}
+
+const provisionUsage = `usage: ikd-aggregator provision
+
+Creates or updates the streams to match the IKD_STREAM_* settings and applies
+the warehouse schema. Needs the broker's admin role (IKD_NATS_USER=admin):
+the other programs may only look the streams up, and stop with an error
+saying to run this when one is missing or differs.
+`
+
+func runProvision(ctx context.Context, logger *slog.Logger, args []string, stdout, stderr io.Writer, code *int) error {
+	if c, done := (cmdline.Command{Usage: provisionUsage, Flags: flag.NewFlagSet("provision", flag.ContinueOnError)}).Parse(args, stdout, stderr); done {
+		*code = c
+		return nil
+	}
+	ep, cfg, err := dial(ctx, logger, "ikd-aggregator-provision")
+	if err != nil {
+		return err
+	}
+	defer ep.Close()
+	if err := endpoints.Ready(ctx, ep.JS, ep.DB, cfg.Streams, logger); err != nil {
+		return err
+	}
+	fmt.Fprintln(stdout, "streams and schema ready")
 	return nil
 }

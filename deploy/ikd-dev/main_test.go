@@ -34,7 +34,8 @@ func freePort(t *testing.T) int {
 }
 
 type devProcess struct {
-	cmd    *exec.Cmd
+	cmd         *exec.Cmd
+	monitorPort int // the broker's monitoring endpoint
 	mu     sync.Mutex
 	stdout bytes.Buffer
 	stderr bytes.Buffer
@@ -60,10 +61,11 @@ func (l lockedWriter) Write(b []byte) (int, error) {
 
 func startDev(t *testing.T, bin, dataDir string, natsPort, chPort int, args ...string) *devProcess {
 	t.Helper()
-	p := &devProcess{cmd: exec.Command(bin, args...), done: make(chan error, 1)}
+	p := &devProcess{cmd: exec.Command(bin, args...), done: make(chan error, 1), monitorPort: freePort(t)}
 	p.cmd.Env = append(os.Environ(),
 		"IKD_DATA_DIR="+dataDir,
 		fmt.Sprintf("IKD_NATS_LISTEN=127.0.0.1:%d", natsPort),
+		fmt.Sprintf("IKD_NATS_MONITOR_LISTEN=127.0.0.1:%d", p.monitorPort),
 		fmt.Sprintf("IKD_CLICKHOUSE_LISTEN=127.0.0.1:%d", chPort),
 		"IKD_PAPAN_LISTEN=127.0.0.1:0",
 		"IKD_DEMO_SCALE=0.001",
@@ -162,9 +164,11 @@ func TestDevStackRunsStopsOnCtrlCAndContinuesWhereItStopped(t *testing.T) {
 	// The simulator's events, not the demo year seeded before it.
 	const simulated = "SELECT count() FROM ikd.events WHERE NOT startsWith(event_id, 'demo-')"
 	counted := eventually(t, first, chPort, simulated, func(n string) bool { v, _ := strconv.Atoi(n); return v >= 100 })
-	for _, want := range []string{"data directory", "nats://127.0.0.1:" + strconv.Itoa(natsPort), "embedded engine 26.5", "attainment by province", "Bengkulu", "papan capaian   http://127.0.0.1:", "demo year       " + strconv.Itoa(time.Now().In(time.FixedZone("WIB", 7*3600)).Year()), "seeded"} {
+	for _, want := range []string{"data directory", "nats://127.0.0.1:" + strconv.Itoa(natsPort), "embedded engine 26.5", "attainment by province", "Bengkulu", "papan capaian   http://127.0.0.1:", "demo year       " + strconv.Itoa(time.Now().In(time.FixedZone("WIB", 7*3600)).Year()), "seeded",
+		"no anonymous access", filepath.Join(dataDir, "nats", "credentials", "admin.env")} {
 		waitOutput(t, first, want)
 	}
+	checkBrokerIsPrivateAndSyncing(t, dataDir, natsPort, first.monitorPort)
 
 	second := startDev(t, bin, dataDir, freePort(t), freePort(t), "--simulate-rate=0")
 	select {
@@ -207,5 +211,42 @@ func checkPrivate(t *testing.T, dataDir, output string) {
 	}
 	if strings.Contains(output, "public development key") {
 		t.Errorf("ikd-dev used the public development key:\n%s", output)
+	}
+}
+
+// checkBrokerIsPrivateAndSyncing probes ikd-dev's broker as a stranger and
+// as an operator would: no anonymous client, credentials private to the
+// user, JetStream syncing every write as /varz reports it.
+func checkBrokerIsPrivateAndSyncing(t *testing.T, dataDir string, natsPort, monitorPort int) {
+	t.Helper()
+	conn, err := net.Dial("tcp", fmt.Sprintf("127.0.0.1:%d", natsPort))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	// The NATS protocol: the server's INFO, then our CONNECT without credentials.
+	if _, err := fmt.Fprint(conn, "CONNECT {\"verbose\":false,\"pedantic\":false}\r\nPING\r\n"); err != nil {
+		t.Fatal(err)
+	}
+	_ = conn.SetReadDeadline(time.Now().Add(10 * time.Second))
+	reply, _ := io.ReadAll(conn)
+	if !strings.Contains(string(reply), "Authorization Violation") {
+		t.Errorf("an anonymous client was not refused: %q", reply)
+	}
+	creds := filepath.Join(dataDir, "nats", "credentials")
+	if fi, err := os.Stat(creds); err != nil || fi.Mode().Perm() != 0o700 {
+		t.Errorf("credentials directory: %v, want mode 0700", err)
+	}
+	if fi, err := os.Stat(filepath.Join(creds, "admin.env")); err != nil || fi.Mode().Perm() != 0o600 {
+		t.Errorf("admin.env: %v, want mode 0600", err)
+	}
+	resp, err := http.Get(fmt.Sprintf("http://127.0.0.1:%d/varz", monitorPort))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(resp.Body)
+	if !strings.Contains(string(body), `"sync_always": true`) {
+		t.Errorf("/varz does not report sync_always: %s", body)
 	}
 }

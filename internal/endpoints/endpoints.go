@@ -39,6 +39,9 @@ type Endpoints struct {
 // Dial connects to both ends as program. The consumers' Setup functions
 // ready them.
 func Dial(ctx context.Context, cfg Config, program string, logger *slog.Logger) (*Endpoints, error) {
+	if err := cfg.Streams.Validate(); err != nil {
+		return nil, err
+	}
 	nc, err := broker.Connect(cfg.NatsURL, program, cfg.NATS, logger)
 	if err != nil {
 		return nil, err

@@ -1,0 +1,82 @@
+package broker
+
+import (
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+)
+
+func streamsByName(opt StreamOptions) map[string]jetstream.StreamConfig {
+	m := map[string]jetstream.StreamConfig{}
+	for _, c := range Streams(opt) {
+		m[c.Name] = c
+	}
+	return m
+}
+
+func TestDeadLettersExpireAfterAMonthOrTheConfiguredAge(t *testing.T) {
+	if got := streamsByName(StreamOptions{})[DeadLetterStream].MaxAge; got != 30*24*time.Hour {
+		t.Errorf("default dead-letter MaxAge %s, want 30 days", got)
+	}
+	if got := streamsByName(StreamOptions{DeadLetterMaxAge: 72 * time.Hour})[DeadLetterStream].MaxAge; got != 72*time.Hour {
+		t.Errorf("dead-letter MaxAge %s, want the configured 72h", got)
+	}
+}
+
+func TestEveryStreamIsBoundedAndTheUnaggregatedRefuseRatherThanDrop(t *testing.T) {
+	for name, c := range streamsByName(StreamOptions{}) {
+		if c.MaxBytes <= 0 {
+			t.Errorf("%s has no MaxBytes: a flood could fill the disk", name)
+		}
+		wantDiscard := jetstream.DiscardOld
+		if name == EventsStream || name == DeadLetterStream {
+			wantDiscard = jetstream.DiscardNew
+		}
+		if c.Discard != wantDiscard {
+			t.Errorf("%s discards %v, want %v", name, c.Discard, wantDiscard)
+		}
+	}
+	if got := streamsByName(StreamOptions{EventsMaxBytes: 1 << 20})[EventsStream].MaxBytes; got != 1<<20 {
+		t.Errorf("events MaxBytes %d, want the configured 1MiB", got)
+	}
+}
+
+func TestStreamOptionsValidateNamesTheVariable(t *testing.T) {
+	tests := []struct {
+		opt  StreamOptions
+		want string
+	}{
+		{StreamOptions{}, ""},
+		{StreamOptions{DeadLetterMaxAge: -time.Hour}, "IKD_STREAM_DEADLETTER_MAX_AGE"},
+		{StreamOptions{EventsMaxBytes: -1}, "IKD_STREAM_EVENTS_MAX_BYTES"},
+		{StreamOptions{AlertsMaxBytes: -1}, "IKD_STREAM_ALERTS_MAX_BYTES"},
+		{StreamOptions{DuplicateWindow: -time.Second}, "IKD_STREAM_DUPLICATE_WINDOW"},
+	}
+	for _, tt := range tests {
+		err := tt.opt.Validate()
+		if (tt.want == "") != (err == nil) || (err != nil && !strings.Contains(err.Error(), tt.want)) {
+			t.Errorf("%+v: %v, want %q", tt.opt, err, tt.want)
+		}
+	}
+}
+
+func TestSameLimitsIgnoresTheServersDefaults(t *testing.T) {
+	want := Streams(StreamOptions{})[1]
+	got := want
+	got.MaxMsgs, got.Duplicates = -1, 2*time.Minute // what the server fills in
+	if !SameLimits(got, want) {
+		t.Error("a stream with the server's defaults filled in differs")
+	}
+	older := got
+	older.MaxAge = 0 // made by a version that kept dead letters forever
+	if SameLimits(older, want) {
+		t.Error("a stream without MaxAge matches one with")
+	}
+	bigger := got
+	bigger.MaxBytes = -1
+	if SameLimits(bigger, want) {
+		t.Error("an unbounded stream matches a bounded one")
+	}
+}
