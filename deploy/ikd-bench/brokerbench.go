@@ -50,7 +50,9 @@ func brokerCeiling(ctx context.Context, url string, auth broker.Auth, n, size, w
 	for i := 0; i < n; i++ {
 		msg := &nats.Msg{Subject: "ikdbench.pub", Data: payload, Header: nats.Header{}}
 		msg.Header.Set(jetstream.MsgIDHeader, "bench-"+strconv.Itoa(i))
-		if _, err := js.PublishMsgAsync(msg); err != nil {
+		// With every write synced, acknowledgements come slower than
+		// publishes; wait for room in the window as the Publisher does.
+		if _, err := js.PublishMsgAsync(msg, jetstream.WithStallWait(time.Minute)); err != nil {
 			return 0, 0, fmt.Errorf("bench publish %d: %w", i, err)
 		}
 	}

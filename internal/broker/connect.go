@@ -1,3 +1,5 @@
+// Package broker is the programs' side of the NATS JetStream broker: connecting
+// with credentials, what each role may do, and the project's streams.
 package broker
 
 import (
