@@ -36,10 +36,10 @@ func freePort(t *testing.T) int {
 type devProcess struct {
 	cmd         *exec.Cmd
 	monitorPort int // the broker's monitoring endpoint
-	mu     sync.Mutex
-	stdout bytes.Buffer
-	stderr bytes.Buffer
-	done   chan error
+	mu          sync.Mutex
+	stdout      bytes.Buffer
+	stderr      bytes.Buffer
+	done        chan error
 }
 
 func (p *devProcess) output() string {
