@@ -71,7 +71,7 @@ func (s *servers) startBroker(cfg Config, host string, port int, logger *slog.Lo
 		Dir: dir, Host: host, Port: port, Monitor: cfg.NatsMonitorListen, Users: creds.Users(), Logger: logger,
 	})
 	if err != nil {
-		return err
+		return fmt.Errorf("%w (IKD_NATS_LISTEN %s, IKD_NATS_MONITOR_LISTEN %s)", err, cfg.NatsListen, cfg.NatsMonitorListen)
 	}
 	s.broker, s.natsURL, s.auth = b, b.URL(), creds.Auth
 	return creds.WriteEnvFiles(s.credsDir, b.URL())

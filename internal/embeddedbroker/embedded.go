@@ -13,6 +13,7 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"sync"
 	"syscall"
 	"time"
@@ -106,14 +107,15 @@ func Start(cfg Config) (*Broker, error) {
 	// that a running one owns.
 	addr := net.JoinHostPort(cfg.Host, strconv.Itoa(cfg.Port))
 	if cfg.Port > 0 {
-		l, err := net.Listen("tcp", addr)
-		if err != nil {
+		if err := probe(addr); err != nil {
 			lock.Release()
-			return nil, fmt.Errorf("start embedded broker: %w", listenError(addr, err))
+			return nil, fmt.Errorf("start embedded broker: %w", err)
 		}
-		if err := l.Close(); err != nil {
+	}
+	if cfg.Monitor != "" && !strings.HasSuffix(cfg.Monitor, ":0") {
+		if err := probe(cfg.Monitor); err != nil {
 			lock.Release()
-			return nil, fmt.Errorf("start embedded broker: release probe listener on %s: %w", addr, err)
+			return nil, fmt.Errorf("start embedded broker: monitoring: %w", err)
 		}
 	}
 	opts, err := options(cfg)
@@ -129,6 +131,18 @@ func Start(cfg Config) (*Broker, error) {
 	e.lock = lock
 	logger.Info("embedded broker started", "url", e.URL(), "store_dir", storeDir, "monitor", e.MonitorURL(), "users", len(cfg.Users))
 	return e, nil
+}
+
+// probe listens on addr and closes at once: whether the address is free.
+func probe(addr string) error {
+	l, err := net.Listen("tcp", addr)
+	if err != nil {
+		return listenError(addr, err)
+	}
+	if err := l.Close(); err != nil {
+		return fmt.Errorf("release probe listener on %s: %w", addr, err)
+	}
+	return nil
 }
 
 // options are nats-server's options for cfg, which already has its

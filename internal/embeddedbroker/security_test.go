@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"net"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -103,6 +104,25 @@ func TestAnonymousClientsAndWrongPasswordsAreRefused(t *testing.T) {
 	}
 	if _, err := broker.Connect(url, "test", broker.Auth{}, testenv.Quiet); err == nil || !strings.Contains(err.Error(), "refused no credentials") {
 		t.Errorf("no credentials: %v, want a refusal saying none were given", err)
+	}
+}
+
+func TestAMonitoringPortInUseIsAClearError(t *testing.T) {
+	taken := fmt.Sprintf("127.0.0.1:%d", testenv.FreePort(t))
+	l, err := net.Listen("tcp", taken)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	cfg := testenv.BrokerConfig(t.TempDir(), -1)
+	cfg.Monitor = taken
+	b, err := embeddedbroker.Start(cfg)
+	if err == nil {
+		b.Shutdown()
+		t.Fatal("started with its monitoring port taken")
+	}
+	if want := "monitoring: listen " + taken + ": address already in use"; !strings.Contains(err.Error(), want) {
+		t.Errorf("error %q, want it to say %q", err, want)
 	}
 }
 
