@@ -16,8 +16,8 @@ const (
 	RoleAdmin Role = "admin"
 	// RoleCounter publishes events and receives its publish acknowledgements.
 	RoleCounter Role = "counter"
-	// RoleAggregator consumes IKD_EVENTS and publishes dead letters and
-	// change announcements.
+	// RoleAggregator consumes IKD_EVENTS, publishes dead letters and
+	// change announcements, and erases single events that carried a NIK.
 	RoleAggregator Role = "aggregator"
 	// RoleAlerter consumes IKD_CHANGES and publishes alerts.
 	RoleAlerter Role = "alerter"
@@ -68,7 +68,10 @@ func RolePermissions(role Role, inbox, province string) (Permissions, error) {
 	case RoleAggregator:
 		return Permissions{
 			Publish: append(consume(EventsStream), streamInfo,
-				deadLetterSubjects, changesSubjects),
+				deadLetterSubjects, changesSubjects,
+				// It erases a message that carried a NIK once its redacted
+				// dead letter is stored: single messages, never the stream.
+				jsAPI+".STREAM.MSG.DELETE."+EventsStream),
 			Subscribe: []string{inbox},
 		}, nil
 	case RoleAlerter:

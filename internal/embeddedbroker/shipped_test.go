@@ -92,7 +92,7 @@ func samePermissions(a, b broker.Permissions) bool {
 // The production programs must not carry the development servers: the
 // embedded broker (nats-server) nor the embedded engine's loader (purego).
 func TestProductionProgramsDoNotLinkTheEmbeddedServers(t *testing.T) {
-	programs := []string{"./consumers/ikd-aggregator", "./consumers/ikd-alerter", "./producers/ikd-counter"}
+	programs := []string{"./consumers/ikd-aggregator", "./consumers/ikd-alerter", "./consumers/ikd-papan", "./producers/ikd-counter"}
 	cmd := exec.Command("go", append([]string{"list", "-deps", "-f", "{{.ImportPath}}"}, programs...)...)
 	cmd.Dir = "../.."
 	out, err := cmd.CombinedOutput()
