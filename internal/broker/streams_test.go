@@ -6,6 +6,8 @@ import (
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/ikd-pipeline/ikd/internal/config"
 )
 
 func streamsByName(opt StreamOptions) map[string]jetstream.StreamConfig {
@@ -43,22 +45,29 @@ func TestEveryStreamIsBoundedAndTheUnaggregatedRefuseRatherThanDrop(t *testing.T
 	}
 }
 
-func TestStreamOptionsValidateNamesTheVariable(t *testing.T) {
-	tests := []struct {
-		opt  StreamOptions
-		want string
-	}{
-		{StreamOptions{}, ""},
-		{StreamOptions{DeadLetterMaxAge: -time.Hour}, "IKD_STREAM_DEADLETTER_MAX_AGE"},
-		{StreamOptions{EventsMaxBytes: -1}, "IKD_STREAM_EVENTS_MAX_BYTES"},
-		{StreamOptions{AlertsMaxBytes: -1}, "IKD_STREAM_ALERTS_MAX_BYTES"},
-		{StreamOptions{DuplicateWindow: -time.Second}, "IKD_STREAM_DUPLICATE_WINDOW"},
+func TestStreamOptionsRefusedAtLoadNameTheVariable(t *testing.T) {
+	tests := []struct{ variable, value string }{
+		{"IKD_STREAM_DEADLETTER_MAX_AGE", "-1h"},
+		{"IKD_STREAM_EVENTS_MAX_BYTES", "-1"},
+		{"IKD_STREAM_ALERTS_MAX_BYTES", "-1"},
+		{"IKD_STREAM_DUPLICATE_WINDOW", "-1s"},
 	}
 	for _, tt := range tests {
-		err := tt.opt.Validate()
-		if (tt.want == "") != (err == nil) || (err != nil && !strings.Contains(err.Error(), tt.want)) {
-			t.Errorf("%+v: %v, want %q", tt.opt, err, tt.want)
-		}
+		t.Run(tt.variable, func(t *testing.T) {
+			t.Setenv(tt.variable, tt.value)
+			var cfg struct {
+				Streams StreamOptions `envconfig:"STREAM"`
+			}
+			if err := config.Load(&cfg); err == nil || !strings.Contains(err.Error(), tt.variable) {
+				t.Errorf("%s=%s: %v, want an error naming it", tt.variable, tt.value, err)
+			}
+		})
+	}
+	var defaults struct {
+		Streams StreamOptions `envconfig:"STREAM"`
+	}
+	if err := config.Load(&defaults); err != nil {
+		t.Errorf("defaults refused: %v", err)
 	}
 }
 
