@@ -2,11 +2,11 @@ package faults_test
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
-	"strconv"
 	"sync"
 	"syscall"
 	"testing"
@@ -15,6 +15,7 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
+	"github.com/ikd-pipeline/ikd/internal/broker"
 	"github.com/ikd-pipeline/ikd/internal/testenv"
 )
 
@@ -57,8 +58,7 @@ type brokerProc struct {
 // once it answers JetStream requests.
 func startBroker(t *testing.T, dir string, port int) *brokerProc {
 	t.Helper()
-	cmd := exec.Command(natsServerBinary(t), "-js", "-sd", dir, "-a", "127.0.0.1", "-p", strconv.Itoa(port),
-		"--server_name", "ikd-faults")
+	cmd := exec.Command(natsServerBinary(t), "--config", brokerConfigFile(t, dir, port))
 	b := &brokerProc{cmd: cmd, out: &lockedBuffer{}, done: make(chan struct{})}
 	cmd.Stdout, cmd.Stderr = b.out, b.out
 	if err := cmd.Start(); err != nil {
@@ -72,7 +72,11 @@ func startBroker(t *testing.T, dir string, port int) *brokerProc {
 			return fmt.Errorf("nats-server exited:\n%s", tail(b.out.String(), 2000))
 		default:
 		}
-		nc, err := nats.Connect(url, nats.Timeout(time.Second))
+		auth, err := testenv.Auth(broker.RoleAdmin).Options()
+		if err != nil {
+			return err
+		}
+		nc, err := nats.Connect(url, append(auth, nats.Timeout(time.Second))...)
 		if err != nil {
 			return err
 		}
@@ -91,6 +95,47 @@ func startBroker(t *testing.T, dir string, port int) *brokerProc {
 		t.Fatalf("nats-server on %s not ready: %v", url, err)
 	}
 	return b
+}
+
+// brokerConfigFile writes the configuration of a fault broker on dir and
+// port, as a deployment's: every write synced before it is acknowledged,
+// the test users of every role with their permissions, nobody anonymous.
+// nats-server reads JSON as its configuration language.
+func brokerConfigFile(t *testing.T, dir string, port int) string {
+	t.Helper()
+	list := func(subjects []string) map[string][]string {
+		if len(subjects) == 0 {
+			return map[string][]string{"deny": {">"}}
+		}
+		return map[string][]string{"allow": subjects}
+	}
+	var users []map[string]any
+	for _, role := range broker.Roles {
+		auth := testenv.Auth(role)
+		user := map[string]any{"user": auth.User, "password": auth.Password}
+		p, err := broker.RolePermissions(role, auth.User, "")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if p.Publish != nil {
+			user["permissions"] = map[string]any{"publish": list(p.Publish), "subscribe": list(p.Subscribe)}
+		}
+		users = append(users, user)
+	}
+	conf, err := json.Marshal(map[string]any{
+		"listen":        fmt.Sprintf("127.0.0.1:%d", port),
+		"server_name":   "ikd-faults",
+		"jetstream":     map[string]any{"store_dir": dir, "sync_interval": "always"},
+		"authorization": map[string]any{"users": users},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(t.TempDir(), "nats-server.conf")
+	if err := os.WriteFile(path, conf, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return path
 }
 
 // kill SIGKILLs the broker and waits until it is gone: no flush, no goodbye

@@ -36,7 +36,8 @@ func TestOperatorCommandsListRefuseAndReconcileWithTheirExitStatus(t *testing.T)
 	if err := warehouse.Migrate(ctx, conn, schema.Migrations, ref, nil); err != nil {
 		t.Fatal(err)
 	}
-	t.Setenv("IKD_NATS_URL", b.URL())
+	// The operator commands run with the broker's admin role.
+	testenv.SetBrokerEnv(t, b.URL(), broker.RoleAdmin)
 	t.Setenv("IKD_CLICKHOUSE_DSN", testenv.WarehouseDSN(t))
 	cmd := func(args ...string) (int, string, string) {
 		var stdout, stderr bytes.Buffer
