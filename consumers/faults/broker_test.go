@@ -1,6 +1,7 @@
 package faults_test
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -122,17 +123,19 @@ func brokerConfigFile(t *testing.T, dir string, port int) string {
 		}
 		users = append(users, user)
 	}
-	conf, err := json.Marshal(map[string]any{
+	var conf bytes.Buffer
+	enc := json.NewEncoder(&conf)
+	enc.SetEscapeHTML(false) // the configuration parser knows no \u escapes, and ">" is a wildcard
+	if err := enc.Encode(map[string]any{
 		"listen":        fmt.Sprintf("127.0.0.1:%d", port),
 		"server_name":   "ikd-faults",
 		"jetstream":     map[string]any{"store_dir": dir, "sync_interval": "always"},
 		"authorization": map[string]any{"users": users},
-	})
-	if err != nil {
+	}); err != nil {
 		t.Fatal(err)
 	}
 	path := filepath.Join(t.TempDir(), "nats-server.conf")
-	if err := os.WriteFile(path, conf, 0o600); err != nil {
+	if err := os.WriteFile(path, conf.Bytes(), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	return path
