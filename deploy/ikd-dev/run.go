@@ -107,7 +107,9 @@ func run(ctx context.Context, cfg Config, rate float64, every time.Duration, log
 		}
 		goPart("simulator", func(ctx context.Context) error { return runSimulator(ctx, key, rate, counterJS.Conn(), logger) })
 	}
-	goPart("offices", func(ctx context.Context) error { return runOffices(ctx, cfg, key, srv.natsURL, srv.auth(broker.RoleCounter), logger) })
+	goPart("offices", func(ctx context.Context) error {
+		return runOffices(ctx, cfg, key, srv.natsURL, srv.auth(broker.RoleCounter), logger)
+	})
 	fmt.Fprintf(os.Stdout, "  ready: aggregator and alerter running, simulator at %g events/s; Ctrl-C stops\n", rate)
 	if every > 0 {
 		goPart("table", func(ctx context.Context) error { return liveTable(ctx, ep.DB, ep.JS, every, os.Stdout) })

@@ -11,7 +11,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/ikd-pipeline/ikd/internal/broker"
+	"github.com/ikd-pipeline/ikd/internal/embeddedbroker"
 	"github.com/ikd-pipeline/ikd/internal/events"
 	"github.com/ikd-pipeline/ikd/internal/testenv"
 	"github.com/ikd-pipeline/ikd/producers/publish"
@@ -26,12 +26,12 @@ const (
 
 // restartBroker starts a broker again on dir and port, retrying while the
 // port is still held by the one before.
-func restartBroker(t *testing.T, dir string, port int) *broker.Embedded {
+func restartBroker(t *testing.T, dir string, port int) *embeddedbroker.Broker {
 	t.Helper()
-	var b *broker.Embedded
+	var b *embeddedbroker.Broker
 	waitFor(t, "the broker starts again", func() bool {
 		var err error
-		b, err = broker.StartEmbedded(broker.EmbeddedConfig{Dir: dir, Port: port})
+		b, err = embeddedbroker.Start(testenv.BrokerConfig(dir, port))
 		return err == nil
 	})
 	t.Cleanup(b.Shutdown)

@@ -16,6 +16,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/ikd-pipeline/ikd/internal/broker"
+	"github.com/ikd-pipeline/ikd/internal/embeddedbroker"
 	"github.com/ikd-pipeline/ikd/internal/events"
 	"github.com/ikd-pipeline/ikd/internal/nik"
 	"github.com/ikd-pipeline/ikd/internal/region"
@@ -90,7 +91,9 @@ func startAgent(t *testing.T, office, dir string, limit int64, natsURL string) *
 	if err != nil {
 		t.Fatal(err)
 	}
-	dial := func() (*nats.Conn, error) { return broker.Connect(natsURL, "agent-"+office, testenv.Quiet) }
+	dial := func() (*nats.Conn, error) {
+		return broker.Connect(natsURL, "agent-"+office, testenv.Auth(broker.RoleCounter), testenv.Quiet)
+	}
 	a := New(cfg, sp, &intake.Office{Builder: builder, OfficeID: office}, dial, testLogger(t))
 	ctx, cancel := context.WithCancel(context.Background())
 	n := &node{t: t, cfg: cfg, spool: sp, agent: a, base: "http://" + ln.Addr().String(), cancel: cancel, done: make(chan error, 1)}
@@ -235,7 +238,7 @@ func idsByOffice(t *testing.T, msgs []*jetstream.RawStreamMsg) map[string][]stri
 }
 
 // brokerAt starts a broker with the project's streams on dir and port.
-func brokerAt(t *testing.T, dir string, port int) *broker.Embedded {
+func brokerAt(t *testing.T, dir string, port int) *embeddedbroker.Broker {
 	t.Helper()
 	b := testenv.BrokerAt(t, dir, port)
 	testenv.JetStream(t, b.URL())

@@ -55,7 +55,7 @@ func startAgentProc(t *testing.T, spoolDir, natsURL string) *agentProc {
 	t.Helper()
 	listen := fmt.Sprintf("127.0.0.1:%d", testenv.FreePort(t))
 	cmd := exec.Command(os.Args[0], "-test.run=^$")
-	cmd.Env = append(os.Environ(), childEnv+"=1", "IKD_NATS_URL="+natsURL, "IKD_OFFICE_ID="+agentOffice,
+	cmd.Env = append(os.Environ(), childEnv+"=1", "IKD_NATS_URL="+natsURL, "IKD_NATS_USER="+testenv.Auth(broker.RoleCounter).User, "IKD_NATS_PASSWORD="+testenv.Auth(broker.RoleCounter).Password, "IKD_OFFICE_ID="+agentOffice,
 		"IKD_SPOOL_DIR="+spoolDir, "IKD_AGENT_LISTEN="+listen, "IKD_PSEUDONYM_KEY=", "IKD_DEVELOPMENT=1")
 	p := &agentProc{t: t, cmd: cmd, base: "http://" + listen, out: &bytes.Buffer{}, done: make(chan struct{})}
 	cmd.Stdout, cmd.Stderr = p.out, p.out

@@ -21,7 +21,9 @@ func TestOfficesWhoseLinksDropLoseNoEventAndCountNoneTwice(t *testing.T) {
 	cfg := OfficesConfig{
 		Offices: 2, Rate: 200, LinkUp: 300 * time.Millisecond, LinkDown: 400 * time.Millisecond,
 		Dir: t.TempDir(), Broker: strings.TrimPrefix(b.URL(), "nats://"), Seed: 7,
-		Dial: func(url string) (*nats.Conn, error) { return broker.Connect(url, "office", testenv.Quiet) },
+		Dial: func(url string) (*nats.Conn, error) {
+			return broker.Connect(url, "office", testenv.Auth(broker.RoleCounter), testenv.Quiet)
+		},
 	}
 	offices, err := NewOffices(cfg, testBuilder(t), testenv.Quiet)
 	if err != nil {
