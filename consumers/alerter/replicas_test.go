@@ -66,11 +66,7 @@ func (e *env) replica(t *testing.T, url, durable string) *replica {
 // eventually polls cond until it holds, or fails the test after a minute.
 func eventually(t *testing.T, what string, cond func() bool) {
 	t.Helper()
-	for deadline := time.Now().Add(time.Minute); !cond(); time.Sleep(20 * time.Millisecond) {
-		if time.Now().After(deadline) {
-			t.Fatalf("%s: not within a minute", what)
-		}
-	}
+	testenv.Eventually(t, time.Minute, testenv.Holds(what, cond))
 }
 
 // settled waits until every live replica has evaluated twice more, so that

@@ -1,6 +1,7 @@
 package testenv
 
 import (
+	"errors"
 	"testing"
 	"time"
 )
@@ -44,3 +45,14 @@ func (e *timeoutError) Error() string {
 }
 
 func (e *timeoutError) Unwrap() error { return e.last }
+
+// Holds turns a yes-or-no condition into one for Eventually, failing with
+// what it waits for.
+func Holds(what string, cond func() bool) func() error {
+	return func() error {
+		if cond() {
+			return nil
+		}
+		return errors.New("waiting for " + what)
+	}
+}

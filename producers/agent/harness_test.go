@@ -170,13 +170,7 @@ func waitFor(t *testing.T, what string, cond func() bool) {
 // waitUntil polls cond until it holds, failing the test after timeout.
 func waitUntil(t *testing.T, what string, timeout time.Duration, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("gave up waiting: %s", what)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+	testenv.Eventually(t, timeout, testenv.Holds(what, cond))
 }
 
 // waitForwarded waits until n has nothing waiting.

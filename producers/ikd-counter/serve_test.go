@@ -126,13 +126,7 @@ func (p *agentProc) post(from, to int) []string {
 
 func waitUntil(t *testing.T, what string, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(2 * time.Minute)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("gave up waiting: %s", what)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+	testenv.Eventually(t, 2*time.Minute, testenv.Holds(what, cond))
 }
 
 // streamCount is how many events the broker holds.
