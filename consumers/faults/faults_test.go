@@ -203,6 +203,10 @@ func TestFaultRepublishOutsideDuplicateWindow(t *testing.T) {
 	e.publish(ctx, d.events)
 	e.drained(len(d.events), drainTimeout(len(d.events)))
 	slice := d.events[:len(d.events)/5]
+	// Under load the publisher itself may resend an event whose ack came
+	// late, and with a 1 s window the broker stores that resend too: the
+	// slice is counted from what the stream held before it.
+	before := e.streamMessages()
 	// The slice's last event was published last: once the broker takes it
 	// again, the window has passed for the whole slice.
 	var res publish.Result
@@ -218,8 +222,8 @@ func TestFaultRepublishOutsideDuplicateWindow(t *testing.T) {
 		t.Errorf("republish after the window: %d stored, %d duplicates; want all %d stored again", res.Published, res.Duplicates, len(slice)-1)
 	}
 	stored := e.streamMessages()
-	if want := uint64(len(d.events) + len(slice)); stored != want {
-		t.Errorf("the stream holds %d messages, want %d: the originals and the slice again", stored, want)
+	if stored < before+uint64(len(slice)) {
+		t.Errorf("the stream grew from %d to %d messages, want at least %d more: the slice again", before, stored, len(slice))
 	}
 	// Drained: the consumer has delivered and the aggregator acknowledged
 	// every message, the resent ones too, after writing them.
