@@ -13,12 +13,15 @@ import (
 	"time"
 
 	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
+	"github.com/cenkalti/backoff/v4"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/ikd-pipeline/ikd/internal/broker"
 	"github.com/ikd-pipeline/ikd/internal/contract"
 	"github.com/ikd-pipeline/ikd/internal/endpoints"
+	"github.com/ikd-pipeline/ikd/internal/logsample"
+	"github.com/ikd-pipeline/ikd/internal/retry"
 )
 
 // Stats are running totals since start.
@@ -50,7 +53,17 @@ type Alerter struct {
 	client    *http.Client
 	stopHooks context.CancelFunc
 	hooksDone chan struct{}
+
+	// Run's loop alone touches these: the pause after a failed fetch and
+	// how many failed in a row.
+	fetchPause    backoff.BackOff
+	fetchFailures uint64
 }
+
+// fetchPolicy paces fetches while IKD_CHANGES cannot be read: the first pause
+// is about the second it always was, and a long broker outage settles at one
+// try every few seconds. It never gives up; the broker comes back.
+var fetchPolicy = retry.Policy{Initial: time.Second, Max: 5 * time.Second, Jitter: 0.5}
 
 // Setup readies both ends (streams, schema and reference regions) and returns
 // a started alerter, as aggregator.Setup does for the aggregator.
@@ -79,7 +92,7 @@ func New(ctx context.Context, cfg Config, js jetstream.JetStream, conn driver.Co
 	if err != nil {
 		return nil, fmt.Errorf("create consumer %s on %s: %w", cfg.Durable, broker.ChangesStream, err)
 	}
-	a := &Alerter{cfg: cfg, js: js, conn: conn, consumer: consumer, logger: logger, Now: time.Now, state: map[string]Alert{}}
+	a := &Alerter{cfg: cfg, js: js, conn: conn, consumer: consumer, logger: logger, Now: time.Now, state: map[string]Alert{}, fetchPause: fetchPolicy.BackOff()}
 	if err := a.load(ctx); err != nil {
 		return nil, err
 	}
@@ -180,6 +193,7 @@ func (a *Alerter) poll(ctx context.Context) error {
 	if err := msgs.Error(); err != nil {
 		return a.fetchFailed(ctx, err)
 	}
+	a.fetched()
 	return nil
 }
 
@@ -199,13 +213,25 @@ func (a *Alerter) announced(msg jetstream.Msg) []string {
 func (a *Alerter) fetchFailed(ctx context.Context, err error) error {
 	switch {
 	case ctx.Err() != nil, errors.Is(err, nats.ErrTimeout), errors.Is(err, jetstream.ErrNoMessages):
+		a.fetched()
 		return nil
 	case a.consumerGone(ctx, err):
 		return fmt.Errorf("fetch from %s: consumer %s is gone: %w", broker.ChangesStream, a.cfg.Durable, err)
 	}
-	a.logger.Warn("fetch from IKD_CHANGES failed; retrying", "stream", broker.ChangesStream, "durable", a.cfg.Durable, "err", err)
-	sleep(ctx, time.Second)
+	// An outage may last hours: its first failure and every thousandth are logged.
+	if a.fetchFailures++; logsample.Due(a.fetchFailures) {
+		a.logger.Warn("fetch from IKD_CHANGES failed; retrying", "stream", broker.ChangesStream, "durable", a.cfg.Durable, "failures", a.fetchFailures, "err", err)
+	}
+	sleep(ctx, a.fetchPause.NextBackOff())
 	return nil
+}
+
+// fetched ends a run of failed fetches.
+func (a *Alerter) fetched() {
+	if a.fetchFailures > 0 {
+		a.fetchFailures = 0
+		a.fetchPause.Reset()
+	}
 }
 
 // consumerGone tells whether err means the durable consumer no longer exists.

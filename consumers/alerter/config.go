@@ -98,6 +98,9 @@ func (c Config) Validate() error {
 		config.Positive("WebhookTimeout", c.WebhookTimeout),
 		config.AtLeast("WebhookQueue", c.WebhookQueue, 1),
 	}
+	if c.WebhookInitialInterval > webhookMaxInterval {
+		errs = append(errs, config.Invalid("WebhookInitialInterval", "must be at most %s, the longest wait between two posts, got %s", webhookMaxInterval, c.WebhookInitialInterval))
+	}
 	if c.WebhookURL != "" {
 		errs = append(errs, config.URL("WebhookURL", c.WebhookURL, "http", "https"))
 	}

@@ -23,6 +23,7 @@ func TestConfigValidateRefusesValuesThatBreakTheAlerter(t *testing.T) {
 		{"WebhookURL", func(c *alerter.Config) { c.WebhookURL = "alerts.example.org/hook" }},
 		{"WebhookMaxElapsed", func(c *alerter.Config) { c.WebhookMaxElapsed = -time.Second }},
 		{"WebhookInitialInterval", func(c *alerter.Config) { c.WebhookInitialInterval = 0 }},
+		{"WebhookInitialInterval", func(c *alerter.Config) { c.WebhookInitialInterval = time.Minute }},
 		{"WebhookTimeout", func(c *alerter.Config) { c.WebhookTimeout = 0 }},
 		{"WebhookQueue", func(c *alerter.Config) { c.WebhookQueue = 0 }},
 	}

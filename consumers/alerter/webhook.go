@@ -11,9 +11,8 @@ import (
 	"net/url"
 	"time"
 
-	"github.com/cenkalti/backoff/v4"
-
 	"github.com/ikd-pipeline/ikd/internal/config"
+	"github.com/ikd-pipeline/ikd/internal/retry"
 )
 
 // startWebhook starts the one goroutine that posts alerts, in order, so that
@@ -48,16 +47,12 @@ func (a *Alerter) deliver(ctx context.Context, al Alert) {
 	if err != nil {
 		return
 	}
-	policy := backoff.NewExponentialBackOff()
-	policy.InitialInterval = a.cfg.WebhookInitialInterval
-	policy.MaxInterval = 10 * time.Second
-	policy.MaxElapsedTime = a.cfg.WebhookMaxElapsed
 	attempts := 0
-	err = backoff.Retry(func() error {
+	post := func() error {
 		attempts++
 		req, err := http.NewRequestWithContext(ctx, http.MethodPost, a.cfg.WebhookURL, bytes.NewReader(body))
 		if err != nil {
-			return backoff.Permanent(err)
+			return &refusedError{err}
 		}
 		req.Header.Set("Content-Type", "application/json")
 		req.Header.Set("Idempotency-Key", al.MsgID())
@@ -73,9 +68,10 @@ func (a *Alerter) deliver(ctx context.Context, al Alert) {
 		case resp.StatusCode >= 500 || resp.StatusCode == http.StatusTooManyRequests || resp.StatusCode == http.StatusRequestTimeout:
 			return fmt.Errorf("webhook answered %s", resp.Status)
 		default:
-			return backoff.Permanent(fmt.Errorf("webhook answered %s", resp.Status))
+			return &refusedError{fmt.Errorf("webhook answered %s", resp.Status)}
 		}
-	}, backoff.WithContext(policy, ctx))
+	}
+	err = retry.Do(ctx, webhookPolicy(a.cfg), post, func(err error) bool { return !errors.As(err, new(*refusedError)) }, nil)
 	if err != nil {
 		if ctx.Err() == nil {
 			a.Stats.WebhookFailed.Add(1)
@@ -88,6 +84,22 @@ func (a *Alerter) deliver(ctx context.Context, al Alert) {
 		a.logger.Info("webhook delivered after retries", "alert_id", al.AlertID, "attempts", attempts)
 	}
 }
+
+// webhookMaxInterval caps the wait between two posts of one alert.
+const webhookMaxInterval = 10 * time.Second
+
+// webhookPolicy is how one alert's delivery is retried: from
+// IKD_ALERTER_WEBHOOK_INITIAL_INTERVAL, doubling up to webhookMaxInterval,
+// for up to IKD_ALERTER_WEBHOOK_MAX_ELAPSED.
+func webhookPolicy(cfg Config) retry.Policy {
+	return retry.Policy{Initial: cfg.WebhookInitialInterval, Max: webhookMaxInterval, Jitter: 0.5, GiveUpAfter: cfg.WebhookMaxElapsed}
+}
+
+// refusedError is a webhook's answer that no repost changes.
+type refusedError struct{ err error }
+
+func (e *refusedError) Error() string { return e.err.Error() }
+func (e *refusedError) Unwrap() error { return e.err }
 
 // redactURLError cuts the webhook URL in an error of the HTTP client down to
 // its host, since its path or query may hold the webhook's token.

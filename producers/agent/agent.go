@@ -21,9 +21,9 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/cenkalti/backoff/v4"
 	"github.com/nats-io/nats.go"
 
+	"github.com/ikd-pipeline/ikd/internal/retry"
 	"github.com/ikd-pipeline/ikd/producers/intake"
 	"github.com/ikd-pipeline/ikd/producers/publish"
 	"github.com/ikd-pipeline/ikd/producers/spool"
@@ -85,6 +85,10 @@ const (
 	// which end once their events are synced.
 	shutdownWait = 10 * time.Second
 )
+
+// dialPolicy never gives up: the agent keeps taking events into the spool
+// while it waits for the broker.
+var dialPolicy = retry.Policy{Initial: dialInitial, Max: dialMax, Jitter: 0.5}
 
 // Agent serves one office. Create it with New and start it with Run.
 type Agent struct {
@@ -181,10 +185,7 @@ func (a *Agent) forward(ctx context.Context) {
 
 // connect dials until the broker answers or ctx ends (then it returns nil).
 func (a *Agent) connect(ctx context.Context) *nats.Conn {
-	retry := backoff.NewExponentialBackOff(
-		backoff.WithInitialInterval(dialInitial),
-		backoff.WithMaxInterval(dialMax),
-		backoff.WithMaxElapsedTime(0))
+	pause := dialPolicy.BackOff()
 	for tries := 1; ; tries++ {
 		nc, err := a.dial()
 		if err == nil {
@@ -198,7 +199,7 @@ func (a *Agent) connect(ctx context.Context) *nats.Conn {
 		if tries == 1 {
 			a.logger.Warn("cannot reach the broker; taking events into the spool and retrying", "err", err)
 		}
-		t := time.NewTimer(retry.NextBackOff())
+		t := time.NewTimer(pause.NextBackOff())
 		select {
 		case <-ctx.Done():
 			t.Stop()

@@ -15,11 +15,11 @@ import (
 	"slices"
 	"time"
 
-	"github.com/cenkalti/backoff/v4"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/ikd-pipeline/ikd/internal/events"
+	"github.com/ikd-pipeline/ikd/internal/retry"
 )
 
 // Options tune a Publisher; zero values take the defaults.
@@ -137,8 +137,9 @@ func (p *Publisher) Publish(ctx context.Context, evs []events.Event) (Result, er
 		}
 	}
 	// Each pending event holds the error of its last attempt, which says more
-	// than RetryNotify's.
-	_ = backoff.RetryNotify(op, backoff.WithContext(p.backOff(), ctx), notify)
+	// than Do's; what op returns is always worth another round, since the
+	// events refused for good have left pending.
+	_ = retry.Do(ctx, p.policy(), op, func(error) bool { return true }, notify)
 	failures = append(failures, givenUp(ctx, pending)...)
 	if len(failures) > 0 {
 		return res, &Error{Failures: failures, Total: len(evs)}
@@ -180,12 +181,9 @@ func messages(evs []events.Event) ([]*outgoing, []Failure) {
 	return out, failures
 }
 
-func (p *Publisher) backOff() backoff.BackOff {
-	return backoff.NewExponentialBackOff(
-		backoff.WithInitialInterval(retryInitial),
-		backoff.WithMaxInterval(retryMax),
-		backoff.WithRandomizationFactor(0.5),
-		backoff.WithMaxElapsedTime(p.opts.RetryFor))
+// policy paces the rounds of resends and gives up after Options.RetryFor.
+func (p *Publisher) policy() retry.Policy {
+	return retry.Policy{Initial: retryInitial, Max: retryMax, Jitter: 0.5, GiveUpAfter: p.opts.RetryFor}
 }
 
 // round sends batch once and waits for its acks. It returns the events worth

@@ -12,6 +12,7 @@ import (
 	"github.com/cenkalti/backoff/v4"
 
 	"github.com/ikd-pipeline/ikd/internal/events"
+	"github.com/ikd-pipeline/ikd/internal/retry"
 	"github.com/ikd-pipeline/ikd/producers/publish"
 )
 
@@ -48,13 +49,12 @@ type forwarder struct {
 }
 
 func newForwarder(s *Spool, pub Sender) *forwarder {
-	return &forwarder{s: s, pub: pub, batchSize: maxBatch, retry: backoff.NewExponentialBackOff(
-		backoff.WithInitialInterval(retryInitial),
-		backoff.WithMaxInterval(retryMax),
-		backoff.WithRandomizationFactor(0.5),
-		// An outage may last hours; the spool is there to wait it out.
-		backoff.WithMaxElapsedTime(0))}
+	return &forwarder{s: s, pub: pub, batchSize: maxBatch, retry: forwardPolicy.BackOff()}
 }
+
+// forwardPolicy never gives up: an outage may last hours, and the spool is
+// there to wait it out.
+var forwardPolicy = retry.Policy{Initial: retryInitial, Max: retryMax, Jitter: 0.5}
 
 func (f *forwarder) run(ctx context.Context) error {
 	defer f.closeFile()
