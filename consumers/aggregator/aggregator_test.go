@@ -52,7 +52,7 @@ func start(t *testing.T) *pipeline {
 // consuming yet.
 func prepare(t *testing.T) *pipeline {
 	t.Helper()
-	return prepareAt(t, t.TempDir())
+	return prepareAt(t, testenv.StoreDir(t))
 }
 
 // prepareAt is prepare with the broker's store in dir. The test looks and

@@ -2,6 +2,7 @@ package aggregator
 
 import (
 	"context"
+	"errors"
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
@@ -35,11 +36,19 @@ type pullSource struct {
 }
 
 func (s pullSource) Next(ctx context.Context) (Message, error) {
-	msg, err := s.iter.Next(jetstream.NextContext(ctx))
-	if err != nil {
-		return nil, err
+	for {
+		msg, err := s.iter.Next(jetstream.NextContext(ctx))
+		// Missed heartbeats mean a slow or restarting broker; the iterator
+		// has already issued a new pull, and the connection's own handlers
+		// log the disconnect, so the aggregator waits on instead of exiting.
+		if errors.Is(err, jetstream.ErrNoHeartbeat) {
+			continue
+		}
+		if err != nil {
+			return nil, err
+		}
+		return msg, nil
 	}
-	return msg, nil
 }
 
 func (s pullSource) Stop() { s.iter.Stop() }

@@ -101,7 +101,7 @@ type env struct {
 // newEnv starts a broker on a free port and empties the warehouse.
 func newEnv(t *testing.T, streams broker.StreamOptions) *env {
 	t.Helper()
-	e := &env{t: t, dir: t.TempDir(), port: testenv.FreePort(t), streams: streams}
+	e := &env{t: t, dir: testenv.StoreDir(t), port: testenv.FreePort(t), streams: streams}
 	e.broker = startBroker(t, e.dir, e.port)
 	// killBroker replaces the broker; stop whichever is running.
 	t.Cleanup(func() {

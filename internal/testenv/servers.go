@@ -5,6 +5,7 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"os"
 	"sync"
 	"testing"
 	"time"
@@ -39,7 +40,7 @@ var credentials = sync.OnceValue(func() embeddedbroker.Credentials {
 // with Connect (the admin) or ConnectAs (a role).
 func Broker(t testing.TB) *embeddedbroker.Broker {
 	t.Helper()
-	return BrokerAt(t, t.TempDir(), -1)
+	return BrokerAt(t, StoreDir(t), -1)
 }
 
 // BrokerAt starts an embedded broker on dir and port (-1: any free port), for
@@ -159,4 +160,21 @@ func Warehouse(t testing.TB) driver.Conn {
 		t.Fatal(err)
 	}
 	return conn
+}
+
+// StoreDir is a directory for a test broker's store, removed when the test
+// ends. It is in memory (/dev/shm) where the machine has one: the brokers
+// sync every write as in production, and on a disk shared by concurrent test
+// runs those syncs, not the code under test, would set the pace.
+func StoreDir(t testing.TB) string {
+	t.Helper()
+	if st, err := os.Stat("/dev/shm"); err != nil || !st.IsDir() {
+		return t.TempDir()
+	}
+	dir, err := os.MkdirTemp("/dev/shm", "ikd-test-broker-")
+	if err != nil {
+		return t.TempDir()
+	}
+	t.Cleanup(func() { _ = os.RemoveAll(dir) })
+	return dir
 }

@@ -43,7 +43,7 @@ func TestEventsAcceptedDuringALongOutageAreForwardedOnceInOrderPerOffice(t *test
 	if testing.Short() {
 		total, outage = 1500, 0
 	}
-	storeDir, port := t.TempDir(), testenv.FreePort(t)
+	storeDir, port := testenv.StoreDir(t), testenv.FreePort(t)
 	b := brokerAt(t, storeDir, port)
 	url := b.URL()
 	agents := map[string]*node{
@@ -119,7 +119,7 @@ func TestFiftyConcurrentClientsAllAcceptedEventsAreDurable(t *testing.T) {
 	n.stop()
 
 	// Reopened, the spool holds every accepted event; the broker gets each once.
-	brokerAt(t, t.TempDir(), port)
+	brokerAt(t, testenv.StoreDir(t), port)
 	n = startAgent(t, officeA, dir, 64*mib, url)
 	if s := n.status(); s.WaitingEvents != len(accepted) && s.ForwardedTotal+int64(s.WaitingEvents) != int64(len(accepted)) {
 		t.Errorf("after a restart: %+v; want %d events waiting or forwarded", s, len(accepted))
@@ -134,7 +134,7 @@ func TestFiftyConcurrentClientsAllAcceptedEventsAreDurable(t *testing.T) {
 }
 
 func TestAFullSpoolAnswers507KeepsWhatItAcceptedAndTakesEventsAgainOnceForwarded(t *testing.T) {
-	storeDir, port := t.TempDir(), testenv.FreePort(t)
+	storeDir, port := testenv.StoreDir(t), testenv.FreePort(t)
 	url := fmt.Sprintf("nats://127.0.0.1:%d", port)
 	// Room for a few dozen events, and no broker.
 	n := startAgent(t, officeA, t.TempDir(), 16<<10, url)
@@ -170,7 +170,7 @@ func TestAFullSpoolAnswers507KeepsWhatItAcceptedAndTakesEventsAgainOnceForwarded
 }
 
 func TestInvalidLinesAre400WithLineAndReasonAndTheValidOnesKept(t *testing.T) {
-	b := brokerAt(t, t.TempDir(), -1)
+	b := brokerAt(t, testenv.StoreDir(t), -1)
 	n := startAgent(t, officeA, t.TempDir(), 64*mib, b.URL())
 	future := time.Now().Add(365 * 24 * time.Hour).Format(time.RFC3339)
 	body := strings.Join([]string{
@@ -216,7 +216,7 @@ func TestInvalidLinesAre400WithLineAndReasonAndTheValidOnesKept(t *testing.T) {
 }
 
 func TestACounterClockFarInTheFutureIsRejectedWithAReason(t *testing.T) {
-	b := brokerAt(t, t.TempDir(), -1)
+	b := brokerAt(t, testenv.StoreDir(t), -1)
 	n := startAgent(t, officeA, t.TempDir(), 64*mib, b.URL())
 	future := time.Now().Add(48 * time.Hour).Format(time.RFC3339)
 	status, r, _ := n.post("application/json", fmt.Sprintf(`{"type":"activation","nik":%q,"occurred_at":%q}`, nikOf(1), future))
@@ -229,7 +229,7 @@ func TestACounterClockFarInTheFutureIsRejectedWithAReason(t *testing.T) {
 }
 
 func TestTheAgentRecordsWhenItReceivedEachEvent(t *testing.T) {
-	b := brokerAt(t, t.TempDir(), -1)
+	b := brokerAt(t, testenv.StoreDir(t), -1)
 	n := startAgent(t, officeA, t.TempDir(), 64*mib, b.URL())
 	before := time.Now().UTC()
 	// A JSON array, and a single object, are taken too.
@@ -252,7 +252,7 @@ func TestTheAgentRecordsWhenItReceivedEachEvent(t *testing.T) {
 }
 
 func TestTheSameEventSentTwiceIsStoredOnce(t *testing.T) {
-	b := brokerAt(t, t.TempDir(), -1)
+	b := brokerAt(t, testenv.StoreDir(t), -1)
 	n := startAgent(t, officeA, t.TempDir(), 64*mib, b.URL())
 	first := n.postOK(lines(officeA, 0, 3))
 	again := n.postOK(lines(officeA, 0, 3))
@@ -286,7 +286,7 @@ func TestATornWriteAtTheEndOfTheSpoolIsCutAndTheIntactEventsForwarded(t *testing
 	}
 	f.Close()
 
-	brokerAt(t, t.TempDir(), port)
+	brokerAt(t, testenv.StoreDir(t), port)
 	n = startAgent(t, officeA, dir, 64*mib, url)
 	if s := n.status(); s.WaitingEvents+int(s.ForwardedTotal) != len(accepted) {
 		t.Errorf("after the torn write: %+v; want the %d intact events", s, len(accepted))

@@ -188,7 +188,7 @@ func TestAgentKilledBetweenAcceptingAndForwardingLosesNothing(t *testing.T) {
 	}
 	p.kill()
 
-	_, js := testenv.JetStream(t, testenv.BrokerAt(t, t.TempDir(), port).URL())
+	_, js := testenv.JetStream(t, testenv.BrokerAt(t, testenv.StoreDir(t), port).URL())
 	p = startAgentProc(t, dir, url)
 	waitUntil(t, "the restarted agent forwards everything", func() bool {
 		s := p.status()
@@ -206,7 +206,7 @@ func TestAgentKilledBetweenForwardingAndRecordingTheAckCountsNothingTwice(t *tes
 	for from := 0; from < 5000; from += 500 {
 		accepted = append(accepted, p.post(from, from+500)...)
 	}
-	_, js := testenv.JetStream(t, testenv.BrokerAt(t, t.TempDir(), port).URL())
+	_, js := testenv.JetStream(t, testenv.BrokerAt(t, testenv.StoreDir(t), port).URL())
 
 	// Kill the agent while it forwards, until a kill falls after the broker
 	// stored events and before the agent recorded their ack: the restarted

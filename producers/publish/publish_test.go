@@ -176,7 +176,7 @@ func TestOrderedPublishStoresEventsInTheGivenOrderWhenOneMustBeResent(t *testing
 func TestPublishRidesOutABrokerRestart(t *testing.T) {
 	const n = 20_000
 	ctx := testContext(t)
-	dir := t.TempDir()
+	dir := testenv.StoreDir(t)
 	port := testenv.FreePort(t)
 	first := testenv.BrokerAt(t, dir, port)
 	nc, js := testenv.JetStream(t, first.URL())

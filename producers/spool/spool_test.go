@@ -65,7 +65,7 @@ func closeSpool(t *testing.T, s *Spool) {
 // free port).
 func startBroker(t *testing.T, port int) *embeddedbroker.Broker {
 	t.Helper()
-	e := testenv.BrokerAt(t, t.TempDir(), port)
+	e := testenv.BrokerAt(t, testenv.StoreDir(t), port)
 	testenv.JetStream(t, e.URL())
 	return e
 }
