@@ -19,6 +19,8 @@ func TestConfigRefusesAValueThatBreaksIkdDevNamingItsVariable(t *testing.T) {
 		{"IKD_AGGREGATOR_BATCH_SIZE", "0"},
 		{"IKD_ALERTER_WEBHOOK_URL", "ftp://example.org/hook"},
 		{"IKD_STREAM_REPLICAS", "9"},
+		{"IKD_CLICKHOUSE_READ_MAX_THREADS", "-2"},
+		{"IKD_CLICKHOUSE_READ_MAX_THREADS", "100000"},
 	}
 	clearIKDEnv(t)
 	var defaults Config

@@ -53,7 +53,9 @@ type Config struct {
 	ClickHouseMaxDecompressed  int64         `envconfig:"CLICKHOUSE_MAX_DECOMPRESSED" default:"4294967296"`
 	ClickHouseReadTimeout      time.Duration `envconfig:"CLICKHOUSE_READ_TIMEOUT" default:"5m"`
 	ClickHouseMaxExecutionTime time.Duration `envconfig:"CLICKHOUSE_MAX_EXECUTION_TIME" default:"60s"`
-	ChdbLib                    string        `envconfig:"CHDB_LIB"`
+	// ClickHouseReadMaxThreads is the readers' max_threads: 0 half the cores, -1 no cap.
+	ClickHouseReadMaxThreads int    `envconfig:"CLICKHOUSE_READ_MAX_THREADS" default:"0"`
+	ChdbLib                  string `envconfig:"CHDB_LIB"`
 	// PseudonymKey unset: ikd-dev makes a random key in DataDir once and
 	// keeps it (see nik.DevelopmentKeyFile).
 	PseudonymKey string               `envconfig:"PSEUDONYM_KEY" secret:"true"`
@@ -105,8 +107,14 @@ func (c *Config) Validate() error {
 	if c.ClickHouseReadTimeout <= 0 {
 		errs = append(errs, config.Invalid("ClickHouseReadTimeout", "must be positive, got %s", c.ClickHouseReadTimeout))
 	}
+	if c.ClickHouseReadMaxThreads < -1 || c.ClickHouseReadMaxThreads > maxReadThreads {
+		errs = append(errs, config.Invalid("ClickHouseReadMaxThreads", "must be -1 (no cap), 0 (half the cores) or up to %d, got %d", maxReadThreads, c.ClickHouseReadMaxThreads))
+	}
 	return errors.Join(errs...)
 }
+
+// maxReadThreads bounds IKD_CLICKHOUSE_READ_MAX_THREADS: more is a typo, not a cap.
+const maxReadThreads = 1024
 
 func listenAddress(field, addr string) error {
 	if _, port, err := net.SplitHostPort(addr); err != nil || port == "" {

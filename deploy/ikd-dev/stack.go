@@ -89,7 +89,8 @@ func (s *servers) startWarehouse(cfg Config, logger *slog.Logger) error {
 		TempDir: filepath.Join(cfg.DataDir, "tmp"), UserFiles: filepath.Join(cfg.DataDir, "user_files"),
 		MaxBodyBytes: cfg.ClickHouseMaxBody, MaxDecompressedBytes: cfg.ClickHouseMaxDecompressed,
 		ReadTimeout: cfg.ClickHouseReadTimeout, MaxExecutionTime: cfg.ClickHouseMaxExecutionTime,
-		Logger: logger,
+		ReadMaxThreads: cfg.ClickHouseReadMaxThreads,
+		Logger:         logger,
 	})
 	if err != nil {
 		return err

@@ -18,6 +18,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strconv"
 	"strings"
 	"time"
@@ -58,7 +59,11 @@ type Config struct {
 	MaxExecutionTime time.Duration
 	// MaxSessions caps open session_id sessions; default 64.
 	MaxSessions int
-	Logger      *slog.Logger
+	// ReadMaxThreads is max_threads for reads that do not set their own, and
+	// the most the analyst may set, so that an analyst's long query leaves
+	// cores to the inserts; 0 means half the cores (at least 1), negative none.
+	ReadMaxThreads int
+	Logger         *slog.Logger
 }
 
 // Server is a running HTTP interface.
@@ -134,6 +139,9 @@ func newServer(eng Engine, cfg Config) (*Server, error) {
 	}
 	if cfg.MaxSessions <= 0 {
 		cfg.MaxSessions = 64
+	}
+	if cfg.ReadMaxThreads == 0 {
+		cfg.ReadMaxThreads = max(1, runtime.NumCPU()/2)
 	}
 	if cfg.UserFiles != "" {
 		abs, err := filepath.Abs(cfg.UserFiles)
@@ -216,12 +224,14 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		_, _ = io.WriteString(w, "Ok.\n")
 		return
 	}
-	user, readonly, err := s.authenticate(r, params)
+	user, level, err := s.authenticate(r, params)
 	if err != nil {
 		s.fail(w, params, err, http.StatusUnauthorized)
 		return
 	}
-	if readonly, err = requestedReadonly(params, readonly); err != nil {
+	analyst := level == 2 // only the analyst login is readonly=2 by itself
+	readonly, err := requestedReadonly(params, level)
+	if err != nil {
 		s.fail(w, params, err, 0)
 		return
 	}
@@ -230,7 +240,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	r.Body = http.MaxBytesReader(w, r.Body, s.cfg.MaxBodyBytes)
-	req, cleanup, err := s.request(r, params, readonly)
+	req, cleanup, err := s.request(r, params, readonly, analyst)
 	defer cleanup()
 	if err != nil {
 		s.fail(w, params, err, 0)
@@ -252,7 +262,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 // request turns an HTTP request into one engine statement. Data sent with an
 // INSERT waits in a temporary file, since the engine reads inline data only
 // partially; cleanup removes it.
-func (s *Server) request(r *http.Request, params url.Values, readonly int) (engine.Request, func(), error) {
+func (s *Server) request(r *http.Request, params url.Values, readonly int, analyst bool) (engine.Request, func(), error) {
 	nothing := func() {}
 	body, err := decodedBody(r, params, s.cfg.MaxDecompressedBytes)
 	if err != nil {
@@ -288,7 +298,11 @@ func (s *Server) request(r *http.Request, params url.Values, readonly int) (engi
 	}
 	if !st.insert || st.dataFormat == "" {
 		query = rewriteFilePaths(query, s.cfg.UserFiles)
-		if err := s.guard(query, req.Params, readonly); err != nil {
+		kind, formatted, err := s.guard(query, req.Params, readonly)
+		if err != nil {
+			return req, nothing, err
+		}
+		if err := capThreads(req.Settings, kind, formatted, s.cfg.ReadMaxThreads, analyst); err != nil {
 			return req, nothing, err
 		}
 		rest, err := io.ReadAll(body)
@@ -302,7 +316,7 @@ func (s *Server) request(r *http.Request, params url.Values, readonly int) (engi
 		return req, nothing, nil
 	}
 	head := rewriteFilePaths(strings.TrimSpace(st.head), s.cfg.UserFiles)
-	if err := s.guard(head+" FORMAT "+st.dataFormat, req.Params, readonly); err != nil {
+	if _, _, err := s.guard(head+" FORMAT "+st.dataFormat, req.Params, readonly); err != nil {
 		return req, nothing, err
 	}
 
@@ -357,7 +371,7 @@ func (s *Server) guardValues(path string, req engine.Request) error {
 		return literalsOnly()
 	}
 	rows := strings.TrimSuffix(strings.TrimSpace(string(data)), ";")
-	err = s.guard("SELECT "+rows, req.Params, 0)
+	_, _, err = s.guard("SELECT "+rows, req.Params, 0)
 	var ee *engine.Error
 	if errors.As(err, &ee) && (ee.Code == 497 || ee.Code == 452) {
 		return err
@@ -526,28 +540,35 @@ func (s *Server) inSession(user string, params url.Values, fn func(querier) (eng
 }
 
 // guard asks the engine to parse sql (formatQuery refuses more than one
-// statement; EXPLAIN AST gives the tree) and decides whether it may run.
-func (s *Server) guard(sql string, params map[string]string, readonly int) error {
+// statement; EXPLAIN AST gives the tree) and decides whether it may run. It
+// returns the statement's kind and canonical text.
+func (s *Server) guard(sql string, params map[string]string, readonly int) (string, string, error) {
 	c, err := s.parser()
 	if err != nil {
-		return err
+		return "", "", err
 	}
 	defer s.putParser(c)
 	formatted, err := c.Query(engine.Request{SQL: "SELECT formatQuery({q:String})", Format: "TabSeparatedRaw", Params: map[string]string{"q": escapeParam(sql)}})
 	if err != nil {
-		return withoutParseScope(err)
+		return "", "", withoutParseScope(err)
 	}
+	text := string(formatted.Data)
 	// Settings first: EXPLAIN AST would already apply a SETTINGS clause.
-	if err := checkText(string(formatted.Data), ""); err != nil {
-		return err
+	if err := checkText(text, ""); err != nil {
+		return "", "", err
 	}
-	ast, err := c.Query(engine.Request{SQL: "EXPLAIN AST " + string(formatted.Data), Format: "TabSeparatedRaw", Params: params})
+	ast, err := c.Query(engine.Request{SQL: "EXPLAIN AST " + text, Format: "TabSeparatedRaw", Params: params})
 	if err != nil {
-		return err
+		return "", "", err
 	}
-	return decide(string(formatted.Data), parseAST(string(ast.Data)), policy{
+	root := parseAST(string(ast.Data))
+	err = decide(text, root, policy{
 		readonly: readonly, userFiles: s.cfg.UserFiles, tableFunctions: s.tableFunctions, fileExists: fileExists,
 	})
+	if err != nil {
+		return "", "", err
+	}
+	return root.kind, text, nil
 }
 
 // withoutParseScope drops the guard's own wrapping from a syntax error, so
