@@ -94,8 +94,8 @@ func TestFaultAggregatorKilledWhileDraining(t *testing.T) {
 		base := e.distinctEvents()
 		e.publish(ctx, d.events[i:min(i+size, len(d.events))])
 		sent := uint64(min(i+size, len(d.events)))
-		e.rowsBeyond(base)
-		time.Sleep(time.Duration(rng.IntN(250)) * time.Millisecond) // a random moment of the drain
+		// A random moment of the drain, named by how much of it is done.
+		e.rowsBeyond(base + uint64(rng.IntN(size/2)))
 		at := e.distinctEvents()
 		f.kill(0)
 		kills++
@@ -177,9 +177,14 @@ func TestFaultBrokerKilledMidDrain(t *testing.T) {
 	ctx := t.Context()
 	half := len(d.events) / 2
 	e.publish(ctx, d.events[:half])
-	e.fleet(1)
+	f := e.fleet(1)
 	e.rowsBeyond(0)
-	e.killBroker(2 * time.Second)
+	e.killBroker(func() error {
+		if !strings.Contains(f.output(0), "disconnected from NATS") {
+			return fmt.Errorf("the aggregator has not yet seen the broker go")
+		}
+		return nil
+	})
 	before := e.distinctEvents()
 	if before >= uint64(half) {
 		t.Errorf("the broker was killed after the drain: all %d published events were already written", half)

@@ -118,14 +118,15 @@ func newEnv(t *testing.T, streams broker.StreamOptions) *env {
 
 func (e *env) url() string { return fmt.Sprintf("nats://127.0.0.1:%d", e.port) }
 
-// killBroker SIGKILLs the broker, leaves it down for down, and starts it
-// again on the same store directory and port.
-func (e *env) killBroker(down time.Duration) {
+// killBroker SIGKILLs the broker, leaves it down until noticed holds (its
+// clients have seen it go), and starts it again on the same store directory
+// and port.
+func (e *env) killBroker(noticed func() error) {
 	e.t.Helper()
 	e.brokerMu.Lock()
 	defer e.brokerMu.Unlock()
 	e.broker.kill()
-	time.Sleep(down) // the fault's length, not a wait for anything
+	testenv.Eventually(e.t, time.Minute, noticed)
 	e.broker = startBroker(e.t, e.dir, e.port)
 }
 
