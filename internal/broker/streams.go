@@ -148,6 +148,9 @@ func Streams(opt StreamOptions) []jetstream.StreamConfig {
 			// retry, rather than drop old ones that may not be aggregated yet.
 			Discard:  jetstream.DiscardNew,
 			Replicas: opt.Replicas,
+			// Publishers send atomic batches, which a broker syncing every
+			// write stores with one fsync (producers/publish/batch.go).
+			AllowAtomicPublish: true,
 		},
 		{
 			Name:        DeadLetterStream,

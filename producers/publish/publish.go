@@ -13,6 +13,7 @@ import (
 	"net"
 	"net/http"
 	"slices"
+	"sync/atomic"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -38,6 +39,10 @@ type Options struct {
 	// acknowledged, so throughput is one event per round trip. The spool
 	// uses it to deliver a counter's events in order.
 	Ordered bool
+	// Batch is the most events sent as one atomic batch, stored by the
+	// broker with one disk sync (see batch.go); default 256, at most
+	// MaxBatch; 1 sends every event on its own.
+	Batch int
 }
 
 const (
@@ -68,6 +73,8 @@ type Publisher struct {
 	js     jetstream.JetStream
 	opts   Options
 	logger *slog.Logger
+	// noBatches is set once the stream has refused atomic batches.
+	noBatches atomic.Bool
 }
 
 // New returns a Publisher on nc. It makes its own JetStream context because
@@ -96,6 +103,10 @@ func withDefaults(o Options) Options {
 	if o.RetryFor <= 0 {
 		o.RetryFor = defaultRetryFor
 	}
+	if o.Batch <= 0 {
+		o.Batch = defaultBatch
+	}
+	o.Batch = min(o.Batch, MaxBatch)
 	return o
 }
 
@@ -189,6 +200,9 @@ func (p *Publisher) policy() retry.Policy {
 // round sends batch once and waits for its acks. It returns the events worth
 // resending and those refused for good.
 func (p *Publisher) round(ctx context.Context, batch []*outgoing, res *Result) (again []*outgoing, lost []Failure) {
+	if p.batching() && len(batch) > 1 {
+		batch, again = p.batchRound(ctx, batch, res)
+	}
 	futures := p.send(ctx, batch)
 	for i, o := range batch {
 		if futures[i] != nil {
@@ -205,10 +219,41 @@ func (p *Publisher) round(ctx context.Context, batch []*outgoing, res *Result) (
 	return again, lost
 }
 
-// roundInOrder sends batch one event at a time and stops at the first that
+// roundInOrder sends batch one atomic batch after the other, each once the
+// one before it was stored, and stops at the first that may pass later, so
+// that no event after it is stored before it. A batch the broker refuses is
+// sent one event at a time, in order.
+func (p *Publisher) roundInOrder(ctx context.Context, batch []*outgoing, res *Result) (again []*outgoing, lost []Failure) {
+	if !p.batching() {
+		return p.roundOneByOne(ctx, batch, res)
+	}
+	for i, chunk := range p.chunks(batch) {
+		behind := batch[i*p.opts.Batch+len(chunk):]
+		switch p.sendBatch(ctx, chunk) {
+		case batchStored:
+			res.Published += len(chunk)
+			continue
+		case batchUnknown:
+			again = chunk
+		case batchRefused:
+			var refused []Failure
+			again, refused = p.roundOneByOne(ctx, chunk, res)
+			lost = append(lost, refused...)
+		}
+		if len(again) > 0 {
+			for _, o := range behind {
+				o.err = fmt.Errorf("%w %s (%v)", ErrNotSent, again[0].id, again[0].err)
+			}
+			return append(again, behind...), lost
+		}
+	}
+	return nil, lost
+}
+
+// roundOneByOne sends batch one event at a time and stops at the first that
 // may pass later, so that no event after it is stored before it. The
 // events refused for good are set aside; the order of the rest holds.
-func (p *Publisher) roundInOrder(ctx context.Context, batch []*outgoing, res *Result) (again []*outgoing, lost []Failure) {
+func (p *Publisher) roundOneByOne(ctx context.Context, batch []*outgoing, res *Result) (again []*outgoing, lost []Failure) {
 	for i, o := range batch {
 		futures := p.send(ctx, batch[i:i+1])
 		if futures[0] != nil {

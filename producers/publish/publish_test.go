@@ -53,8 +53,9 @@ func streamMsgs(t *testing.T, js jetstream.JetStream) uint64 {
 func TestPublishStoresEveryEventOnceWithItsIDAsMsgID(t *testing.T) {
 	ctx := testContext(t)
 	nc, js := testenv.JetStream(t, testenv.Broker(t).URL())
-	// A window smaller than the batch makes Publish wait for acks midway.
-	p := newPublisher(t, nc, Options{MaxPending: 64})
+	// One event at a time, in a window smaller than the batch, makes
+	// Publish wait for acks midway.
+	p := newPublisher(t, nc, Options{MaxPending: 64, Batch: 1})
 	evs := eventstest.Activations("once", 1000)
 
 	res, err := p.Publish(ctx, evs)
@@ -296,17 +297,20 @@ func TestPublishStopsWhenTheContextEnds(t *testing.T) {
 }
 
 // BenchmarkPublish measures events per second into a file-backed stream on an
-// embedded broker, for batch sizes from the simulator's to a bulk load's.
+// embedded broker that syncs every write, with its store on disk (not in
+// memory like the test brokers'), one event at a time and in atomic batches:
+//
+//	go test -run '^$' -bench Publish -benchtime 20000x ./producers/publish/
 func BenchmarkPublish(b *testing.B) {
-	for _, size := range []int{100, 1000, 10_000} {
-		b.Run(fmt.Sprintf("batch=%d", size), func(b *testing.B) {
-			nc, _ := testenv.JetStream(b, testenv.Broker(b).URL())
-			p := newPublisher(b, nc, Options{})
-			evs := eventstest.Activations(fmt.Sprintf("bench-%d", size), b.N)
+	for _, batch := range []int{1, 16, defaultBatch} {
+		b.Run(fmt.Sprintf("batch=%d", batch), func(b *testing.B) {
+			e := testenv.BrokerAt(b, b.TempDir(), testenv.FreePort(b))
+			nc, _ := testenv.JetStream(b, e.URL())
+			p := newPublisher(b, nc, Options{Batch: batch})
+			evs := eventstest.Activations(fmt.Sprintf("bench-%d", batch), b.N)
 			b.ResetTimer()
-			for start := 0; start < len(evs); start += size {
-				batch := evs[start:min(start+size, len(evs))]
-				if _, err := p.Publish(context.Background(), batch); err != nil {
+			for start := 0; start < len(evs); start += 1000 {
+				if _, err := p.Publish(context.Background(), evs[start:min(start+1000, len(evs))]); err != nil {
 					b.Fatalf("Publish: %v", err)
 				}
 			}
