@@ -38,7 +38,10 @@ func storedIDs(t *testing.T, js jetstream.JetStream, stream string) (ids []strin
 func TestEventsTravelInAtomicBatchesInTheGivenOrder(t *testing.T) {
 	for _, ordered := range []bool{false, true} {
 		t.Run(map[bool]string{false: "concurrent batches", true: "ordered"}[ordered], func(t *testing.T) {
-			nc, js := testenv.JetStream(t, testenv.Broker(t).URL())
+			e := testenv.Broker(t)
+			_, js := testenv.JetStream(t, e.URL())
+			// As a counter publishes: its role may publish events and nothing else.
+			nc := testenv.ConnectAs(t, e.URL(), broker.RoleCounter)
 			p := newPublisher(t, nc, Options{Batch: 100, Ordered: ordered})
 			evs := eventstest.Activations("batched", 250)
 
