@@ -13,6 +13,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/ikd-pipeline/ikd/consumers/aggregator"
+	"github.com/ikd-pipeline/ikd/consumers/aggregator/chwriter"
 	"github.com/ikd-pipeline/ikd/internal/broker"
 	"github.com/ikd-pipeline/ikd/internal/contract"
 	"github.com/ikd-pipeline/ikd/internal/events"
@@ -86,7 +87,7 @@ func prepareAt(t *testing.T, dir string) *pipeline {
 // aggregator on the durable consumer, not yet running.
 func (p *pipeline) setup(t *testing.T, cfg aggregator.Config) *aggregator.Aggregator {
 	t.Helper()
-	agg, err := aggregator.Setup(context.Background(), cfg, p.aggJS, p.conn, broker.StreamOptions{}, testenv.Quiet)
+	agg, err := chwriter.Setup(context.Background(), cfg, p.aggJS, p.conn, broker.StreamOptions{}, testenv.Quiet)
 	if err != nil {
 		t.Fatal(err)
 	}

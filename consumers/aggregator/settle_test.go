@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/ikd-pipeline/ikd/consumers/aggregator"
+	"github.com/ikd-pipeline/ikd/consumers/aggregator/chwriter"
 	"github.com/ikd-pipeline/ikd/internal/contract"
 	"github.com/ikd-pipeline/ikd/internal/events"
 	"github.com/ikd-pipeline/ikd/internal/region"
@@ -55,7 +56,7 @@ func TestASlowWarehouseSplittingARefusedBatchGetsNoMessageDeliveredTwice(t *test
 		t.Fatal(err)
 	}
 	validator := &events.Validator{Ref: ref, Now: time.Now, FutureTolerance: cfg.FutureTolerance}
-	writer := slowWriter{Writer: aggregator.WarehouseWriter{W: warehouse.NewEventWriter(p.conn)}, delay: cfg.AckWait + cfg.AckWait/5}
+	writer := slowWriter{Writer: chwriter.Writer{W: warehouse.NewEventWriter(p.conn)}, delay: cfg.AckWait + cfg.AckWait/5}
 	p.agg, err = aggregator.New(context.Background(), cfg, p.aggJS, writer, validator, testenv.Quiet)
 	if err != nil {
 		t.Fatal(err)

@@ -66,7 +66,7 @@ type Alerter struct {
 var fetchPolicy = retry.Policy{Initial: time.Second, Max: 5 * time.Second, Jitter: 0.5}
 
 // Setup readies both ends (streams, schema and reference regions) and returns
-// a started alerter, as aggregator.Setup does for the aggregator.
+// a started alerter, as chwriter.Setup does for the aggregator.
 func Setup(ctx context.Context, cfg Config, js jetstream.JetStream, conn driver.Conn, streams broker.StreamOptions, logger *slog.Logger) (*Alerter, error) {
 	if err := endpoints.Ready(ctx, js, conn, streams, logger); err != nil {
 		return nil, err

@@ -21,6 +21,7 @@ import (
 	"syscall"
 
 	"github.com/ikd-pipeline/ikd/consumers/aggregator"
+	"github.com/ikd-pipeline/ikd/consumers/aggregator/chwriter"
 	"github.com/ikd-pipeline/ikd/internal/broker"
 	"github.com/ikd-pipeline/ikd/internal/config"
 	"github.com/ikd-pipeline/ikd/internal/endpoints"
@@ -71,7 +72,7 @@ func run(ctx context.Context, logger *slog.Logger) error {
 		return err
 	}
 	defer ep.Close()
-	agg, err := aggregator.Setup(ctx, cfg.Aggregator, ep.JS, ep.DB, cfg.Streams, logger)
+	agg, err := chwriter.Setup(ctx, cfg.Aggregator, ep.JS, ep.DB, cfg.Streams, logger)
 	if err != nil {
 		return err
 	}

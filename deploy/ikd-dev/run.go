@@ -14,7 +14,7 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
-	"github.com/ikd-pipeline/ikd/consumers/aggregator"
+	"github.com/ikd-pipeline/ikd/consumers/aggregator/chwriter"
 	"github.com/ikd-pipeline/ikd/consumers/alerter"
 	"github.com/ikd-pipeline/ikd/internal/broker"
 	"github.com/ikd-pipeline/ikd/internal/endpoints"
@@ -56,7 +56,7 @@ func run(ctx context.Context, cfg Config, rate float64, every time.Duration, log
 	if err != nil {
 		return err
 	}
-	agg, err := aggregator.Setup(ctx, cfg.Aggregator, aggJS, ep.DB, cfg.Streams, logger)
+	agg, err := chwriter.Setup(ctx, cfg.Aggregator, aggJS, ep.DB, cfg.Streams, logger)
 	if err != nil {
 		return err
 	}

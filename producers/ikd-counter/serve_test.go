@@ -18,6 +18,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/ikd-pipeline/ikd/consumers/aggregator"
+	"github.com/ikd-pipeline/ikd/consumers/aggregator/chwriter"
 	"github.com/ikd-pipeline/ikd/internal/broker"
 	"github.com/ikd-pipeline/ikd/internal/events"
 	"github.com/ikd-pipeline/ikd/internal/testenv"
@@ -154,7 +155,7 @@ func checkCountedOnce(t *testing.T, js jetstream.JetStream, accepted []string) {
 	conn := testenv.Warehouse(t)
 	cfg := aggregator.Config{Durable: "ikd-aggregator", BatchSize: 5000, FlushInterval: 50 * time.Millisecond, AckWait: 30 * time.Second,
 		MaxDeliver: 3, RefusedDelay: 10 * time.Millisecond, RetryMaxInterval: 200 * time.Millisecond, FutureTolerance: 10 * time.Minute}
-	agg, err := aggregator.Setup(t.Context(), cfg, js, conn, broker.StreamOptions{}, testenv.Quiet)
+	agg, err := chwriter.Setup(t.Context(), cfg, js, conn, broker.StreamOptions{}, testenv.Quiet)
 	if err != nil {
 		t.Fatal(err)
 	}
