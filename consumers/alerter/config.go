@@ -75,14 +75,8 @@ type Config struct {
 }
 
 // DefaultConfig is Config with the defaults of its tags, which ikd-alerter
-// runs with when nothing is set (a test holds the two together).
-func DefaultConfig() Config {
-	return Config{
-		Durable: "ikd-alerter", Interval: time.Minute, MarginPct: 5, CriticalFactor: 0.5, HysteresisPct: 2,
-		StaleDays: 14, WebhookMaxElapsed: time.Minute, WebhookInitialInterval: 500 * time.Millisecond,
-		WebhookTimeout: 10 * time.Second, WebhookQueue: 1000,
-	}
-}
+// runs with when nothing is set: the tags are the one place they are written.
+func DefaultConfig() Config { return config.MustDefaults[Config]() }
 
 // Validate refuses values that would break the alerter or silence it.
 func (c Config) Validate() error {

@@ -11,6 +11,8 @@ import (
 	"fmt"
 	"net"
 	"time"
+
+	"github.com/ikd-pipeline/ikd/internal/config"
 )
 
 // Config is the page's configuration, read from IKD_PAPAN_*.
@@ -28,10 +30,9 @@ type Config struct {
 	QueryTimeout time.Duration `envconfig:"QUERY_TIMEOUT" default:"20s"`
 }
 
-// DefaultConfig is Config with its tags' defaults.
-func DefaultConfig() Config {
-	return Config{Listen: "127.0.0.1:8480", StaleAfter: 15 * time.Minute, QueryTimeout: 20 * time.Second}
-}
+// DefaultConfig is Config with its tags' defaults, the one place they are
+// written.
+func DefaultConfig() Config { return config.MustDefaults[Config]() }
 
 // Validate names the variable that is wrong.
 func (c Config) Validate() error {
