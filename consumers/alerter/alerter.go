@@ -6,8 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"net/http"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -24,6 +22,42 @@ import (
 	"github.com/ikd-pipeline/ikd/internal/retry"
 )
 
+// What the alerter reads and writes, as it needs them; the rules in eval.go
+// see none of it. The warehouse (store.go) is its AttainmentReader and
+// AlertStore, IKD_ALERTS (publish.go) its Publisher, the webhook
+// (webhook.go) a Sink.
+
+// AttainmentReader reads regions' figures.
+type AttainmentReader interface {
+	// Attainment returns, as of now's day in WIB, the current year's figures
+	// of every region with a target and some of the year gone, or only of
+	// the named cities and their provinces when cities is not nil.
+	Attainment(ctx context.Context, now time.Time, cities []string) ([]Row, error)
+}
+
+// AlertStore keeps the history of transitions that every alerter shares.
+type AlertStore interface {
+	// Latest returns the latest transition of every alert, by Key().
+	Latest(ctx context.Context) (map[string]Alert, error)
+	// Record appends a transition; the same transition recorded twice is
+	// kept once.
+	Record(ctx context.Context, al Alert) error
+}
+
+// Publisher announces a transition to its subscribers before it is
+// recorded. fresh is false when the transition had been published already,
+// by another alerter or an earlier attempt.
+type Publisher interface {
+	Publish(ctx context.Context, al Alert) (fresh bool, err error)
+}
+
+// Sink is told of every new transition after it is recorded. Send must not
+// wait on anything slow; Close stops it.
+type Sink interface {
+	Send(al Alert)
+	Close()
+}
+
 // Stats are running totals since start.
 type Stats struct {
 	Evaluations      atomic.Uint64
@@ -36,11 +70,13 @@ type Stats struct {
 
 // Alerter evaluates the rules and keeps the state of every alert.
 type Alerter struct {
-	cfg      Config
-	js       jetstream.JetStream
-	conn     driver.Conn
-	consumer jetstream.Consumer
-	logger   *slog.Logger
+	cfg       Config
+	consumer  jetstream.Consumer
+	reader    AttainmentReader
+	store     AlertStore
+	publisher Publisher
+	sinks     []Sink
+	logger    *slog.Logger
 	// Now is the clock; evaluation is as of Now's date in WIB. Tests set it.
 	Now   func() time.Time
 	Stats Stats
@@ -48,11 +84,6 @@ type Alerter struct {
 	evalMu sync.Mutex // one evaluation at a time
 	mu     sync.RWMutex
 	state  map[string]Alert // latest transition per Key()
-
-	hooks     chan Alert
-	client    *http.Client
-	stopHooks context.CancelFunc
-	hooksDone chan struct{}
 
 	// Run's loop alone touches these: the pause after a failed fetch and
 	// how many failed in a row.
@@ -92,36 +123,109 @@ func New(ctx context.Context, cfg Config, js jetstream.JetStream, conn driver.Co
 	if err != nil {
 		return nil, fmt.Errorf("create consumer %s on %s: %w", cfg.Durable, broker.ChangesStream, err)
 	}
-	a := &Alerter{cfg: cfg, js: js, conn: conn, consumer: consumer, logger: logger, Now: time.Now, state: map[string]Alert{}, fetchPause: fetchPolicy.BackOff()}
+	wh := warehouseStore{conn}
+	a := &Alerter{cfg: cfg, consumer: consumer, reader: wh, store: wh, logger: logger, Now: time.Now, fetchPause: fetchPolicy.BackOff()}
+	a.publisher = streamPublisher{js: js, failed: &a.Stats.PublishFailed}
 	if err := a.load(ctx); err != nil {
 		return nil, err
 	}
 	if cfg.WebhookURL != "" {
-		a.startWebhook()
+		a.sinks = append(a.sinks, startWebhook(cfg, &a.Stats, logger))
 	}
 	return a, nil
 }
 
-// Close stops the webhook sender; deliveries still queued are dropped.
+// Close stops the sinks; webhook deliveries still queued are dropped.
 func (a *Alerter) Close() {
-	if a.stopHooks != nil {
-		a.stopHooks()
-		<-a.hooksDone
-		a.stopHooks = nil
+	for _, s := range a.sinks {
+		s.Close()
 	}
+	a.sinks = nil
 }
 
 // Firing returns the alerts firing now, by Key().
 func (a *Alerter) Firing() map[string]Alert {
 	a.mu.RLock()
 	defer a.mu.RUnlock()
-	out := make(map[string]Alert)
-	for k, al := range a.state {
+	return firing(a.state)
+}
+
+// load takes the latest transition of every alert from the store as the
+// state.
+func (a *Alerter) load(ctx context.Context) error {
+	state, err := a.store.Latest(ctx)
+	if err != nil {
+		return err
+	}
+	a.mu.Lock()
+	a.state = state
+	a.mu.Unlock()
+	return nil
+}
+
+// Evaluate applies the rules to the named cities and their provinces, or to
+// every region when cities is nil, as of a.Now(), resolves the alerts of the
+// years (WIB) gone by, and records, publishes and posts every transition.
+func (a *Alerter) Evaluate(ctx context.Context, cities []string) error {
+	a.evalMu.Lock()
+	defer a.evalMu.Unlock()
+	// Other alerters may have recorded transitions since: start from what
+	// the store holds, the one history every replica shares.
+	if err := a.load(ctx); err != nil {
+		return err
+	}
+	now := a.Now()
+	rows, err := a.reader.Attainment(ctx, now, cities)
+	if err != nil {
+		return err
+	}
+	a.Stats.Evaluations.Add(1)
+	// Only Evaluate replaces the state, under evalMu: it stays as loaded.
+	a.mu.RLock()
+	changes := yearEnded(a.state, now)
+	for _, r := range rows {
+		changes = append(changes, transitions(a.cfg, a.state, r, now)...)
+	}
+	a.mu.RUnlock()
+	return a.apply(ctx, changes)
+}
+
+// apply publishes each transition, then records it and takes it into the
+// state. The publication goes first, under the transition's Nats-Msg-Id, so
+// that an alerter dying between the two leaves the transition unrecorded, and
+// another alerter (or this one, next time) finds it again: the broker drops
+// the repeated publication within its duplicate window, and ikd.alerts drops
+// the repeated row by its insert token. Only the alerter whose publication
+// was new logs it and sends it to the sinks. A transition that could not be
+// published is neither recorded nor taken, so the next evaluation tries again.
+func (a *Alerter) apply(ctx context.Context, changes []Alert) error {
+	var errs []error
+	for _, al := range changes {
+		fresh, err := a.publisher.Publish(ctx, al)
+		if err == nil {
+			err = a.store.Record(ctx, al)
+		}
+		if err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		a.mu.Lock()
+		a.state[al.Key()] = al
+		a.mu.Unlock()
+		if !fresh {
+			continue
+		}
 		if al.State == Firing {
-			out[k] = al
+			a.Stats.Fired.Add(1)
+		} else {
+			a.Stats.Resolved.Add(1)
+		}
+		a.logger.Info("alert", "rule", al.Rule, "state", al.State, "severity", al.Severity, "region", al.RegionCode, "year", al.Year, "alert_id", al.AlertID, "message", al.Message)
+		for _, s := range a.sinks {
+			s.Send(al)
 		}
 	}
-	return out
+	return errors.Join(errs...)
 }
 
 // Run evaluates every region at start and every Interval, and the regions
@@ -178,7 +282,11 @@ func (a *Alerter) poll(ctx context.Context) error {
 	var cities []string
 	for msg := range msgs.Messages() {
 		got = append(got, msg)
-		cities = append(cities, a.announced(msg)...)
+		named, err := announcedCities(msg.Data())
+		if err != nil {
+			a.logger.Warn("unreadable change announcement", "subject", msg.Subject(), "err", err)
+		}
+		cities = append(cities, named...)
 	}
 	if len(cities) > 0 {
 		if err := a.Evaluate(ctx, cities); err != nil && ctx.Err() == nil {
@@ -197,25 +305,57 @@ func (a *Alerter) poll(ctx context.Context) error {
 	return nil
 }
 
-// announced returns the cities named by one change announcement.
-func (a *Alerter) announced(msg jetstream.Msg) []string {
+// announcedCities returns the cities named by one change announcement.
+func announcedCities(data []byte) ([]string, error) {
 	var ann contract.Announcement
-	if err := json.Unmarshal(msg.Data(), &ann); err != nil {
-		a.logger.Warn("unreadable change announcement", "subject", msg.Subject(), "err", err)
-		return nil
+	if err := json.Unmarshal(data, &ann); err != nil {
+		return nil, err
 	}
-	return ann.Cities
+	return ann.Cities, nil
 }
 
-// fetchFailed handles a failed fetch: a wait that ran out empty is normal, a
-// deleted consumer ends Run (only New recreates it, so a restart mends it),
-// anything else is logged and retried after a pause so as not to spin.
-func (a *Alerter) fetchFailed(ctx context.Context, err error) error {
+// fetchOutcome is what a failed fetch means for Run.
+type fetchOutcome int
+
+const (
+	// fetchQuiet: a wait that ran out empty, or shutdown; nothing to say.
+	fetchQuiet fetchOutcome = iota + 1
+	// fetchGone: the durable consumer was deleted; only New recreates it,
+	// so Run ends and a restart mends it.
+	fetchGone
+	// fetchAsk: the consumer may be gone; a fetch reports its deletion only
+	// when it happens during that fetch, later ones just find no responders.
+	fetchAsk
+	// fetchRetry: anything else; paused and retried, so as not to spin.
+	fetchRetry
+)
+
+// judgeFetch says what a failed fetch means; stopping is whether Run's
+// context has ended.
+func judgeFetch(err error, stopping bool) fetchOutcome {
 	switch {
-	case ctx.Err() != nil, errors.Is(err, nats.ErrTimeout), errors.Is(err, jetstream.ErrNoMessages):
+	case stopping, errors.Is(err, nats.ErrTimeout), errors.Is(err, jetstream.ErrNoMessages):
+		return fetchQuiet
+	case errors.Is(err, jetstream.ErrConsumerDeleted), errors.Is(err, jetstream.ErrConsumerNotFound):
+		return fetchGone
+	case errors.Is(err, nats.ErrNoResponders):
+		return fetchAsk
+	}
+	return fetchRetry
+}
+
+// fetchFailed handles a failed fetch as judgeFetch says: it returns an error
+// only when the consumer is gone.
+func (a *Alerter) fetchFailed(ctx context.Context, err error) error {
+	outcome := judgeFetch(err, ctx.Err() != nil)
+	if outcome == fetchAsk && a.consumerGone(ctx) {
+		outcome = fetchGone
+	}
+	switch outcome {
+	case fetchQuiet:
 		a.fetched()
 		return nil
-	case a.consumerGone(ctx, err):
+	case fetchGone:
 		return fmt.Errorf("fetch from %s: consumer %s is gone: %w", broker.ChangesStream, a.cfg.Durable, err)
 	}
 	// An outage may last hours: its first failure and every thousandth are logged.
@@ -234,19 +374,11 @@ func (a *Alerter) fetched() {
 	}
 }
 
-// consumerGone tells whether err means the durable consumer no longer exists.
-// A fetch reports its deletion only when it happens during that fetch; later
-// fetches just find no responders, so those ask the server.
-func (a *Alerter) consumerGone(ctx context.Context, err error) bool {
-	if errors.Is(err, jetstream.ErrConsumerDeleted) || errors.Is(err, jetstream.ErrConsumerNotFound) {
-		return true
-	}
-	if !errors.Is(err, nats.ErrNoResponders) {
-		return false
-	}
+// consumerGone asks the server whether the durable consumer still exists.
+func (a *Alerter) consumerGone(ctx context.Context) bool {
 	ictx, cancel := context.WithTimeout(ctx, 5*time.Second)
 	defer cancel()
-	_, err = a.consumer.Info(ictx)
+	_, err := a.consumer.Info(ictx)
 	return errors.Is(err, jetstream.ErrConsumerNotFound)
 }
 
@@ -255,43 +387,4 @@ func sleep(ctx context.Context, d time.Duration) {
 	case <-ctx.Done():
 	case <-time.After(d):
 	}
-}
-
-// publish sends one transition to IKD_ALERTS under its MsgID and tells
-// whether the broker took it as new (false: another alerter, or an earlier
-// attempt, published it within the duplicate window).
-func (a *Alerter) publish(ctx context.Context, al Alert) (bool, error) {
-	data, err := json.Marshal(al)
-	if err != nil {
-		return false, fmt.Errorf("encode alert %s: %w", al.MsgID(), err)
-	}
-	msg := nats.NewMsg(al.Subject())
-	msg.Data = data
-	msg.Header.Set(nats.MsgIdHdr, al.MsgID())
-	pctx, cancel := context.WithTimeout(ctx, 5*time.Second)
-	defer cancel()
-	ack, err := a.js.PublishMsg(pctx, msg)
-	if err != nil {
-		a.Stats.PublishFailed.Add(1)
-		return false, fmt.Errorf("publish alert %s to %s: %w", al.MsgID(), msg.Subject, err)
-	}
-	return !ack.Duplicate, nil
-}
-
-// post queues the alert for the webhook, if there is one.
-func (a *Alerter) post(al Alert) {
-	if a.hooks == nil {
-		return
-	}
-	select {
-	case a.hooks <- al:
-	default:
-		a.Stats.WebhookFailed.Add(1)
-		a.logger.Error("webhook queue full; alert not posted", "alert_id", al.AlertID, "state", al.State)
-	}
-}
-
-func provinceOf(city string) string {
-	p, _, _ := strings.Cut(city, ".")
-	return p
 }

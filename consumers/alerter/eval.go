@@ -1,8 +1,6 @@
 package alerter
 
 import (
-	"context"
-	"errors"
 	"fmt"
 	"regexp"
 	"slices"
@@ -11,6 +9,10 @@ import (
 
 	"github.com/ikd-pipeline/ikd/internal/events"
 )
+
+// The rules, apart from the broker and the warehouse: which transitions a
+// region's figures and the latest transition of each of its alerts give is a
+// function of those alone, so replicas agree and tests need no server.
 
 var cityCode = regexp.MustCompile(`^[0-9]{2}\.[0-9]{2}$`)
 
@@ -34,77 +36,13 @@ func (r Row) region() string {
 	return r.ProvinceCode
 }
 
-// Evaluate applies the rules to the named cities and their provinces, or to
-// every region when cities is nil, as of a.Now(), resolves the alerts of the
-// years (WIB) gone by, and records, publishes and posts every transition.
-func (a *Alerter) Evaluate(ctx context.Context, cities []string) error {
-	a.evalMu.Lock()
-	defer a.evalMu.Unlock()
-	// Other alerters may have recorded transitions since: start from what
-	// ikd.alerts holds, the one history every replica shares.
-	if err := a.load(ctx); err != nil {
-		return err
-	}
-	now := a.Now()
-	rows, err := a.query(ctx, now, cities)
-	if err != nil {
-		return err
-	}
-	a.Stats.Evaluations.Add(1)
-	changes := a.yearEnded(now)
-	for _, r := range rows {
-		a.mu.RLock()
-		changes = append(changes, transitions(a.cfg, a.state, r, now)...)
-		a.mu.RUnlock()
-	}
-	return a.apply(ctx, changes)
-}
-
-// apply publishes each transition, then records it and takes it into the
-// state. The publication goes first, under the transition's Nats-Msg-Id, so
-// that an alerter dying between the two leaves the transition unrecorded, and
-// another alerter (or this one, next time) finds it again: the broker drops
-// the repeated publication within its duplicate window, and ikd.alerts drops
-// the repeated row by its insert token. Only the alerter whose publication
-// was new logs it and posts it to the webhook. A transition that could not be
-// published is neither recorded nor taken, so the next evaluation tries again.
-func (a *Alerter) apply(ctx context.Context, changes []Alert) error {
-	var errs []error
-	for _, al := range changes {
-		fresh, err := a.publish(ctx, al)
-		if err == nil {
-			err = a.record(ctx, al)
-		}
-		if err != nil {
-			errs = append(errs, err)
-			continue
-		}
-		a.mu.Lock()
-		a.state[al.Key()] = al
-		a.mu.Unlock()
-		if !fresh {
-			continue
-		}
-		if al.State == Firing {
-			a.Stats.Fired.Add(1)
-		} else {
-			a.Stats.Resolved.Add(1)
-		}
-		a.logger.Info("alert", "rule", al.Rule, "state", al.State, "severity", al.Severity, "region", al.RegionCode, "year", al.Year, "alert_id", al.AlertID, "message", al.Message)
-		a.post(al)
-	}
-	return errors.Join(errs...)
-}
-
-// yearEnded resolves the alerts still firing for a year before now's year in
-// WIB (as the warehouse counts years): only the current year is evaluated, so
-// nothing else would ever resolve them.
-func (a *Alerter) yearEnded(now time.Time) []Alert {
+// yearEnded resolves the alerts of state still firing for a year before
+// now's year in WIB (as the warehouse counts years): only the current year is
+// evaluated, so nothing else would ever resolve them.
+func yearEnded(state map[string]Alert, now time.Time) []Alert {
 	year := now.In(events.WIB).Year()
-	a.mu.RLock()
-	defer a.mu.RUnlock()
 	var out []Alert
-	for _, cur := range a.state {
+	for _, cur := range state {
 		if cur.State != Firing || cur.Year >= year {
 			continue
 		}
@@ -118,6 +56,40 @@ func (a *Alerter) yearEnded(now time.Time) []Alert {
 	return out
 }
 
+// firing is the alerts of state that are firing.
+func firing(state map[string]Alert) map[string]Alert {
+	out := make(map[string]Alert)
+	for k, al := range state {
+		if al.State == Firing {
+			out[k] = al
+		}
+	}
+	return out
+}
+
+// regionsOf is the well-formed city codes among cities, each once, and
+// their provinces: what an announcement asks to evaluate. A code that is
+// not a city's is dropped, so that nothing else reaches a query.
+func regionsOf(cities []string) (cs, ps []string) {
+	for _, c := range cities {
+		if !cityCode.MatchString(c) {
+			continue
+		}
+		if !slices.Contains(cs, c) {
+			cs = append(cs, c)
+		}
+		if p := provinceOf(c); !slices.Contains(ps, p) {
+			ps = append(ps, p)
+		}
+	}
+	return cs, ps
+}
+
+func provinceOf(city string) string {
+	p, _, _ := strings.Cut(city, ".")
+	return p
+}
+
 // stamp is the time of a new transition of cur: now, or just after cur's own
 // when known, so that the transitions of one alert are ordered by at even
 // under a frozen clock.
@@ -127,69 +99,6 @@ func stamp(now time.Time, cur Alert, known bool) time.Time {
 		return cur.At.Add(time.Millisecond)
 	}
 	return at
-}
-
-// query reads the current year's rows with a target and some of the year gone;
-// the current year is that of as_of, now's day in WIB. Every value is a bound
-// parameter.
-func (a *Alerter) query(ctx context.Context, now time.Time, cities []string) ([]Row, error) {
-	day := now.In(events.WIB).Format("2006-01-02")
-	const where = " WHERE year = toYear(as_of) AND target > 0 AND expected_pct > 0"
-	cityQuery := `SELECT year, province_code, city_code, city_name, activated, target, attainment_pct, expected_pct, last_activation_at
-		 FROM ikd.attainment_city_as_of(as_of = ?)` + where
-	provinceQuery := `SELECT year, province_code, '', province_name, activated, target, attainment_pct, expected_pct, last_activation_at
-		 FROM ikd.attainment_province_as_of(as_of = ?)` + where
-	cityArgs, provinceArgs := []any{day}, []any{day}
-	if cities != nil {
-		var cs, ps []string
-		for _, c := range cities {
-			if !cityCode.MatchString(c) {
-				continue
-			}
-			if !slices.Contains(cs, c) {
-				cs = append(cs, c)
-			}
-			if p := provinceOf(c); !slices.Contains(ps, p) {
-				ps = append(ps, p)
-			}
-		}
-		if len(cs) == 0 {
-			return nil, nil
-		}
-		cityQuery += " AND has(?, city_code)"
-		provinceQuery += " AND has(?, province_code)"
-		cityArgs, provinceArgs = append(cityArgs, cs), append(provinceArgs, ps)
-	}
-	var out []Row
-	for _, q := range []struct {
-		sql  string
-		args []any
-	}{{cityQuery, cityArgs}, {provinceQuery, provinceArgs}} {
-		rows, err := a.conn.Query(ctx, q.sql, q.args...)
-		if err != nil {
-			return nil, fmt.Errorf("read attainment: %w", err)
-		}
-		for rows.Next() {
-			var r Row
-			var year uint16
-			var last *time.Time // NULL: no activation in the year
-			if err := rows.Scan(&year, &r.ProvinceCode, &r.CityCode, &r.Name, &r.Activated, &r.Target, &r.AttainmentPct, &r.ExpectedPct, &last); err != nil {
-				rows.Close()
-				return nil, fmt.Errorf("read attainment: %w", err)
-			}
-			r.Year = int(year)
-			if last != nil {
-				r.LastActivationAt = *last
-			}
-			out = append(out, r)
-		}
-		err = rows.Err()
-		rows.Close()
-		if err != nil {
-			return nil, fmt.Errorf("read attainment: %w", err)
-		}
-	}
-	return out, nil
 }
 
 // verdict is what a rule says about a region now.

@@ -6,14 +6,23 @@ import (
 	"time"
 
 	"github.com/ClickHouse/clickhouse-go/v2"
+	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
+
+	"github.com/ikd-pipeline/ikd/internal/events"
 )
 
-// record appends one transition to ikd.alerts under its Nats-Msg-Id as the
+// warehouseStore is the warehouse as the alerter's AttainmentReader (the
+// attainment views) and AlertStore (ikd.alerts).
+type warehouseStore struct {
+	conn driver.Conn
+}
+
+// Record appends one transition to ikd.alerts under its Nats-Msg-Id as the
 // insert's deduplication token: the same transition recorded by another
 // alerter, or again after a crash, is dropped by the warehouse.
-func (a *Alerter) record(ctx context.Context, al Alert) error {
+func (w warehouseStore) Record(ctx context.Context, al Alert) error {
 	ctx = clickhouse.Context(ctx, clickhouse.WithSettings(clickhouse.Settings{"insert_deduplication_token": "alert-" + al.MsgID()}))
-	batch, err := a.conn.PrepareBatch(ctx, `INSERT INTO ikd.alerts (alert_id, rule, severity, state, year, region_code,
+	batch, err := w.conn.PrepareBatch(ctx, `INSERT INTO ikd.alerts (alert_id, rule, severity, state, year, region_code,
 		province_code, city_code, region_name, attainment_pct, expected_pct, target, activated, message, at)`)
 	if err != nil {
 		return fmt.Errorf("record alert %s: %w", al.MsgID(), err)
@@ -29,15 +38,15 @@ func (a *Alerter) record(ctx context.Context, al Alert) error {
 	return nil
 }
 
-// load reads the latest transition of every (rule, region, year).
-func (a *Alerter) load(ctx context.Context) error {
-	rows, err := a.conn.Query(ctx, `SELECT rule, region_code, year,
+// Latest reads the latest transition of every (rule, region, year).
+func (w warehouseStore) Latest(ctx context.Context) (map[string]Alert, error) {
+	rows, err := w.conn.Query(ctx, `SELECT rule, region_code, year,
 		argMax(alert_id, at), argMax(severity, at), argMax(state, at), argMax(province_code, at), argMax(city_code, at),
 		argMax(region_name, at), argMax(attainment_pct, at), argMax(expected_pct, at), argMax(target, at),
 		argMax(activated, at), argMax(message, at), max(at)
 		FROM ikd.alerts GROUP BY rule, region_code, year`)
 	if err != nil {
-		return fmt.Errorf("load alert state: %w", err)
+		return nil, fmt.Errorf("load alert state: %w", err)
 	}
 	defer rows.Close()
 	state := map[string]Alert{}
@@ -48,16 +57,65 @@ func (a *Alerter) load(ctx context.Context) error {
 		var at time.Time
 		if err := rows.Scan(&rule, &al.RegionCode, &year, &al.AlertID, &severity, &st, &al.ProvinceCode, &al.CityCode,
 			&al.RegionName, &al.AttainmentPct, &al.ExpectedPct, &al.Target, &al.Activated, &al.Message, &at); err != nil {
-			return fmt.Errorf("load alert state: %w", err)
+			return nil, fmt.Errorf("load alert state: %w", err)
 		}
 		al.Rule, al.Severity, al.State, al.Year, al.At = Rule(rule), Severity(severity), State(st), int(year), at.UTC()
 		state[al.Key()] = al
 	}
 	if err := rows.Err(); err != nil {
-		return fmt.Errorf("load alert state: %w", err)
+		return nil, fmt.Errorf("load alert state: %w", err)
 	}
-	a.mu.Lock()
-	a.state = state
-	a.mu.Unlock()
-	return nil
+	return state, nil
+}
+
+// Attainment reads the current year's rows with a target and some of the year
+// gone; the current year is that of as_of, now's day in WIB. Every value is a
+// bound parameter.
+func (w warehouseStore) Attainment(ctx context.Context, now time.Time, cities []string) ([]Row, error) {
+	day := now.In(events.WIB).Format("2006-01-02")
+	const where = " WHERE year = toYear(as_of) AND target > 0 AND expected_pct > 0"
+	cityQuery := `SELECT year, province_code, city_code, city_name, activated, target, attainment_pct, expected_pct, last_activation_at
+		 FROM ikd.attainment_city_as_of(as_of = ?)` + where
+	provinceQuery := `SELECT year, province_code, '', province_name, activated, target, attainment_pct, expected_pct, last_activation_at
+		 FROM ikd.attainment_province_as_of(as_of = ?)` + where
+	cityArgs, provinceArgs := []any{day}, []any{day}
+	if cities != nil {
+		cs, ps := regionsOf(cities)
+		if len(cs) == 0 {
+			return nil, nil
+		}
+		cityQuery += " AND has(?, city_code)"
+		provinceQuery += " AND has(?, province_code)"
+		cityArgs, provinceArgs = append(cityArgs, cs), append(provinceArgs, ps)
+	}
+	var out []Row
+	for _, q := range []struct {
+		sql  string
+		args []any
+	}{{cityQuery, cityArgs}, {provinceQuery, provinceArgs}} {
+		rows, err := w.conn.Query(ctx, q.sql, q.args...)
+		if err != nil {
+			return nil, fmt.Errorf("read attainment: %w", err)
+		}
+		for rows.Next() {
+			var r Row
+			var year uint16
+			var last *time.Time // NULL: no activation in the year
+			if err := rows.Scan(&year, &r.ProvinceCode, &r.CityCode, &r.Name, &r.Activated, &r.Target, &r.AttainmentPct, &r.ExpectedPct, &last); err != nil {
+				rows.Close()
+				return nil, fmt.Errorf("read attainment: %w", err)
+			}
+			r.Year = int(year)
+			if last != nil {
+				r.LastActivationAt = *last
+			}
+			out = append(out, r)
+		}
+		err = rows.Err()
+		rows.Close()
+		if err != nil {
+			return nil, fmt.Errorf("read attainment: %w", err)
+		}
+	}
+	return out, nil
 }

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"net/http"
 	"net/url"
 	"time"
@@ -15,34 +16,62 @@ import (
 	"github.com/ikd-pipeline/ikd/internal/retry"
 )
 
-// startWebhook starts the one goroutine that posts alerts, in order, so that
-// a slow or failing webhook never holds up evaluation.
-func (a *Alerter) startWebhook() {
-	size := a.cfg.WebhookQueue
+// webhook is the Sink that posts alerts to IKD_ALERTER_WEBHOOK_URL from one
+// goroutine, in order, so that a slow or failing webhook never holds up
+// evaluation.
+type webhook struct {
+	cfg    Config
+	client *http.Client
+	stats  *Stats
+	logger *slog.Logger
+	queue  chan Alert
+	stop   context.CancelFunc
+	done   chan struct{}
+}
+
+// startWebhook starts the sender.
+func startWebhook(cfg Config, stats *Stats, logger *slog.Logger) *webhook {
+	size := cfg.WebhookQueue
 	if size <= 0 {
 		size = 1000
 	}
-	a.hooks = make(chan Alert, size)
-	a.client = &http.Client{Timeout: a.cfg.WebhookTimeout}
 	ctx, cancel := context.WithCancel(context.Background())
-	a.stopHooks = cancel
-	a.hooksDone = make(chan struct{})
+	w := &webhook{cfg: cfg, client: &http.Client{Timeout: cfg.WebhookTimeout}, stats: stats, logger: logger,
+		queue: make(chan Alert, size), stop: cancel, done: make(chan struct{})}
 	go func() {
-		defer close(a.hooksDone)
+		defer close(w.done)
 		for {
 			select {
 			case <-ctx.Done():
 				return
-			case al := <-a.hooks:
-				a.deliver(ctx, al)
+			case al := <-w.queue:
+				w.deliver(ctx, al)
 			}
 		}
 	}()
+	return w
+}
+
+// Send queues the alert; when the queue is full it is dropped and logged
+// (IKD_ALERTS and ikd.alerts still hold it).
+func (w *webhook) Send(al Alert) {
+	select {
+	case w.queue <- al:
+	default:
+		w.stats.WebhookFailed.Add(1)
+		w.logger.Error("webhook queue full; alert not posted", "alert_id", al.AlertID, "state", al.State)
+	}
+}
+
+// Close stops the sender; deliveries still queued are dropped.
+func (w *webhook) Close() {
+	w.stop()
+	<-w.done
 }
 
 // deliver posts one alert with capped exponential backoff; it logs once, when
 // it gives up.
-func (a *Alerter) deliver(ctx context.Context, al Alert) {
+func (w *webhook) deliver(ctx context.Context, al Alert) {
 	body, err := json.Marshal(al)
 	if err != nil {
 		return
@@ -50,39 +79,50 @@ func (a *Alerter) deliver(ctx context.Context, al Alert) {
 	attempts := 0
 	post := func() error {
 		attempts++
-		req, err := http.NewRequestWithContext(ctx, http.MethodPost, a.cfg.WebhookURL, bytes.NewReader(body))
-		if err != nil {
-			return &refusedError{err}
-		}
-		req.Header.Set("Content-Type", "application/json")
-		req.Header.Set("Idempotency-Key", al.MsgID())
-		resp, err := a.client.Do(req)
-		if err != nil {
-			return redactURLError(err)
-		}
-		_, _ = io.Copy(io.Discard, resp.Body)
-		resp.Body.Close()
-		switch {
-		case resp.StatusCode < 300:
-			return nil
-		case resp.StatusCode >= 500 || resp.StatusCode == http.StatusTooManyRequests || resp.StatusCode == http.StatusRequestTimeout:
-			return fmt.Errorf("webhook answered %s", resp.Status)
-		default:
-			return &refusedError{fmt.Errorf("webhook answered %s", resp.Status)}
-		}
+		return w.post(ctx, al, body)
 	}
-	err = retry.Do(ctx, webhookPolicy(a.cfg), post, func(err error) bool { return !errors.As(err, new(*refusedError)) }, nil)
+	err = retry.Do(ctx, webhookPolicy(w.cfg), post, func(err error) bool { return !errors.As(err, new(*refusedError)) }, nil)
 	if err != nil {
 		if ctx.Err() == nil {
-			a.Stats.WebhookFailed.Add(1)
-			a.logger.Error("webhook delivery failed", "alert_id", al.AlertID, "state", al.State, "attempts", attempts, "err", err)
+			w.stats.WebhookFailed.Add(1)
+			w.logger.Error("webhook delivery failed", "alert_id", al.AlertID, "state", al.State, "attempts", attempts, "err", err)
 		}
 		return
 	}
-	a.Stats.WebhookDelivered.Add(1)
+	w.stats.WebhookDelivered.Add(1)
 	if attempts > 1 {
-		a.logger.Info("webhook delivered after retries", "alert_id", al.AlertID, "attempts", attempts)
+		w.logger.Info("webhook delivered after retries", "alert_id", al.AlertID, "attempts", attempts)
 	}
+}
+
+// post makes one attempt; a *refusedError is an answer no repost changes.
+func (w *webhook) post(ctx context.Context, al Alert, body []byte) error {
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, w.cfg.WebhookURL, bytes.NewReader(body))
+	if err != nil {
+		return &refusedError{err}
+	}
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("Idempotency-Key", al.MsgID())
+	resp, err := w.client.Do(req)
+	if err != nil {
+		return redactURLError(err)
+	}
+	_, _ = io.Copy(io.Discard, resp.Body)
+	resp.Body.Close()
+	return judgeAnswer(resp.StatusCode, resp.Status)
+}
+
+// judgeAnswer is what a webhook's answer means: nil for taken, an error to
+// retry when a later post may be taken (the server's trouble, throttling, a
+// timeout), a *refusedError otherwise.
+func judgeAnswer(code int, status string) error {
+	switch {
+	case code < 300:
+		return nil
+	case code >= 500 || code == http.StatusTooManyRequests || code == http.StatusRequestTimeout:
+		return fmt.Errorf("webhook answered %s", status)
+	}
+	return &refusedError{fmt.Errorf("webhook answered %s", status)}
 }
 
 // webhookMaxInterval caps the wait between two posts of one alert.
