@@ -68,9 +68,9 @@ func (e *env) alerter(t *testing.T, cfg alerter.Config) *alerter.Alerter {
 	return a
 }
 
-func (e *env) exec(t *testing.T, sql string) {
+func (e *env) exec(t *testing.T, sql string, args ...any) {
 	t.Helper()
-	if err := e.conn.Exec(e.ctx, sql); err != nil {
+	if err := e.conn.Exec(e.ctx, sql, args...); err != nil {
 		t.Fatalf("%s: %v", sql, err)
 	}
 }
@@ -79,11 +79,11 @@ func (e *env) exec(t *testing.T, sql string) {
 // and 11 February 2023 straight into ikd.events.
 func (e *env) activations(t *testing.T, city string, n int) {
 	t.Helper()
-	e.exec(t, fmt.Sprintf(`INSERT INTO ikd.events (event_id, type, resident, province_code, city_code, district_code, office_id, channel, occurred_at, stream_seq)
-		SELECT concat('%[1]s-', toString(number)), 'activation', lower(hex(MD5(concat('%[1]s-', toString(number))))),
-			splitByChar('.', '%[1]s')[1], '%[1]s', '%[1]s.01', 'OFF-01', 'counter',
-			addSeconds(toDateTime64('2023-01-02 00:00:00', 3, 'UTC'), (number * 7919) %% (40 * 86400)), number
-		FROM numbers(%[2]d)`, city, n))
+	e.exec(t, `INSERT INTO ikd.events (event_id, type, resident, province_code, city_code, district_code, office_id, channel, occurred_at, stream_seq)
+		SELECT concat(?, '-', toString(number)), 'activation', lower(hex(MD5(concat(?, '-', toString(number))))),
+			splitByChar('.', ?)[1], ?, concat(?, '.01'), 'OFF-01', 'counter',
+			addSeconds(toDateTime64('2023-01-02 00:00:00', 3, 'UTC'), (number * 7919) % (40 * 86400)), number
+		FROM numbers(?)`, city, city, city, city, city, n)
 }
 
 var targetVersion int
@@ -92,8 +92,8 @@ var targetVersion int
 func (e *env) target(t *testing.T, region, kind string, value float64, baseline uint64) {
 	t.Helper()
 	targetVersion++
-	e.exec(t, fmt.Sprintf(`INSERT INTO ikd.targets (year, region_code, kind, value, recorded_baseline, updated_at)
-		VALUES (2023, '%s', '%s', %v, %d, toDateTime64('2030-01-01 00:00:00', 3, 'UTC') + %d)`, region, kind, value, baseline, targetVersion))
+	e.exec(t, `INSERT INTO ikd.targets (year, region_code, kind, value, recorded_baseline, updated_at)
+		VALUES (2023, ?, ?, ?, ?, toDateTime64('2030-01-01 00:00:00', 3, 'UTC') + ?)`, region, kind, value, baseline, targetVersion)
 }
 
 type viewRow struct {
