@@ -11,17 +11,16 @@ import (
 
 type everyKind struct {
 	Base
-	Name    string               `envconfig:"NAME" default:"ikd"`
-	On      bool                 `envconfig:"ON" default:"true"`
-	Count   int                  `envconfig:"COUNT" default:"0x10"`
-	Small   int8                 `envconfig:"SMALL" default:"-3"`
-	Bytes   uint64               `envconfig:"BYTES" default:"1073741824"`
-	Ratio   float64              `envconfig:"RATIO" default:"0.5"`
-	Wait    time.Duration        `envconfig:"WAIT" default:"1m30s"`
-	Unset   string               `envconfig:"UNSET"`
-	Nested  inner                `envconfig:"NESTED"`
-	Anon    struct{ Deep inner } `envconfig:"ANON"`
-	private int
+	Name   string               `envconfig:"NAME" default:"ikd"`
+	On     bool                 `envconfig:"ON" default:"true"`
+	Count  int                  `envconfig:"COUNT" default:"0x10"`
+	Small  int8                 `envconfig:"SMALL" default:"-3"`
+	Bytes  uint64               `envconfig:"BYTES" default:"1073741824"`
+	Ratio  float64              `envconfig:"RATIO" default:"0.5"`
+	Wait   time.Duration        `envconfig:"WAIT" default:"1m30s"`
+	Unset  string               `envconfig:"UNSET"`
+	Nested inner                `envconfig:"NESTED"`
+	Anon   struct{ Deep inner } `envconfig:"ANON"`
 }
 
 // The defaults a program runs with when nothing is set are those envconfig

@@ -1,7 +1,6 @@
 package agent
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -237,10 +236,4 @@ func brokerAt(t *testing.T, dir string, port int) *embeddedbroker.Broker {
 	b := testenv.BrokerAt(t, dir, port)
 	testenv.JetStream(t, b.URL())
 	return b
-}
-
-func jsonBody(v any) string {
-	var b bytes.Buffer
-	_ = json.NewEncoder(&b).Encode(v)
-	return b.String()
 }
