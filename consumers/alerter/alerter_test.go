@@ -134,25 +134,34 @@ func (e *env) rows(t *testing.T) []string {
 	return out
 }
 
-// published reads what IKD_ALERTS holds under filter, as "subject state".
+// published reads what IKD_ALERTS holds under filter, as "subject state":
+// as many messages as the stream counts under filter, however slowly they come.
 func (e *env) published(t *testing.T, filter string) []string {
 	t.Helper()
-	info, err := e.js.Stream(e.ctx, broker.AlertsStream)
+	s, err := e.js.Stream(e.ctx, broker.AlertsStream)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if info.CachedInfo().State.Msgs == 0 {
+	info, err := s.Info(e.ctx, jetstream.WithSubjectFilter(filter))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var n uint64
+	for _, k := range info.State.Subjects {
+		n += k
+	}
+	if n == 0 {
 		return nil
 	}
 	cons, err := e.js.OrderedConsumer(e.ctx, broker.AlertsStream, jetstream.OrderedConsumerConfig{FilterSubjects: []string{filter}})
 	if err != nil {
 		t.Fatal(err)
 	}
-	var out []string
-	for {
-		msg, err := cons.Next(jetstream.FetchMaxWait(300 * time.Millisecond))
+	out := make([]string, 0, n)
+	for range n {
+		msg, err := cons.Next(jetstream.FetchMaxWait(20 * time.Second))
 		if err != nil {
-			return out
+			t.Fatalf("alert %d of %d under %s: %v", len(out)+1, n, filter, err)
 		}
 		var al alerter.Alert
 		if err := json.Unmarshal(msg.Data(), &al); err != nil {
@@ -160,6 +169,7 @@ func (e *env) published(t *testing.T, filter string) []string {
 		}
 		out = append(out, msg.Subject()+" "+string(al.State))
 	}
+	return out
 }
 
 // february seeds the figures of the domain note.
@@ -377,12 +387,5 @@ func TestFailingWebhookIsRetriedAndDoesNotHoldUpAlerts(t *testing.T) {
 
 func waitFor(t *testing.T, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(20 * time.Second)
-	for time.Now().Before(deadline) {
-		if cond() {
-			return
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
-	t.Fatal("condition not met in 20s")
+	testenv.Eventually(t, 20*time.Second, testenv.Holds("the condition", cond))
 }

@@ -55,8 +55,15 @@ func TestRunStopsWithTheCauseWhenItsChangesConsumerIsDeleted(t *testing.T) {
 			}
 			done := run(e.ctx, a)
 			if whileFetching {
-				waitFor(t, func() bool { return a.Stats.Evaluations.Load() >= 1 })
-				time.Sleep(200 * time.Millisecond) // into the one-second wait of a fetch
+				// Into the wait of a fetch: the consumer holds its pull request.
+				waitFor(t, func() bool {
+					c, err := e.js.Consumer(e.ctx, broker.ChangesStream, cfg.Durable)
+					if err != nil {
+						return false
+					}
+					info, err := c.Info(e.ctx)
+					return err == nil && info.NumWaiting > 0
+				})
 				deleteConsumer()
 			}
 			select {
