@@ -22,6 +22,9 @@ func Load(cfg any) error {
 	if err := envconfig.Process(Prefix, cfg); err != nil {
 		return fmt.Errorf("configuration: %w", err)
 	}
+	if err := readSecretFiles(cfg); err != nil {
+		return fmt.Errorf("configuration: %w", err)
+	}
 	return Validate(cfg)
 }
 
@@ -34,7 +37,23 @@ func Log(logger *slog.Logger, program string, cfg any) {
 	logger.Info("configuration", attrs...)
 }
 
-func walk(prefix string, v reflect.Value, emit func(name, value string)) {
+func walk(prefix string, v reflect.Value, emit func(name string, value string)) {
+	eachField(prefix, v, func(name string, f reflect.StructField, fv reflect.Value) {
+		value := fmt.Sprint(fv.Interface())
+		if f.Tag.Get("secret") == "true" && value != "" {
+			value = masked
+		} else {
+			// A URL may carry a password or token whatever its tag says.
+			value = RedactURL(value)
+		}
+		emit(Prefix+"_"+name, value)
+	})
+}
+
+// eachField calls visit with every variable of the struct v points to: its
+// name without the IKD_ prefix, its field and its value, named as envconfig
+// names them.
+func eachField(prefix string, v reflect.Value, visit func(name string, f reflect.StructField, value reflect.Value)) {
 	if v.Kind() == reflect.Pointer {
 		v = v.Elem()
 	}
@@ -43,7 +62,7 @@ func walk(prefix string, v reflect.Value, emit func(name, value string)) {
 		f := t.Field(i)
 		if f.Anonymous && f.Type.Kind() == reflect.Struct {
 			// envconfig gives an embedded struct's fields no prefix of their own.
-			walk(prefix, v.Field(i), emit)
+			eachField(prefix, v.Field(i), visit)
 			continue
 		}
 		name := f.Tag.Get("envconfig")
@@ -52,17 +71,10 @@ func walk(prefix string, v reflect.Value, emit func(name, value string)) {
 		}
 		name = prefix + name
 		if f.Type.Kind() == reflect.Struct && f.Type.String() != "time.Time" {
-			walk(name+"_", v.Field(i), emit)
+			eachField(name+"_", v.Field(i), visit)
 			continue
 		}
-		value := fmt.Sprint(v.Field(i).Interface())
-		if f.Tag.Get("secret") == "true" && value != "" {
-			value = masked
-		} else {
-			// A URL may carry a password or token whatever its tag says.
-			value = RedactURL(value)
-		}
-		emit(Prefix+"_"+name, value)
+		visit(name, f, v.Field(i))
 	}
 }
 
