@@ -86,3 +86,8 @@ func exists(path string) bool {
 
 // structTag is a Go struct tag, read as reflect reads it.
 type structTag = reflect.StructTag
+
+// newScanTarget is a pointer to a new value of t, for rows.Scan.
+func newScanTarget(t reflect.Type) any { return reflect.New(t).Interface() }
+
+func deref(p any) any { return reflect.ValueOf(p).Elem().Interface() }
