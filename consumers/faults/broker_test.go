@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -18,6 +19,34 @@ import (
 	"github.com/ikd-pipeline/ikd/internal/broker"
 	"github.com/ikd-pipeline/ikd/internal/testenv"
 )
+
+// The broker of the fault tests is nats-server as its own process, at the
+// version go.mod pins, so that it can be SIGKILLed like a real one.
+var natsServer struct {
+	once sync.Once
+	path string
+	err  error
+}
+
+func natsServerBinary(t *testing.T) string {
+	t.Helper()
+	natsServer.once.Do(func() {
+		dir, err := os.MkdirTemp("", "ikd-faults-nats-")
+		if err != nil {
+			natsServer.err = err
+			return
+		}
+		natsServer.path = filepath.Join(dir, "nats-server")
+		out, err := exec.Command("go", "build", "-o", natsServer.path, "github.com/nats-io/nats-server/v2").CombinedOutput()
+		if err != nil {
+			natsServer.err = fmt.Errorf("go build nats-server: %v\n%s", err, out)
+		}
+	})
+	if natsServer.err != nil {
+		t.Fatal(natsServer.err)
+	}
+	return natsServer.path
+}
 
 // brokerProc is one run of nats-server on a store directory and port.
 type brokerProc struct {
@@ -30,7 +59,7 @@ type brokerProc struct {
 // once it answers JetStream requests.
 func startBroker(t *testing.T, dir string, port int) *brokerProc {
 	t.Helper()
-	cmd := exec.Command(testenv.NATSServer(t), "--config", brokerConfigFile(t, dir, port))
+	cmd := exec.Command(natsServerBinary(t), "--config", brokerConfigFile(t, dir, port))
 	b := &brokerProc{cmd: cmd, out: &lockedBuffer{}, done: make(chan struct{})}
 	cmd.Stdout, cmd.Stderr = b.out, b.out
 	if err := cmd.Start(); err != nil {

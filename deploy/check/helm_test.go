@@ -187,5 +187,6 @@ func TestTheNATSChartValuesMakeADurableClusterWithTheRolesPermissions(t *testing
 			t.Errorf("the configuration uses $%s, which container.env does not set", name)
 		}
 	}
-	checkNATSConfig(t, renderNATSConfig(t, v))
+	conf := renderNATSConfig(t, v)
+	checkNATSConfig(t, filepath.Dir(conf), conf)
 }

@@ -24,12 +24,21 @@ var unquotedVariable = regexp.MustCompile(`(?m)[:=]\s*(?:<<\s*)?\$([A-Za-z_][A-Z
 
 var includeLine = regexp.MustCompile(`(?m)^\s*include\s+["']?([^"'\s]+)`)
 
-// natsConfigs are the nats-server configurations under deploy/.
+// natsConfigs are the nats-server configurations under deploy/: every
+// *.conf that no other includes (node.conf and authorization.conf are
+// parts of others) and that, with what it includes, sets up JetStream.
 func natsConfigs(t *testing.T) []string {
 	t.Helper()
+	files := deployFiles(t, "*.conf")
+	included := map[string]bool{}
+	for _, f := range files {
+		for _, inc := range includes(t, f) {
+			included[filepath.Clean(inc)] = true
+		}
+	}
 	var confs []string
-	for _, f := range deployFiles(t, "*.conf") {
-		if strings.Contains(string(read(t, f)), "jetstream") {
+	for _, f := range files {
+		if !included[filepath.Clean(f)] && strings.Contains(confText(t, f), "jetstream") {
 			confs = append(confs, f)
 		}
 	}
@@ -39,31 +48,88 @@ func natsConfigs(t *testing.T) []string {
 	return confs
 }
 
-// checkNATSConfig runs the real `nats-server -t` (the release go.mod pins)
-// on the configuration at path, with placeholders for the variables and
-// included files a deployment provides from its secrets, then reads it as
-// the server does and checks durability and every user's permissions.
-func checkNATSConfig(t *testing.T, path string) {
+// includes are the paths of the files conf includes, relative to its
+// directory as nats-server resolves them.
+func includes(t *testing.T, conf string) []string {
 	t.Helper()
-	text := string(read(t, path))
-	dir := t.TempDir()
-	conf := filepath.Join(dir, filepath.Base(path))
-	if err := os.WriteFile(conf, []byte(text), 0o600); err != nil {
+	var out []string
+	for _, m := range includeLine.FindAllStringSubmatch(string(read(t, conf)), -1) {
+		out = append(out, filepath.Join(filepath.Dir(conf), m[1]))
+	}
+	return out
+}
+
+// confText is conf's text and that of every file it includes that exists
+// (a missing one is a secret the deployment provides).
+func confText(t *testing.T, conf string) string {
+	t.Helper()
+	text := string(read(t, conf))
+	for _, inc := range includes(t, conf) {
+		if exists(inc) {
+			text += "\n" + confText(t, inc)
+		}
+	}
+	return text
+}
+
+// stage copies every *.conf under dir into a new directory, keeping their
+// places, so that includes resolve as they do where they are deployed, and
+// writes an empty file for each include that is missing (a secret of the
+// deployment, whose variables come from the environment instead). It
+// returns where conf (under dir) now is.
+func stage(t *testing.T, dir, conf string) string {
+	t.Helper()
+	tmp := t.TempDir()
+	err := filepath.WalkDir(dir, func(path string, d os.DirEntry, err error) error {
+		if err != nil || d.IsDir() || filepath.Ext(path) != ".conf" {
+			return err
+		}
+		rel, err := filepath.Rel(dir, path)
+		if err != nil {
+			return err
+		}
+		dst := filepath.Join(tmp, rel)
+		if err := os.MkdirAll(filepath.Dir(dst), 0o700); err != nil {
+			return err
+		}
+		return os.WriteFile(dst, read(t, path), 0o600)
+	})
+	if err != nil {
 		t.Fatal(err)
 	}
-	// Included files are the deployment's secrets: they define the hashes.
-	for _, m := range includeLine.FindAllStringSubmatch(text, -1) {
-		src := filepath.Join(filepath.Dir(path), m[1])
-		var content []byte
-		if exists(src) {
-			content = read(t, src)
-		}
-		if err := os.WriteFile(filepath.Join(dir, m[1]), content, 0o600); err != nil {
-			t.Fatal(err)
+	rel, err := filepath.Rel(dir, conf)
+	if err != nil {
+		t.Fatal(err)
+	}
+	staged := filepath.Join(tmp, rel)
+	var fill func(string)
+	fill = func(f string) {
+		for _, inc := range includes(t, f) {
+			if exists(inc) {
+				fill(inc)
+				continue
+			}
+			if r, err := filepath.Rel(tmp, inc); err != nil || strings.HasPrefix(r, "..") {
+				t.Fatalf("%s includes %s, outside the deployment's files", conf, inc)
+			}
+			if err := os.WriteFile(inc, nil, 0o600); err != nil {
+				t.Fatal(err)
+			}
 		}
 	}
+	fill(staged)
+	return staged
+}
+
+// checkNATSConfig runs the real `nats-server -t` (the release go.mod pins)
+// on the configuration conf under dir, with placeholders for the variables
+// and included files a deployment provides from its secrets, then reads it
+// as the server does and checks durability and every user's permissions.
+func checkNATSConfig(t *testing.T, dir, conf string) {
+	t.Helper()
+	staged := stage(t, dir, conf)
 	env := os.Environ()
-	for _, m := range unquotedVariable.FindAllStringSubmatch(text, -1) {
+	for _, m := range unquotedVariable.FindAllStringSubmatch(confText(t, staged), -1) {
 		value := "nats-check"
 		if strings.HasSuffix(m[1], "_HASH") {
 			value = placeholderHash
@@ -71,16 +137,16 @@ func checkNATSConfig(t *testing.T, path string) {
 		env = append(env, m[1]+"="+value)
 		t.Setenv(m[1], value)
 	}
-	cmd := exec.Command(testenv.NATSServer(t), "-t", "-c", conf)
+	cmd := exec.Command(testenv.Program(t, testenv.NATSServer), "-t", "-c", staged)
 	cmd.Env = env
 	if out, err := cmd.CombinedOutput(); err != nil {
-		t.Fatalf("%s: nats-server -t: %v\n%s", path, err, out)
+		t.Fatalf("%s: nats-server -t: %v\n%s", conf, err, out)
 	}
-	opts, err := server.ProcessConfigFile(conf)
+	opts, err := server.ProcessConfigFile(staged)
 	if err != nil {
-		t.Fatalf("%s: %v", path, err)
+		t.Fatalf("%s: %v", conf, err)
 	}
-	checkNATSOptions(t, path, opts)
+	checkNATSOptions(t, conf, opts)
 }
 
 // checkNATSOptions wants a durable JetStream, monitoring, no anonymous
@@ -114,7 +180,7 @@ func checkNATSOptions(t *testing.T, path string, opts *server.Options) {
 
 func TestEveryNATSConfigPassesNatsServerCheckAndGivesEachRoleItsPermissions(t *testing.T) {
 	for _, path := range natsConfigs(t) {
-		t.Run(strings.TrimPrefix(path, root+"/"), func(t *testing.T) { checkNATSConfig(t, path) })
+		t.Run(strings.TrimPrefix(path, root+"/"), func(t *testing.T) { checkNATSConfig(t, root+"/deploy", path) })
 	}
 }
 

@@ -9,7 +9,6 @@ import (
 	"github.com/nats-io/nats-server/v2/server"
 
 	"github.com/ikd-pipeline/ikd/internal/broker"
-	"github.com/ikd-pipeline/ikd/internal/testenv"
 )
 
 // shippedConf is the nats-server configuration the project ships for a
@@ -53,10 +52,41 @@ func TestTheShippedNATSConfigSyncsAlwaysAndGivesEachRoleItsPermissions(t *testin
 		if err != nil {
 			t.Fatal(err)
 		}
-		if got := testenv.ConfPermissions(u.Permissions); !testenv.SamePermissions(got, p) {
+		if got := confPermissions(u.Permissions); !samePermissions(got, p) {
 			t.Errorf("user %s: permissions %+v, want %s's %+v", u.Username, got, w.role, p)
 		}
 	}
+}
+
+// confPermissions reads nats-server's permissions back into the roles' form:
+// a list that denies everything is an empty allow list.
+func confPermissions(sp *server.Permissions) broker.Permissions {
+	if sp == nil {
+		return broker.Permissions{}
+	}
+	list := func(s *server.SubjectPermission) []string {
+		switch {
+		case s == nil:
+			return nil
+		case slices.Equal(s.Deny, []string{">"}) && len(s.Allow) == 0:
+			return []string{}
+		}
+		return s.Allow
+	}
+	return broker.Permissions{Publish: list(sp.Publish), Subscribe: list(sp.Subscribe)}
+}
+
+func samePermissions(a, b broker.Permissions) bool {
+	same := func(x, y []string) bool {
+		if (x == nil) != (y == nil) {
+			return false
+		}
+		x, y = slices.Clone(x), slices.Clone(y)
+		slices.Sort(x)
+		slices.Sort(y)
+		return slices.Equal(x, y)
+	}
+	return same(a.Publish, b.Publish) && same(a.Subscribe, b.Subscribe)
 }
 
 // The production programs must not carry the development servers: the

@@ -34,6 +34,7 @@ var embedded struct {
 // as `func TestMain(m *testing.M) { os.Exit(testenv.Run(m)) }`.
 func Run(m *testing.M) int {
 	code := m.Run()
+	programDirs.removeAll()
 	if embedded.server != nil {
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		_ = embedded.server.Close(ctx)
