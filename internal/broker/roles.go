@@ -17,7 +17,8 @@ const (
 	// RoleCounter publishes events and receives its publish acknowledgements.
 	RoleCounter Role = "counter"
 	// RoleAggregator consumes IKD_EVENTS, publishes dead letters and
-	// change announcements, and erases single events that carried a NIK.
+	// change announcements, erases single events that carried a NIK, and
+	// takes, renews and releases the aggregator lease.
 	RoleAggregator Role = "aggregator"
 	// RoleAlerter consumes IKD_CHANGES and publishes alerts.
 	RoleAlerter Role = "alerter"
@@ -71,7 +72,10 @@ func RolePermissions(role Role, inbox, province string) (Permissions, error) {
 				deadLetterSubjects, changesSubjects,
 				// It erases a message that carried a NIK once its redacted
 				// dead letter is stored: single messages, never the stream.
-				jsAPI+".STREAM.MSG.DELETE."+EventsStream),
+				jsAPI+".STREAM.MSG.DELETE."+EventsStream,
+				// The single-writer lease: one key of the lease bucket, written
+				// (create, renew, release) and read, nothing else of it.
+				leaseKey(AggregatorLease), leaseRead(AggregatorLease)),
 			Subscribe: []string{inbox},
 		}, nil
 	case RoleAlerter:
@@ -88,6 +92,16 @@ func RolePermissions(role Role, inbox, province string) (Permissions, error) {
 		return Permissions{Publish: []string{}, Subscribe: []string{subject}}, nil
 	}
 	return Permissions{}, fmt.Errorf("unknown broker role %q (want one of %v)", role, Roles)
+}
+
+// leaseKey is the subject a lease's key is written on (KV put, create,
+// update, delete all publish there).
+func leaseKey(key string) string { return "$KV." + LeaseBucket + "." + key }
+
+// leaseRead is the direct get of a lease key's latest value, as the KV
+// client reads it from a bucket that allows direct gets.
+func leaseRead(key string) string {
+	return jsAPI + ".DIRECT.GET.KV_" + LeaseBucket + "." + leaseKey(key)
 }
 
 // consume is what a durable pull consumer of stream needs: create or look

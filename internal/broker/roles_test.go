@@ -89,6 +89,36 @@ func TestEachRoleMayDoWhatItNeedsAndNothingElse(t *testing.T) {
 	}
 }
 
+func TestOnlyTheAggregatorMayTouchItsLease(t *testing.T) {
+	write := "$KV.ikd_leases.aggregator"
+	read := "$JS.API.DIRECT.GET.KV_ikd_leases.$KV.ikd_leases.aggregator"
+	others := []string{
+		"$KV.ikd_leases.other", "$JS.API.DIRECT.GET.KV_ikd_leases.$KV.ikd_leases.other",
+		"$JS.API.STREAM.PURGE.KV_ikd_leases", "$JS.API.STREAM.DELETE.KV_ikd_leases",
+		"$JS.API.STREAM.UPDATE.KV_ikd_leases", "$JS.API.STREAM.MSG.DELETE.KV_ikd_leases",
+	}
+	for _, role := range Roles {
+		p, err := RolePermissions(role, string(role), "")
+		if err != nil {
+			t.Fatal(err)
+		}
+		mayLease := role == RoleAggregator || role == RoleAdmin
+		for _, subject := range []string{write, read} {
+			if got := allowed(p.Publish, subject); got != mayLease {
+				t.Errorf("%s may publish %s: %v, want %v", role, subject, got, mayLease)
+			}
+		}
+		for _, subject := range others {
+			if got := allowed(p.Publish, subject); got != (role == RoleAdmin) {
+				t.Errorf("%s may publish %s: %v, want %v", role, subject, got, role == RoleAdmin)
+			}
+		}
+		if role != RoleAdmin && allowed(p.Subscribe, write) {
+			t.Errorf("%s may watch the lease key", role)
+		}
+	}
+}
+
 func TestRolePermissionsRefusesWhatItCannotMean(t *testing.T) {
 	tests := []struct {
 		role            Role

@@ -59,10 +59,13 @@ func Dial(ctx context.Context, cfg Config, program string, logger *slog.Logger) 
 	return &Endpoints{NC: nc, JS: js, DB: db}, nil
 }
 
-// Ready provisions the streams and applies the schema. Both are idempotent,
+// Ready provisions the streams and the lease bucket and applies the schema. Both are idempotent,
 // so every consumer does it at start and none depends on another having run.
 func Ready(ctx context.Context, js jetstream.JetStream, db driver.Conn, streams broker.StreamOptions, logger *slog.Logger) error {
 	if err := broker.Provision(ctx, js, broker.Streams(streams)...); err != nil {
+		return err
+	}
+	if err := broker.ProvisionLeases(ctx, js, broker.LeaseBucketConfig(streams)); err != nil {
 		return err
 	}
 	ref, err := region.Load()

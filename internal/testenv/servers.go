@@ -113,7 +113,7 @@ func ConnectAs(t testing.TB, url string, role broker.Role) *nats.Conn {
 	return nc
 }
 
-// Provision declares the project's streams with options opt through nc and
+// Provision declares the project's streams and lease bucket with options opt through nc and
 // returns its JetStream context.
 func Provision(t testing.TB, nc *nats.Conn, opt broker.StreamOptions) jetstream.JetStream {
 	t.Helper()
@@ -124,6 +124,9 @@ func Provision(t testing.TB, nc *nats.Conn, opt broker.StreamOptions) jetstream.
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	if err := broker.Provision(ctx, js, broker.Streams(opt)...); err != nil {
+		t.Fatal(err)
+	}
+	if err := broker.ProvisionLeases(ctx, js, broker.LeaseBucketConfig(opt)); err != nil {
 		t.Fatal(err)
 	}
 	return js
