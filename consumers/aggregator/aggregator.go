@@ -3,6 +3,8 @@
 // acknowledges a message only after the warehouse accepted its batch, sends
 // what can never be written to the dead-letter stream with the reason, and
 // relies on the warehouse's set-based aggregates for exactly-once counts.
+// One aggregator writes at a time: the holder of the aggregator lease
+// (internal/lease); the others stand by and take over when it is gone.
 package aggregator
 
 import (
@@ -10,15 +12,19 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"os"
 	"sync/atomic"
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/ikd-pipeline/ikd/internal/batch"
+	"github.com/ikd-pipeline/ikd/internal/broker"
 	"github.com/ikd-pipeline/ikd/internal/config"
 	"github.com/ikd-pipeline/ikd/internal/contract"
 	"github.com/ikd-pipeline/ikd/internal/events"
+	"github.com/ikd-pipeline/ikd/internal/lease"
+	"github.com/ikd-pipeline/ikd/internal/logsample"
 	"github.com/ikd-pipeline/ikd/internal/nik"
 )
 
@@ -40,6 +46,9 @@ type Config struct {
 	// work resumes within that time after it returns.
 	RetryMaxInterval time.Duration `envconfig:"RETRY_MAX_INTERVAL" default:"2s"`
 	FutureTolerance  time.Duration `envconfig:"FUTURE_TOLERANCE" default:"10m"`
+	// LeaseTTL is how long the single writer's lease outlives its holder's
+	// last renewal: a standby takes over that long after the holder died.
+	LeaseTTL time.Duration `envconfig:"LEASE_TTL" default:"10s"`
 }
 
 // Writer stores accepted events. Its errors say what they blame by being a
@@ -68,12 +77,16 @@ type Stats struct {
 	Retries      atomic.Uint64 // write attempts that failed and were retried
 }
 
-// Aggregator consumes IKD_EVENTS through one durable pull consumer; several
-// aggregators with the same durable share the work.
+// Aggregator consumes IKD_EVENTS through one durable pull consumer while it
+// holds the aggregator lease; several may run, one writes at a time.
 type Aggregator struct {
-	cfg       Config
-	js        jetstream.JetStream
-	consumer  jetstream.Consumer
+	cfg      Config
+	js       jetstream.JetStream
+	consumer jetstream.Consumer
+	lease    *lease.Lease
+	// held is the lease while this aggregator holds it: every write ends
+	// by its deadline.
+	held      atomic.Pointer[lease.Held]
 	writer    Writer
 	validator *events.Validator
 	logger    *slog.Logger
@@ -111,14 +124,81 @@ func New(ctx context.Context, cfg Config, js jetstream.JetStream, writer Writer,
 	if err != nil {
 		return nil, fmt.Errorf("create consumer %s on %s: %w", cfg.Durable, contract.EventsStream, err)
 	}
-	return &Aggregator{cfg: cfg, js: js, consumer: consumer, writer: writer, validator: validator, logger: logger,
+	l, err := lease.Open(ctx, js, broker.LeaseBucket, broker.AggregatorLease, holderName(), lease.For(cfg.LeaseTTL))
+	if err != nil {
+		return nil, err
+	}
+	return &Aggregator{cfg: cfg, js: js, consumer: consumer, lease: l, writer: writer, validator: validator, logger: logger,
 		refusals: make(map[uint64]int)}, nil
 }
 
-// Run consumes until ctx ends or a failure that no retry can mend. Fetching
-// and validating the next batch overlaps writing the current one; at most one
-// validated batch waits, so a slow warehouse stops the fetching.
+// holderName is how this process names itself as the lease's holder.
+func holderName() string {
+	host, err := os.Hostname()
+	if err != nil {
+		host = "unknown-host"
+	}
+	return fmt.Sprintf("%s/%d", host, os.Getpid())
+}
+
+// releaseTimeout bounds the release of the lease at shutdown; a release
+// that fails only makes the standby wait out the TTL.
+const releaseTimeout = 5 * time.Second
+
+// Run consumes while this aggregator holds the lease and stands by while
+// another does, until ctx ends or a failure that no retry can mend. It
+// releases the lease when it stops, so that a standby takes over at once.
 func (a *Aggregator) Run(ctx context.Context) error {
+	for {
+		held, err := a.takeLease(ctx)
+		if held == nil {
+			return err
+		}
+		err = a.consume(ctx, held)
+		if err == nil && ctx.Err() == nil {
+			a.logger.Warn("lost the aggregator lease; stopped writing, standing by", "cause", context.Cause(held.Context()))
+			continue
+		}
+		rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), releaseTimeout)
+		rerr := held.Release(rctx)
+		cancel()
+		if rerr == nil {
+			a.logger.Info("released the aggregator lease")
+		}
+		return errors.Join(err, rerr)
+	}
+}
+
+// takeLease waits until this aggregator holds the lease; nil, nil when ctx
+// ends first.
+func (a *Aggregator) takeLease(ctx context.Context) (*lease.Held, error) {
+	started := time.Now()
+	if holder, err := a.lease.Holder(ctx); err == nil && holder != "" {
+		a.logger.Info("standing by: another aggregator holds the lease", "holder", holder, "lease_ttl", a.cfg.LeaseTTL)
+	}
+	var failures uint64
+	held, err := a.lease.Acquire(ctx, func(err error) {
+		if failures++; logsample.Due(failures) {
+			a.logger.Warn("cannot reach the aggregator lease; trying again", "tries_failed", failures, "err", err)
+		}
+	})
+	if err != nil {
+		if ctx.Err() != nil {
+			return nil, nil
+		}
+		return nil, err
+	}
+	a.logger.Info("took the aggregator lease; consuming", "waited", time.Since(started).Round(time.Millisecond), "lease_ttl", a.cfg.LeaseTTL)
+	return held, nil
+}
+
+// consume fetches and writes while ctx lives and held is this aggregator's;
+// it returns nil when either ends. Fetching and validating the next batch
+// overlaps writing the current one; at most one validated batch waits, so a
+// slow warehouse stops the fetching. When the lease is lost, the batches not
+// yet written are sent back unwritten.
+func (a *Aggregator) consume(ctx context.Context, held *lease.Held) error {
+	a.held.Store(held)
 	iter, err := a.consumer.Messages(jetstream.PullMaxMessages(2 * a.cfg.BatchSize))
 	if err != nil {
 		return fmt.Errorf("consume %s: %w", contract.EventsStream, err)
@@ -127,6 +207,13 @@ func (a *Aggregator) Run(ctx context.Context) error {
 	defer src.Stop()
 	fetchCtx, stopFetching := context.WithCancel(ctx)
 	defer stopFetching()
+	writeCtx, stopWriting := context.WithCancel(ctx)
+	defer stopWriting()
+	lost := context.AfterFunc(held.Context(), func() {
+		stopFetching()
+		stopWriting()
+	})
+	defer lost()
 	// Unbuffered: a batch is kept alive in handOver until the writer takes it;
 	// in a channel buffer it would wait unseen and be redelivered.
 	ready := make(chan []pending)
@@ -136,7 +223,7 @@ func (a *Aggregator) Run(ctx context.Context) error {
 		close(ready)
 	}()
 	for batch := range ready {
-		if err := a.write(ctx, batch); err != nil {
+		if err := a.write(writeCtx, batch); err != nil {
 			stopFetching()
 			for rest := range ready {
 				nakAll(rest)
@@ -278,7 +365,16 @@ func (c Config) Validate() error {
 		config.Positive("RefusedDelay", c.RefusedDelay),
 		config.Positive("RetryMaxInterval", c.RetryMaxInterval),
 		config.NotNegative("FutureTolerance", c.FutureTolerance),
+		validLease(c.LeaseTTL),
 	)
+}
+
+// validLease refuses a lease TTL that could not fence a writer.
+func validLease(ttl time.Duration) error {
+	if err := lease.For(ttl).Validate(); err != nil {
+		return config.Invalid("LeaseTTL", "%v", err)
+	}
+	return nil
 }
 
 // minimum refuses a duration below least: an AckWait shorter than a second

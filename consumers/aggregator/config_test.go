@@ -22,6 +22,8 @@ func TestConfigValidateRefusesValuesThatBreakTheAggregator(t *testing.T) {
 		{"RefusedDelay", func(c *aggregator.Config) { c.RefusedDelay = -time.Second }},
 		{"RetryMaxInterval", func(c *aggregator.Config) { c.RetryMaxInterval = 0 }},
 		{"FutureTolerance", func(c *aggregator.Config) { c.FutureTolerance = -time.Minute }},
+		{"LeaseTTL", func(c *aggregator.Config) { c.LeaseTTL = 0 }},
+		{"LeaseTTL", func(c *aggregator.Config) { c.LeaseTTL = 1500 * time.Millisecond }},
 	}
 	if err := testConfig().Validate(); err != nil {
 		t.Fatalf("the tests' configuration is refused: %v", err)

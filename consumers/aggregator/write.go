@@ -2,6 +2,7 @@ package aggregator
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"time"
 
@@ -49,6 +50,20 @@ func (a *Aggregator) store(ctx context.Context, batch []pending) error {
 // treated as unavailable and tried again.
 const writeTimeout = 30 * time.Second
 
+// errFenced is why a write is not attempted: this aggregator cannot prove
+// any more that it holds the lease.
+var errFenced = errors.New("not attempted: the aggregator lease is not held (any more)")
+
+// fence returns until when a write may run, and false once it may not.
+func (a *Aggregator) fence() (time.Time, bool) {
+	held := a.held.Load()
+	if held == nil {
+		return time.Time{}, false
+	}
+	deadline := held.Deadline()
+	return deadline, time.Now().Before(deadline)
+}
+
 // writeWithRetry holds the batch and tries again for as long as ctx lives
 // while the warehouse has transient or setup trouble, with capped exponential
 // backoff and jitter; it returns only success, shutdown, or a refusal of the
@@ -63,9 +78,19 @@ func (a *Aggregator) writeWithRetry(ctx context.Context, batch []pending) error 
 	var started time.Time
 	var held Class
 	attempt := func() error {
+		// Only the lease's holder writes, and only until its deadline: a
+		// statement still running then is cancelled, so that it cannot land
+		// after a standby took over.
+		deadline, ok := a.fence()
+		if !ok {
+			return &WriteError{Class: ClassTransient, Err: errFenced}
+		}
 		// An attempt under way finishes even when shutdown begins, so that a
 		// written batch is also acknowledged; only further retries stop.
-		actx, cancel := context.WithTimeout(context.WithoutCancel(ctx), writeTimeout)
+		if limit := time.Now().Add(writeTimeout); limit.Before(deadline) {
+			deadline = limit
+		}
+		actx, cancel := context.WithDeadline(context.WithoutCancel(ctx), deadline)
 		defer cancel()
 		return a.writer.Write(actx, records)
 	}

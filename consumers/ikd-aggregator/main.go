@@ -1,11 +1,12 @@
 // Command ikd-aggregator consumes the event stream into the warehouse.
-// Several may run at once against the same stream; they share the work.
+// Several may run at once: the holder of the aggregator lease writes, the
+// others stand by and take over when it stops or dies.
 //
 //	ikd-aggregator                      run the aggregator
 //	ikd-aggregator deadletters          list the dead letters by reason
 //	ikd-aggregator replay [--reason R]  republish dead letters (of reason R)
 //	ikd-aggregator reconcile [--all]    compare broker and warehouse; exit 1 on a difference
-//	ikd-aggregator provision            as the broker's admin: create or update the streams, apply the schema
+//	ikd-aggregator provision            as the broker's admin: create or update the streams and the lease bucket, apply the schema
 package main
 
 import (

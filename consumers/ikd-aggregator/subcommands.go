@@ -25,7 +25,8 @@ const (
 const usage = `usage: ikd-aggregator [COMMAND [FLAGS]]
 
 Without a command, consumes IKD_EVENTS into the warehouse until SIGINT or
-SIGTERM; several may run at once and share the work. Configured by IKD_*
+SIGTERM; several may run at once: the holder of the aggregator lease writes,
+the others stand by and take over when it stops or dies. Configured by IKD_*
 variables (README, Configuration).
 
 commands:
@@ -36,7 +37,8 @@ commands:
   reconcile [--all]          compare broker and warehouse up to a cut taken at
                              start; exit 1 on a difference
   provision                  as the broker's admin: create or update the
-                             streams, apply the warehouse schema
+                             streams and the lease bucket, apply the
+                             warehouse schema
   help                       this text; COMMAND --help for a command's
 
 exit status: 0 done (reconcile: clean), 1 reconcile found a difference,
@@ -179,8 +181,8 @@ func runReconcile(ctx context.Context, logger *slog.Logger, args []string, stdou
 
 const provisionUsage = `usage: ikd-aggregator provision
 
-Creates or updates the streams to match the IKD_STREAM_* settings and applies
-the warehouse schema. Needs the broker's admin role (IKD_NATS_USER=admin):
+Creates or updates the streams and the lease bucket (ikd_leases) to match the
+IKD_STREAM_* settings and applies the warehouse schema. Needs the broker's admin role (IKD_NATS_USER=admin):
 the other programs may only look the streams up, and stop with an error
 saying to run this when one is missing or differs.
 `
