@@ -175,6 +175,8 @@ func (e *env) processEnv(role broker.Role) []string {
 		// Messages a killed process held come back after AckWait.
 		"IKD_AGGREGATOR_ACK_WAIT=3s",
 		"IKD_AGGREGATOR_RETRY_MAX_INTERVAL=1s",
+		// A replacement of a killed aggregator waits this long for the lease.
+		"IKD_AGGREGATOR_LEASE_TTL=2s",
 	)
 	if e.streams.DuplicateWindow > 0 {
 		env = append(env, "IKD_STREAM_DUPLICATE_WINDOW="+e.streams.DuplicateWindow.String())
