@@ -95,6 +95,9 @@ func (a *Aggregator) writeWithRetry(ctx context.Context, batch []pending) error 
 		return a.writer.Write(actx, records)
 	}
 	onRetry := func(err error, _ time.Duration) {
+		if errors.Is(err, errFenced) {
+			return // the lease is going; the loss is logged once it is noticed
+		}
 		a.Stats.Retries.Add(1)
 		if started.IsZero() {
 			started = time.Now()
