@@ -21,6 +21,15 @@ const (
 	standingBy    = "standing by: another aggregator holds the lease"
 )
 
+// leaseEventCount is how many events each lease fault drives: what they
+// show is who writes, so under -short a third of the others' suffices.
+func leaseEventCount() int {
+	if testing.Short() && !chaos() {
+		return eventCount() / 3
+	}
+	return eventCount()
+}
+
 // leaseTakes returns the times at which process out's log says it took the
 // lease.
 func leaseTakes(out string) []time.Time {
@@ -53,47 +62,76 @@ func (f *fleet) holder() int {
 	f.e.eventually(func() error {
 		f.mu.Lock()
 		defer f.mu.Unlock()
-		var holding []int
-		for i, p := range f.procs {
-			if holds(p.out.String()) {
-				holding = append(holding, i)
-			}
-		}
-		if len(holding) != 1 {
-			return fmt.Errorf("aggregators %v hold the lease, waiting for exactly one", holding)
-		}
-		which = holding[0]
-		return nil
+		i, err := f.holding()
+		which = i
+		return err
 	})
 	return which
 }
 
-// takenAfter waits until process i logs that it took the lease after since,
-// and returns when it did.
-func (f *fleet) takenAfter(i int, since time.Time) time.Time {
-	f.e.t.Helper()
-	var at time.Time
-	f.e.eventually(func() error {
-		for _, t := range leaseTakes(f.output(i)) {
-			if t.After(since) {
-				at = t
-				return nil
-			}
+// holding returns the index of the one process that holds the lease; f.mu
+// is held.
+func (f *fleet) holding() (int, error) {
+	var holding []int
+	for i, p := range f.procs {
+		if holds(p.out.String()) {
+			holding = append(holding, i)
 		}
-		return errors.New("the standby has not yet taken the lease")
-	})
-	return at
+	}
+	if len(holding) != 1 {
+		return 0, fmt.Errorf("aggregators %v hold the lease, waiting for exactly one", holding)
+	}
+	return holding[0], nil
 }
 
-// terminate stops process i with SIGTERM, as an operator's restart does,
-// and starts a new one in its place.
-func (f *fleet) terminate(i int) (out string) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	f.procs[i].stop()
-	out = f.procs[i].out.String()
-	f.procs[i] = f.e.start()
-	return out
+// replaceHolder waits until one process holds the lease, ends it with end
+// (SIGKILL, SIGTERM), starts a new one in its place, and returns the ended
+// one's output and when end began. The holder is looked up and ended under
+// one lock: a lease that changed hands just before still ends its holder.
+func (f *fleet) replaceHolder(end func(*proc)) (out string, at time.Time) {
+	f.e.t.Helper()
+	f.e.eventually(func() error {
+		f.mu.Lock()
+		defer f.mu.Unlock()
+		i, err := f.holding()
+		if err != nil {
+			return err
+		}
+		at = time.Now()
+		end(f.procs[i])
+		out = f.procs[i].out.String()
+		f.procs[i] = f.e.start()
+		return nil
+	})
+	return out, at
+}
+
+// takenAfter waits until a process logs that it took the lease after since,
+// and returns when it did.
+func (f *fleet) takenAfter(since time.Time) time.Time {
+	f.e.t.Helper()
+	var at time.Time
+	err := testenv.Await(2*time.Minute, func() error {
+		f.mu.Lock()
+		defer f.mu.Unlock()
+		for _, p := range f.procs {
+			for _, t := range leaseTakes(p.out.String()) {
+				if t.After(since) {
+					at = t
+					return nil
+				}
+			}
+		}
+		return errors.New("no aggregator has taken the lease yet")
+	})
+	if err != nil {
+		var outs strings.Builder
+		for i := range f.procs {
+			fmt.Fprintf(&outs, "--- aggregator %d:\n%s\n", i, tail(f.output(i), 2000))
+		}
+		f.e.t.Fatalf("%v; outputs:\n%s", err, outs.String())
+	}
+	return at
 }
 
 // a'. Two aggregator replicas start at the same moment against a backlog
@@ -105,7 +143,7 @@ func TestFaultTwoReplicasStartedAtOnceCountEachResidentOnce(t *testing.T) {
 	// Long enough that no renewal on a loaded machine comes too late: the
 	// test asserts that the lease never changed hands.
 	e.extraEnv = []string{"IKD_AGGREGATOR_LEASE_TTL=10s"}
-	d := makeDataset(t, eventCount(), 11)
+	d := makeDataset(t, leaseEventCount(), 11)
 	ctx := t.Context()
 	half := len(d.events) / 2
 	e.publish(ctx, d.events[:half])
@@ -131,7 +169,7 @@ func TestFaultActiveReplicaKilledStandbyTakesOver(t *testing.T) {
 	// Small batches make the drain last long enough to be interrupted.
 	e.extraEnv = []string{"IKD_AGGREGATOR_BATCH_SIZE=100"}
 	ttl := 2 * time.Second
-	d := makeDataset(t, eventCount(), 12)
+	d := makeDataset(t, leaseEventCount(), 12)
 	ctx := t.Context()
 	kills := 1
 	if chaos() {
@@ -141,14 +179,12 @@ func TestFaultActiveReplicaKilledStandbyTakesOver(t *testing.T) {
 	chunk := len(d.events) / kills
 	var takeovers []string
 	for k := range kills {
-		writer := f.holder()
 		base := e.distinctEvents()
 		e.publish(ctx, d.events[k*chunk:min((k+1)*chunk, len(d.events))])
 		e.rowsBeyond(base + uint64(chunk/4))
 		at := e.distinctEvents()
-		killed := time.Now()
-		f.kill(writer) // a fresh process takes its place, as a standby
-		took := f.takenAfter(1-writer, killed)
+		_, killed := f.replaceHolder((*proc).kill) // a fresh process takes its place, as a standby
+		took := f.takenAfter(killed)
 		takeovers = append(takeovers, took.Sub(killed).Round(time.Millisecond).String())
 		t.Logf("kill %d: SIGKILL of the lease holder with %d events in the warehouse; the standby took over %s later (lease TTL %s)",
 			k+1, at, took.Sub(killed).Round(time.Millisecond), ttl)
@@ -168,15 +204,13 @@ func TestFaultCleanShutdownHandsOverWithoutWaitingForTheTTL(t *testing.T) {
 	e := newEnv(t, broker.StreamOptions{})
 	ttl := time.Minute
 	e.extraEnv = []string{"IKD_AGGREGATOR_BATCH_SIZE=100", "IKD_AGGREGATOR_LEASE_TTL=" + ttl.String()}
-	d := makeDataset(t, eventCount(), 13)
+	d := makeDataset(t, leaseEventCount(), 13)
 	ctx := t.Context()
 	f := e.fleet(2)
-	writer := f.holder()
 	e.publish(ctx, d.events)
 	e.rowsBeyond(uint64(len(d.events) / 4))
-	stopped := time.Now()
-	out := f.terminate(writer)
-	took := f.takenAfter(1-writer, stopped)
+	out, stopped := f.replaceHolder((*proc).stop)
+	took := f.takenAfter(stopped)
 	handover := took.Sub(stopped)
 	if !strings.Contains(out, releasedLease) {
 		t.Errorf("the stopped aggregator did not release the lease; output tail:\n%s", tail(out, 2000))
