@@ -159,14 +159,21 @@ func (a *Aggregator) Run(ctx context.Context) error {
 			a.logger.Warn("lost the aggregator lease; stopped writing, standing by", "cause", context.Cause(held.Context()))
 			continue
 		}
-		rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), releaseTimeout)
-		rerr := held.Release(rctx)
-		cancel()
-		if rerr == nil {
-			a.logger.Info("released the aggregator lease")
-		}
-		return errors.Join(err, rerr)
+		a.release(ctx, held)
+		return err
 	}
+}
+
+// release hands the lease back once nothing is written any more. A release
+// that fails is only logged: a standby then takes over when it expires.
+func (a *Aggregator) release(ctx context.Context, held *lease.Held) {
+	rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), releaseTimeout)
+	defer cancel()
+	if err := held.Release(rctx); err != nil {
+		a.logger.Warn("could not release the aggregator lease; a standby takes over once it expires", "lease_ttl", a.cfg.LeaseTTL, "err", err)
+		return
+	}
+	a.logger.Info("released the aggregator lease")
 }
 
 // takeLease waits until this aggregator holds the lease; nil, nil when ctx
