@@ -9,7 +9,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/ikd-pipeline/ikd/consumers/aggregator"
+	"github.com/ikd-pipeline/ikd/consumers/aggregator/chwriter"
 	"github.com/ikd-pipeline/ikd/internal/broker"
 	"github.com/ikd-pipeline/ikd/internal/events"
 	"github.com/ikd-pipeline/ikd/internal/testenv"
@@ -51,7 +51,7 @@ func TestAnAggregatorWritesOnlyWhileItHoldsTheLease(t *testing.T) {
 	ctx := t.Context()
 	log := &syncBuffer{}
 	var err error
-	p.agg, err = aggregator.Setup(ctx, testConfig(), p.aggJS, p.conn, broker.StreamOptions{}, slog.New(slog.NewTextHandler(log, nil)))
+	p.agg, err = chwriter.Setup(ctx, testConfig(), p.aggJS, p.conn, broker.StreamOptions{}, slog.New(slog.NewTextHandler(log, nil)))
 	if err != nil {
 		t.Fatal(err)
 	}
