@@ -55,7 +55,7 @@ func acquireLock(ctx context.Context, conn driver.Conn, logger *slog.Logger) (re
 		if err == nil && holder == owner {
 			return nil
 		}
-		withdraw(conn, owner, logger)
+		withdraw(ctx, conn, owner, logger)
 		if err != nil {
 			return err
 		}
@@ -68,10 +68,10 @@ func acquireLock(ctx context.Context, conn driver.Conn, logger *slog.Logger) (re
 			logged = true
 		}
 	}
-	err = retry.Do(ctx, lockPolicy, attempt, func(err error) bool { return errors.Is(err, errLockHeld) }, waiting)
+	err = retry.Do(ctx, lockPolicy, attempt, func(err error) bool { return errors.Is(err, errLockHeld) || quorumPending(err) }, waiting)
 	switch {
 	case err == nil:
-		return func() { withdraw(conn, owner, logger) }, nil
+		return func() { withdraw(ctx, conn, owner, logger) }, nil
 	case ctx.Err() != nil:
 		return nil, fmt.Errorf("migrate: waiting for the lock held by %s: %w", holder, ctx.Err())
 	}
@@ -111,10 +111,10 @@ func lockHolder(ctx context.Context, conn driver.Conn) (string, error) {
 	return owners[0], nil
 }
 
-// withdraw releases a claim; a release that fails only delays the others
-// until the claim lapses.
-func withdraw(conn driver.Conn, owner string, logger *slog.Logger) {
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+// withdraw releases a claim, with the settings of ctx but not its end; a
+// release that fails only delays the others until the claim lapses.
+func withdraw(ctx context.Context, conn driver.Conn, owner string, logger *slog.Logger) {
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
 	defer cancel()
 	if err := conn.Exec(ctx, "INSERT INTO ikd.schema_lock (owner, released) VALUES (?, 1)", owner); err != nil {
 		logger.Warn("cannot release the schema migration lock; it lapses by itself", "owner", owner, "lease", lockLease, "err", err)
@@ -124,6 +124,14 @@ func withdraw(conn driver.Conn, owner string, logger *slog.Logger) {
 func lockOwner() string {
 	host, _ := os.Hostname()
 	return fmt.Sprintf("%s/%d/%s", host, os.Getpid(), uuid.NewString())
+}
+
+// quorumPending reports a cluster's answer that another node's insert has
+// not reached this replica or its quorum yet (UNSATISFIED_QUORUM,
+// REPLICA_IS_NOT_IN_QUORUM): worth another try, like a held lock.
+func quorumPending(err error) bool {
+	var ex *clickhouse.Exception
+	return errors.As(err, &ex) && (ex.Code == 286 || ex.Code == 289)
 }
 
 // alreadyExists reports the error of a CREATE ... IF NOT EXISTS that raced
