@@ -180,7 +180,7 @@ func startAggregator(t *testing.T, js jetstream.JetStream, conn driver.Conn) agg
 		Durable: "ikd-aggregator", BatchSize: 200, FlushInterval: 20 * time.Millisecond, AckWait: 30 * time.Second,
 		MaxDeliver: 3, RefusedDelay: 10 * time.Millisecond, RetryMaxInterval: 200 * time.Millisecond, FutureTolerance: 10 * time.Minute,
 	}
-	agg, err := chwriter.Setup(context.Background(), cfg, js, conn, broker.StreamOptions{}, testenv.Quiet)
+	agg, err := chwriter.Setup(context.Background(), cfg, js, conn, broker.StreamOptions{}, "", testenv.Quiet)
 	if err != nil {
 		t.Fatal(err)
 	}

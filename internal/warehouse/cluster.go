@@ -39,8 +39,8 @@ type Cluster struct {
 // view that reads a sharded table runs on each shard's local table, so the
 // table it writes to is sharded too.
 func NewCluster(name string, migrations []Migration) (*Cluster, error) {
-	if !clusterName.MatchString(name) {
-		return nil, fmt.Errorf("cluster name %q: want letters, digits and underscores, not starting with a digit", name)
+	if err := ValidClusterName(name); err != nil {
+		return nil, err
 	}
 	c := &Cluster{name: name, sharded: maps.Clone(shardKeys)}
 	var views []materializedView
@@ -65,6 +65,14 @@ func NewCluster(name string, migrations []Migration) (*Cluster, error) {
 		}
 	}
 	return c, nil
+}
+
+// ValidClusterName refuses a name that ON CLUSTER cannot take unquoted.
+func ValidClusterName(name string) error {
+	if !clusterName.MatchString(name) {
+		return fmt.Errorf("cluster name %q: want letters, digits and underscores, not starting with a digit", name)
+	}
+	return nil
 }
 
 // Sharded returns the sharded tables with their sharding keys ("" for a
