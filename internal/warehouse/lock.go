@@ -50,15 +50,15 @@ func acquireLock(ctx context.Context, conn driver.Conn, logger *slog.Logger) (re
 		if err := conn.Exec(ctx, "INSERT INTO ikd.schema_lock (owner) VALUES (?)", owner); err != nil {
 			return fmt.Errorf("migrate: claim the lock: %w", err)
 		}
-		var err error
-		holder, err = lockHolder(ctx, conn)
-		if err == nil && holder == owner {
+		current, err := lockHolder(ctx, conn)
+		if err == nil && current == owner {
 			return nil
 		}
 		withdraw(ctx, conn, owner, logger)
 		if err != nil {
 			return err
 		}
+		holder = current
 		return errLockHeld
 	}
 	logged := false
