@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"maps"
 	"regexp"
+	"slices"
 	"sort"
 	"strings"
 )
@@ -16,7 +17,13 @@ import (
 // redelivered event collapses with its first copy. A table that a
 // materialized view fills from a sharded table is sharded with it (see
 // NewCluster); every other table is small and whole on every node.
-var shardKeys = map[string]string{"ikd.events": "cityHash64(resident)"}
+var shardKeys = map[string]shardKey{"ikd.events": {expr: "cityHash64(resident)", columns: []string{"resident"}}}
+
+// shardKey is a sharding expression and the columns it reads.
+type shardKey struct {
+	expr    string
+	columns []string
+}
 
 // localSuffix names the shard-local table behind a sharded table; the
 // Distributed table keeps the name the programs and views use.
@@ -32,18 +39,21 @@ var clusterName = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
 // of its own name, so that inserts and the views need not change.
 type Cluster struct {
 	name    string
-	sharded map[string]string // "db.table" -> sharding key; "" for one filled on each shard by a materialized view
+	sharded map[string]shardKey // by "db.table"; a zero key for a table only its materialized view fills
 }
 
 // NewCluster plans the cluster named name for migrations: a materialized
 // view that reads a sharded table runs on each shard's local table, so the
-// table it writes to is sharded too.
+// table it writes to is sharded too, by the same key when it has the key's
+// columns (so that a row inserted through its Distributed table lands on the
+// shard of its resident), else without a key (its view alone fills it).
 func NewCluster(name string, migrations []Migration) (*Cluster, error) {
 	if err := ValidClusterName(name); err != nil {
 		return nil, err
 	}
 	c := &Cluster{name: name, sharded: maps.Clone(shardKeys)}
 	var views []materializedView
+	columns := map[string][]string{}
 	for _, m := range migrations {
 		for _, stmt := range Statements(m.Text) {
 			toks, err := tokenize(stmt)
@@ -53,18 +63,77 @@ func NewCluster(name string, migrations []Migration) (*Cluster, error) {
 			if v, ok := parseMaterializedView(toks); ok {
 				views = append(views, v)
 			}
+			if table, cols, ok := tableColumns(toks); ok {
+				columns[table] = cols
+			}
 		}
 	}
 	for grew := true; grew; {
 		grew = false
 		for _, v := range views {
-			if _, done := c.sharded[v.target]; !done && c.readsSharded(v.sources) {
-				c.sharded[v.target] = ""
+			if _, done := c.sharded[v.target]; done {
+				continue
+			}
+			if key, ok := c.shardKeyOf(v.sources); ok {
+				if !containsAll(columns[v.target], key.columns) {
+					key = shardKey{}
+				}
+				c.sharded[v.target] = key
 				grew = true
 			}
 		}
 	}
 	return c, nil
+}
+
+// shardKeyOf is the key of the first sharded table among sources.
+func (c *Cluster) shardKeyOf(sources []string) (shardKey, bool) {
+	for _, s := range sources {
+		if key, ok := c.sharded[s]; ok {
+			return key, true
+		}
+	}
+	return shardKey{}, false
+}
+
+// tableColumns reads the column names of a CREATE TABLE with a column list.
+func tableColumns(toks []token) (string, []string, bool) {
+	cur := &cursor{toks: toks}
+	if !cur.accept("CREATE") {
+		return "", nil, false
+	}
+	cur.accept("OR", "REPLACE")
+	if !cur.accept("TABLE") {
+		return "", nil, false
+	}
+	cur.accept("IF", "NOT", "EXISTS")
+	n, err := cur.name(true)
+	if err != nil || cur.i >= len(toks) || toks[cur.i].text != "(" {
+		return "", nil, false
+	}
+	closing := matching(toks, cur.i)
+	if closing < 0 {
+		return "", nil, false
+	}
+	var cols []string
+	for _, item := range splitTopLevel(toks[:closing], cur.i+1) {
+		if len(item) == 0 || anyKeyword(item[0], []string{"INDEX", "PROJECTION", "CONSTRAINT", "PRIMARY"}) {
+			continue
+		}
+		if col, ok := item[0].ident(); ok {
+			cols = append(cols, col)
+		}
+	}
+	return n.qualified(), cols, true
+}
+
+func containsAll(have, want []string) bool {
+	for _, w := range want {
+		if !slices.Contains(have, w) {
+			return false
+		}
+	}
+	return len(want) > 0
 }
 
 // ValidClusterName refuses a name that ON CLUSTER cannot take unquoted.
@@ -76,8 +145,14 @@ func ValidClusterName(name string) error {
 }
 
 // Sharded returns the sharded tables with their sharding keys ("" for a
-// table filled by a materialized view on each shard).
-func (c *Cluster) Sharded() map[string]string { return maps.Clone(c.sharded) }
+// table only its materialized view fills, on each shard).
+func (c *Cluster) Sharded() map[string]string {
+	out := make(map[string]string, len(c.sharded))
+	for t, key := range c.sharded {
+		out[t] = key.expr
+	}
+	return out
+}
 
 // Name is the cluster's name.
 func (c *Cluster) Name() string { return c.name }
@@ -177,8 +252,8 @@ func (c *Cluster) createTable(stmt string, cur *cursor) ([]string, error) {
 			prefix = append(prefix, t.text)
 		}
 		args := fmt.Sprintf("%s, %s, %s", quote(c.name), quote(n.db), quote(local.table))
-		if key != "" {
-			args += ", " + key
+		if key.expr != "" {
+			args += ", " + key.expr
 		}
 		out = append(out, fmt.Sprintf("%s %s ON CLUSTER %s AS %s ENGINE = Distributed(%s)", strings.Join(prefix, " "), n.sql(), c.name, local.sql(), args))
 	}

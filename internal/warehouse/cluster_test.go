@@ -24,6 +24,9 @@ func planned(t *testing.T) *warehouse.Cluster {
 CREATE MATERIALIZED VIEW IF NOT EXISTS ikd.residents_daily_mv TO ikd.residents_daily AS
 SELECT type, uniqExactState(resident) AS residents FROM ikd.events GROUP BY type;
 CREATE MATERIALIZED VIEW ikd.weekly_mv TO ikd.weekly AS SELECT * FROM ikd.residents_daily;
+CREATE TABLE ikd.ledger (resident String, first_at DateTime, PROJECTION by_time (SELECT * ORDER BY first_at))
+ENGINE = ReplacingMergeTree ORDER BY resident;
+CREATE MATERIALIZED VIEW ikd.ledger_mv TO ikd.ledger AS SELECT resident, min(occurred_at) AS first_at FROM ikd.events GROUP BY resident;
 `}})
 	if err != nil {
 		t.Fatal(err)
@@ -62,6 +65,12 @@ func TestClusterRewriteTurnsOneServerDDLIntoReplicatedShardedDDL(t *testing.T) {
 			want: []string{
 				"CREATE TABLE ikd.weekly_local ON CLUSTER c (n UInt8) ENGINE = ReplicatedMergeTree('/clickhouse/tables/{shard}/ikd/weekly_local', '{replica}') ORDER BY n",
 				"CREATE TABLE ikd.weekly ON CLUSTER c AS ikd.weekly_local ENGINE = Distributed('c', 'ikd', 'weekly_local')",
+			}},
+		{name: "a table a view fills from a sharded one, with the key's columns, is sharded by the same key",
+			in: "CREATE TABLE ikd.ledger (resident String, first_at DateTime, PROJECTION by_time (SELECT * ORDER BY first_at)) ENGINE = ReplacingMergeTree ORDER BY resident",
+			want: []string{
+				"CREATE TABLE ikd.ledger_local ON CLUSTER c (resident String, first_at DateTime, PROJECTION by_time (SELECT * ORDER BY first_at)) ENGINE = ReplicatedReplacingMergeTree('/clickhouse/tables/{shard}/ikd/ledger_local', '{replica}') ORDER BY resident",
+				"CREATE TABLE ikd.ledger ON CLUSTER c AS ikd.ledger_local ENGINE = Distributed('c', 'ikd', 'ledger_local', cityHash64(resident))",
 			}},
 		{name: "projections and columns named like clauses stay in the table",
 			in:   "CREATE TABLE ikd.first_seen (resident String, engine String DEFAULT 'ENGINE = MergeTree', PROJECTION by_day (SELECT resident ORDER BY engine)) ENGINE = MergeTree ORDER BY resident",
