@@ -40,6 +40,7 @@ var clusterName = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
 type Cluster struct {
 	name    string
 	sharded map[string]shardKey // by "db.table"; a zero key for a table only its materialized view fills
+	onShard map[string]bool     // materialized views that run on each shard's local tables
 }
 
 // NewCluster plans the cluster named name for migrations: a materialized
@@ -51,7 +52,7 @@ func NewCluster(name string, migrations []Migration) (*Cluster, error) {
 	if err := ValidClusterName(name); err != nil {
 		return nil, err
 	}
-	c := &Cluster{name: name, sharded: maps.Clone(shardKeys)}
+	c := &Cluster{name: name, sharded: maps.Clone(shardKeys), onShard: map[string]bool{}}
 	var views []materializedView
 	columns := map[string][]string{}
 	for _, m := range migrations {
@@ -82,6 +83,9 @@ func NewCluster(name string, migrations []Migration) (*Cluster, error) {
 				grew = true
 			}
 		}
+	}
+	for _, v := range views {
+		_, c.onShard[v.name] = c.sharded[v.target]
 	}
 	return c, nil
 }
@@ -190,7 +194,7 @@ func (c *Cluster) Rewrite(stmt string) ([]string, error) {
 	case cur.accept("TRUNCATE"):
 		cur.accept("TABLE")
 		out, err = c.onLocal(stmt, cur)
-	case cur.accept("OPTIMIZE", "TABLE"):
+	case cur.accept("OPTIMIZE", "TABLE"), cur.accept("DELETE", "FROM"):
 		out, err = c.onLocal(stmt, cur)
 	default:
 		err = errors.New("no cluster form is known for this kind of statement")
@@ -320,15 +324,23 @@ func (c *Cluster) createMaterializedView(stmt string, cur *cursor) ([]string, er
 		return nil, fmt.Errorf("%s fills the sharded %s from tables that are not sharded", n.qualified(), v.target)
 	case targetSharded:
 		// It runs on each shard's local tables, where the inserts land.
-		for _, r := range tableRefs(cur.toks, cur.i) {
-			if _, ok := c.sharded[r.qualified()]; ok {
-				local := r
-				local.table += localSuffix
-				edits = append(edits, edit{r.start, r.end, local.sql()})
-			}
-		}
+		edits = append(edits, c.localRefs(cur.toks, cur.i)...)
 	}
 	return []string{apply(stmt, edits)}, nil
+}
+
+// localRefs are the edits that name the local table of every sharded table
+// written from token from on.
+func (c *Cluster) localRefs(toks []token, from int) []edit {
+	var edits []edit
+	for _, r := range tableRefs(toks, from) {
+		if _, ok := c.sharded[r.qualified()]; ok {
+			local := r
+			local.table += localSuffix
+			edits = append(edits, edit{r.start, r.end, local.sql()})
+		}
+	}
+	return edits
 }
 
 // alterColumn are the ALTER commands that change a table's columns, which
@@ -345,7 +357,11 @@ func (c *Cluster) alter(stmt string, cur *cursor) ([]string, error) {
 		return nil, err
 	}
 	if _, sharded := c.sharded[n.qualified()]; !sharded {
-		return []string{apply(stmt, append(settingEdits(cur.toks), edit{n.end, n.end, " ON CLUSTER " + c.name}))}, nil
+		edits := append(settingEdits(cur.toks), edit{n.end, n.end, " ON CLUSTER " + c.name})
+		if c.onShard[n.qualified()] { // MODIFY QUERY of a view that runs on each shard
+			edits = append(edits, c.localRefs(cur.toks, cur.i)...)
+		}
+		return []string{apply(stmt, edits)}, nil
 	}
 	columns, others := 0, 0
 	for _, cmd := range splitTopLevel(cur.toks, cur.i) {
@@ -397,7 +413,7 @@ func (c *Cluster) drop(stmt string, cur *cursor) ([]string, error) {
 	return out, err
 }
 
-// onLocal runs a statement about a table's data (TRUNCATE, OPTIMIZE) on
+// onLocal runs a statement about a table's data (TRUNCATE, OPTIMIZE, DELETE) on
 // every node, on the shard-local table of a sharded one.
 func (c *Cluster) onLocal(stmt string, cur *cursor) ([]string, error) {
 	cur.accept("IF", "EXISTS")
@@ -435,6 +451,7 @@ func settingEdits(toks []token) []edit {
 
 // materializedView is what a CREATE MATERIALIZED VIEW reads and writes.
 type materializedView struct {
+	name    string   // "db.view"
 	target  string   // "db.table" of its TO table
 	sources []string // every "db.table" its query names
 }
@@ -451,7 +468,8 @@ func parseMaterializedView(toks []token) (materializedView, bool) {
 		return materializedView{}, false
 	}
 	cur.accept("IF", "NOT", "EXISTS")
-	if _, err := cur.name(false); err != nil {
+	n, err := cur.name(false)
+	if err != nil {
 		return materializedView{}, false
 	}
 	if cur.accept("ON", "CLUSTER") {
@@ -464,7 +482,7 @@ func parseMaterializedView(toks []token) (materializedView, bool) {
 	if err != nil {
 		return materializedView{}, false
 	}
-	v := materializedView{target: target.qualified()}
+	v := materializedView{name: n.qualified(), target: target.qualified()}
 	for _, r := range tableRefs(toks, cur.i) {
 		v.sources = append(v.sources, r.qualified())
 	}
