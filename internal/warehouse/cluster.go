@@ -158,9 +158,6 @@ func (c *Cluster) Sharded() map[string]string {
 	return out
 }
 
-// Name is the cluster's name.
-func (c *Cluster) Name() string { return c.name }
-
 func (c *Cluster) readsSharded(sources []string) bool {
 	for _, s := range sources {
 		if _, ok := c.sharded[s]; ok {
