@@ -14,10 +14,20 @@ import (
 // what. Events go by a hash of the resident, so that all the events of one
 // resident, and every copy of one event (same event_id, same resident), land
 // on one shard: the per-shard sets of residents are disjoint and a
-// redelivered event collapses with its first copy. A table that a
-// materialized view fills from a sharded table is sharded with it (see
-// NewCluster); every other table is small and whole on every node.
-var shardKeys = map[string]shardKey{"ikd.events": {expr: "cityHash64(resident)", columns: []string{"resident"}}}
+// redelivered event collapses with its first copy. The first-seen ledger
+// (its resident in 16 bytes) goes by a hash of the resident too, so that a
+// resident's signed rows sit together and the shards' sums add up. A table
+// that a materialized view fills from a sharded table is sharded with it
+// (see NewCluster); every other table is small and whole on every node.
+var shardKeys = map[string]shardKey{
+	"ikd.events":     {expr: "cityHash64(resident)", columns: []string{"resident"}},
+	"ikd.first_seen": {expr: "cityHash64(resident)", columns: []string{"resident"}},
+}
+
+// anyShard is the key of a table whose rows are partial aggregates that the
+// reads merge across shards anyway: a row inserted through its Distributed
+// table (a backfill) may land on any shard.
+var anyShard = shardKey{expr: "rand()"}
 
 // shardKey is a sharding expression and the columns it reads.
 type shardKey struct {
@@ -39,20 +49,22 @@ var clusterName = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
 // of its own name, so that inserts and the views need not change.
 type Cluster struct {
 	name    string
-	sharded map[string]shardKey // by "db.table"; a zero key for a table only its materialized view fills
+	sharded map[string]shardKey // by "db.table"
 	onShard map[string]bool     // materialized views that run on each shard's local tables
+	created map[string]bool     // the tables the migrations make
 }
 
 // NewCluster plans the cluster named name for migrations: a materialized
 // view that reads a sharded table runs on each shard's local table, so the
 // table it writes to is sharded too, by the same key when it has the key's
 // columns (so that a row inserted through its Distributed table lands on the
-// shard of its resident), else without a key (its view alone fills it).
+// shard of its resident), else by rand(): its rows are per-shard partial
+// aggregates, which every read merges across the shards.
 func NewCluster(name string, migrations []Migration) (*Cluster, error) {
 	if err := ValidClusterName(name); err != nil {
 		return nil, err
 	}
-	c := &Cluster{name: name, sharded: maps.Clone(shardKeys), onShard: map[string]bool{}}
+	c := &Cluster{name: name, sharded: maps.Clone(shardKeys), onShard: map[string]bool{}, created: map[string]bool{}}
 	var views []materializedView
 	columns := map[string][]string{}
 	for _, m := range migrations {
@@ -66,6 +78,7 @@ func NewCluster(name string, migrations []Migration) (*Cluster, error) {
 			}
 			if table, cols, ok := tableColumns(toks); ok {
 				columns[table] = cols
+				c.created[table] = true
 			}
 		}
 	}
@@ -77,7 +90,7 @@ func NewCluster(name string, migrations []Migration) (*Cluster, error) {
 			}
 			if key, ok := c.shardKeyOf(v.sources); ok {
 				if !containsAll(columns[v.target], key.columns) {
-					key = shardKey{}
+					key = anyShard
 				}
 				c.sharded[v.target] = key
 				grew = true
@@ -100,7 +113,8 @@ func (c *Cluster) shardKeyOf(sources []string) (shardKey, bool) {
 	return shardKey{}, false
 }
 
-// tableColumns reads the column names of a CREATE TABLE with a column list.
+// tableColumns reads the table a CREATE TABLE makes and the names of its
+// columns (none without a column list).
 func tableColumns(toks []token) (string, []string, bool) {
 	cur := &cursor{toks: toks}
 	if !cur.accept("CREATE") {
@@ -112,12 +126,15 @@ func tableColumns(toks []token) (string, []string, bool) {
 	}
 	cur.accept("IF", "NOT", "EXISTS")
 	n, err := cur.name(true)
-	if err != nil || cur.i >= len(toks) || toks[cur.i].text != "(" {
+	if err != nil {
 		return "", nil, false
+	}
+	if cur.i >= len(toks) || toks[cur.i].text != "(" {
+		return n.qualified(), nil, true
 	}
 	closing := matching(toks, cur.i)
 	if closing < 0 {
-		return "", nil, false
+		return n.qualified(), nil, true
 	}
 	var cols []string
 	for _, item := range splitTopLevel(toks[:closing], cur.i+1) {
@@ -148,12 +165,14 @@ func ValidClusterName(name string) error {
 	return nil
 }
 
-// Sharded returns the sharded tables with their sharding keys ("" for a
-// table only its materialized view fills, on each shard).
+// Sharded returns the tables the migrations make that are sharded, with
+// their sharding keys.
 func (c *Cluster) Sharded() map[string]string {
-	out := make(map[string]string, len(c.sharded))
+	out := map[string]string{}
 	for t, key := range c.sharded {
-		out[t] = key.expr
+		if c.created[t] {
+			out[t] = key.expr
+		}
 	}
 	return out
 }

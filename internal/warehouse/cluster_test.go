@@ -56,16 +56,16 @@ var rewriteCases = []struct {
 			"CREATE TABLE IF NOT EXISTS ikd.events_local ON CLUSTER c (event_id String, resident String) ENGINE = ReplicatedReplacingMergeTree('/clickhouse/tables/{shard}/ikd/events_local', '{replica}') ORDER BY event_id SETTINGS replicated_deduplication_window = 1000",
 			"CREATE TABLE IF NOT EXISTS ikd.events ON CLUSTER c AS ikd.events_local ENGINE = Distributed('c', 'ikd', 'events_local', cityHash64(resident))",
 		}},
-	{name: "a table a view fills from a sharded one is sharded without a key",
+	{name: "a table a view fills from a sharded one, without the key's columns, takes rows on any shard",
 		in: "CREATE TABLE ikd.residents_daily (type String, residents AggregateFunction(uniqExact, String)) ENGINE = AggregatingMergeTree ORDER BY type",
 		want: []string{
 			"CREATE TABLE ikd.residents_daily_local ON CLUSTER c (type String, residents AggregateFunction(uniqExact, String)) ENGINE = ReplicatedAggregatingMergeTree('/clickhouse/tables/{shard}/ikd/residents_daily_local', '{replica}') ORDER BY type",
-			"CREATE TABLE ikd.residents_daily ON CLUSTER c AS ikd.residents_daily_local ENGINE = Distributed('c', 'ikd', 'residents_daily_local')",
+			"CREATE TABLE ikd.residents_daily ON CLUSTER c AS ikd.residents_daily_local ENGINE = Distributed('c', 'ikd', 'residents_daily_local', rand())",
 		}},
 	{name: "sharding follows chains of views", in: "CREATE TABLE ikd.weekly (n UInt8) ENGINE = MergeTree ORDER BY n",
 		want: []string{
 			"CREATE TABLE ikd.weekly_local ON CLUSTER c (n UInt8) ENGINE = ReplicatedMergeTree('/clickhouse/tables/{shard}/ikd/weekly_local', '{replica}') ORDER BY n",
-			"CREATE TABLE ikd.weekly ON CLUSTER c AS ikd.weekly_local ENGINE = Distributed('c', 'ikd', 'weekly_local')",
+			"CREATE TABLE ikd.weekly ON CLUSTER c AS ikd.weekly_local ENGINE = Distributed('c', 'ikd', 'weekly_local', rand())",
 		}},
 	{name: "a table a view fills from a sharded one, with the key's columns, is sharded by the same key",
 		in: "CREATE TABLE ikd.ledger (resident String, first_at DateTime, PROJECTION by_time (SELECT * ORDER BY first_at)) ENGINE = ReplacingMergeTree ORDER BY resident",
@@ -74,8 +74,14 @@ var rewriteCases = []struct {
 			"CREATE TABLE ikd.ledger ON CLUSTER c AS ikd.ledger_local ENGINE = Distributed('c', 'ikd', 'ledger_local', cityHash64(resident))",
 		}},
 	{name: "projections and columns named like clauses stay in the table",
-		in:   "CREATE TABLE ikd.first_seen (resident String, engine String DEFAULT 'ENGINE = MergeTree', PROJECTION by_day (SELECT resident ORDER BY engine)) ENGINE = MergeTree ORDER BY resident",
-		want: []string{"CREATE TABLE ikd.first_seen ON CLUSTER c (resident String, engine String DEFAULT 'ENGINE = MergeTree', PROJECTION by_day (SELECT resident ORDER BY engine)) ENGINE = ReplicatedMergeTree('/clickhouse/tables/all/ikd/first_seen', '{replica}') ORDER BY resident"}},
+		in:   "CREATE TABLE ikd.projected (resident String, engine String DEFAULT 'ENGINE = MergeTree', PROJECTION by_day (SELECT resident ORDER BY engine)) ENGINE = MergeTree ORDER BY resident",
+		want: []string{"CREATE TABLE ikd.projected ON CLUSTER c (resident String, engine String DEFAULT 'ENGINE = MergeTree', PROJECTION by_day (SELECT resident ORDER BY engine)) ENGINE = ReplicatedMergeTree('/clickhouse/tables/all/ikd/projected', '{replica}') ORDER BY resident"}},
+	{name: "the first-seen ledger is sharded by its resident",
+		in: "CREATE TABLE IF NOT EXISTS ikd.first_seen (type String, resident FixedString(16), day Date, sign Int8, PROJECTION daily (SELECT type, day, sum(sign) GROUP BY type, day)) ENGINE = MergeTree ORDER BY (type, resident) SETTINGS index_granularity = 1024, non_replicated_deduplication_window = 1000",
+		want: []string{
+			"CREATE TABLE IF NOT EXISTS ikd.first_seen_local ON CLUSTER c (type String, resident FixedString(16), day Date, sign Int8, PROJECTION daily (SELECT type, day, sum(sign) GROUP BY type, day)) ENGINE = ReplicatedMergeTree('/clickhouse/tables/{shard}/ikd/first_seen_local', '{replica}') ORDER BY (type, resident) SETTINGS index_granularity = 1024, replicated_deduplication_window = 1000",
+			"CREATE TABLE IF NOT EXISTS ikd.first_seen ON CLUSTER c AS ikd.first_seen_local ENGINE = Distributed('c', 'ikd', 'first_seen_local', cityHash64(resident))",
+		}},
 	{name: "comments and strings are not read as SQL",
 		in:   "-- ENGINE = MergeTree\nCREATE TABLE ikd.notes (s String DEFAULT 'ikd.events') /* ENGINE = Log */ ENGINE = Memory",
 		want: []string{"-- ENGINE = MergeTree\nCREATE TABLE ikd.notes ON CLUSTER c (s String DEFAULT 'ikd.events') /* ENGINE = Log */ ENGINE = Memory"}},
@@ -147,7 +153,10 @@ func TestClusterRewriteTurnsOneServerDDLIntoReplicatedShardedDDL(t *testing.T) {
 	}
 }
 
-func TestClusterShardsEventsByResidentAndWhatItsViewsFill(t *testing.T) {
+// shippedCluster is the cluster planned over the shipped migrations and the
+// runner's bookkeeping.
+func shippedCluster(t *testing.T) *warehouse.Cluster {
+	t.Helper()
 	migrations := []warehouse.Migration{}
 	for _, s := range mustStatements(t, "") {
 		migrations = append(migrations, warehouse.Migration{Name: "x.sql", Text: s + ";\n"})
@@ -156,12 +165,16 @@ func TestClusterShardsEventsByResidentAndWhatItsViewsFill(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	got := c.Sharded()
+	return c
+}
+
+func TestClusterShardsEventsByResidentAndWhatItsViewsFill(t *testing.T) {
+	got := shippedCluster(t).Sharded()
 	if got["ikd.events"] != "cityHash64(resident)" {
 		t.Errorf("ikd.events is sharded by %q, want cityHash64(resident)", got["ikd.events"])
 	}
-	if key, ok := got["ikd.residents_daily"]; !ok || key != "" {
-		t.Errorf("ikd.residents_daily: sharded %v by %q, want sharded with the events, without a key", ok, key)
+	if key, ok := got["ikd.residents_daily"]; !ok || key != "rand()" {
+		t.Errorf("ikd.residents_daily: sharded %v by %q, want sharded with the events, by rand()", ok, key)
 	}
 	for _, small := range []string{"ikd.provinces", "ikd.cities", "ikd.targets", "ikd.alerts", "ikd.schema_migrations", "ikd.schema_lock"} {
 		if _, ok := got[small]; ok {
@@ -227,8 +240,12 @@ func TestEveryMigrationStatementParsesOnOneServerAndOnACluster(t *testing.T) {
 			distributed[strings.SplitN(formatted[i+len("ENGINE = Distributed('ikd_cluster', 'ikd', '"):], "'", 2)[0]] = true
 		}
 	}
-	if want := map[string]bool{"events_local": true, "residents_daily_local": true}; !maps.Equal(distributed, want) {
-		t.Errorf("Distributed tables over %v, want over %v", distributed, want)
+	want := map[string]bool{}
+	for table := range shippedCluster(t).Sharded() {
+		want[strings.TrimPrefix(table, "ikd.")+"_local"] = true
+	}
+	if !want["events_local"] || !maps.Equal(distributed, want) {
+		t.Errorf("Distributed tables over %v, want one over each sharded table's local table, ikd.events' among them: %v", distributed, want)
 	}
 	t.Logf("parsed %d statements for one server and %d for the cluster", len(single), len(cluster))
 	for _, tc := range rewriteCases {
