@@ -88,7 +88,7 @@ func prepareAt(t *testing.T, dir string) *pipeline {
 // aggregator on the durable consumer, not yet running.
 func (p *pipeline) setup(t *testing.T, cfg aggregator.Config) *aggregator.Aggregator {
 	t.Helper()
-	agg, err := chwriter.Setup(context.Background(), cfg, p.aggJS, p.conn, broker.StreamOptions{}, testenv.Quiet)
+	agg, err := chwriter.Setup(context.Background(), cfg, p.aggJS, p.conn, broker.StreamOptions{}, "", testenv.Quiet)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -51,7 +51,7 @@ func TestAnAggregatorWritesOnlyWhileItHoldsTheLease(t *testing.T) {
 	ctx := t.Context()
 	log := &syncBuffer{}
 	var err error
-	p.agg, err = chwriter.Setup(ctx, testConfig(), p.aggJS, p.conn, broker.StreamOptions{}, slog.New(slog.NewTextHandler(log, nil)))
+	p.agg, err = chwriter.Setup(ctx, testConfig(), p.aggJS, p.conn, broker.StreamOptions{}, "", slog.New(slog.NewTextHandler(log, nil)))
 	if err != nil {
 		t.Fatal(err)
 	}

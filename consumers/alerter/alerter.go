@@ -98,8 +98,8 @@ var fetchPolicy = retry.Policy{Initial: time.Second, Max: 5 * time.Second, Jitte
 
 // Setup readies both ends (streams, schema and reference regions) and returns
 // a started alerter, as chwriter.Setup does for the aggregator.
-func Setup(ctx context.Context, cfg Config, js jetstream.JetStream, conn driver.Conn, streams broker.StreamOptions, logger *slog.Logger) (*Alerter, error) {
-	if err := endpoints.Ready(ctx, js, conn, streams, logger); err != nil {
+func Setup(ctx context.Context, cfg Config, js jetstream.JetStream, conn driver.Conn, streams broker.StreamOptions, cluster string, logger *slog.Logger) (*Alerter, error) {
+	if err := endpoints.Ready(ctx, js, conn, streams, cluster, logger); err != nil {
 		return nil, err
 	}
 	return New(ctx, cfg, js, conn, logger)

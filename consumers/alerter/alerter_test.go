@@ -59,7 +59,7 @@ func start(t *testing.T) *env {
 // alerter sets up (first call) or creates a new alerter evaluating as of feb13.
 func (e *env) alerter(t *testing.T, cfg alerter.Config) *alerter.Alerter {
 	t.Helper()
-	a, err := alerter.Setup(e.ctx, cfg, e.alerterJS, e.conn, broker.StreamOptions{}, testenv.Quiet)
+	a, err := alerter.Setup(e.ctx, cfg, e.alerterJS, e.conn, broker.StreamOptions{}, "", testenv.Quiet)
 	if err != nil {
 		t.Fatal(err)
 	}

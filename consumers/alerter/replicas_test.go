@@ -173,7 +173,7 @@ func TestReplicasRecordAndPublishEachTransitionOnceAndSurviveAKill(t *testing.T)
 	e := start(t)
 	b := testenv.Broker(t)
 	_, e.js = testenv.JetStream(t, b.URL())
-	if _, err := alerter.Setup(e.ctx, testConfig(), e.js, e.conn, broker.StreamOptions{}, testenv.Quiet); err != nil {
+	if _, err := alerter.Setup(e.ctx, testConfig(), e.js, e.conn, broker.StreamOptions{}, "", testenv.Quiet); err != nil {
 		t.Fatal(err) // readies streams and schema once, as the first program to start would
 	}
 	rs := []*replica{e.replica(t, b.URL(), "ikd-alerter"), e.replica(t, b.URL(), "ikd-alerter"), e.replica(t, b.URL(), "ikd-alerter-b")}

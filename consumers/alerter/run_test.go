@@ -83,7 +83,7 @@ func TestQuietChangesStreamIsNotLoggedAsAFailure(t *testing.T) {
 	e := start(t)
 	var logs bytes.Buffer
 	logger := slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelWarn}))
-	a, err := alerter.Setup(e.ctx, testConfig(), e.alerterJS, e.conn, broker.StreamOptions{}, logger)
+	a, err := alerter.Setup(e.ctx, testConfig(), e.alerterJS, e.conn, broker.StreamOptions{}, "", logger)
 	if err != nil {
 		t.Fatal(err)
 	}

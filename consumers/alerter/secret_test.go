@@ -41,7 +41,7 @@ func TestAFailingWebhookIsLoggedWithItsHostOnly(t *testing.T) {
 	cfg.WebhookURL = fmt.Sprintf("http://hook:pass-word@127.0.0.1:%d/services/%s?sig=query-secret", testenv.FreePort(t), token)
 	cfg.WebhookMaxElapsed = 100 * time.Millisecond
 	var logs lockedBuffer
-	a, err := alerter.Setup(e.ctx, cfg, e.js, e.conn, broker.StreamOptions{}, slog.New(slog.NewTextHandler(&logs, nil)))
+	a, err := alerter.Setup(e.ctx, cfg, e.js, e.conn, broker.StreamOptions{}, "", slog.New(slog.NewTextHandler(&logs, nil)))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -73,7 +73,7 @@ func run(ctx context.Context, logger *slog.Logger) error {
 		return err
 	}
 	defer ep.Close()
-	agg, err := chwriter.Setup(ctx, cfg.Aggregator, ep.JS, ep.DB, cfg.Streams, logger)
+	agg, err := chwriter.Setup(ctx, cfg.Aggregator, ep.JS, ep.DB, cfg.Streams, cfg.ClickHouseCluster, logger)
 	if err != nil {
 		return err
 	}

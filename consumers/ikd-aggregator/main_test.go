@@ -15,6 +15,7 @@ func TestStartRefusesAValueThatBreaksTheAggregatorNamingItsVariable(t *testing.T
 		{Variable: "IKD_AGGREGATOR_DURABLE", Value: " "},
 		{Variable: "IKD_NATS_URL", Value: "127.0.0.1:4222"},
 		{Variable: "IKD_CLICKHOUSE_DSN", Value: "mysql://db:3306"},
+		{Variable: "IKD_CLICKHOUSE_CLUSTER", Value: "ikd-prod"},
 		{Variable: "IKD_STREAM_REPLICAS", Value: "7"},
 		{Variable: "IKD_STREAM_DUPLICATE_WINDOW", Value: "-1m"},
 		{Variable: "IKD_PPROF_ADDR", Value: "0.0.0.0:6060"},

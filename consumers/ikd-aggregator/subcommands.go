@@ -197,7 +197,7 @@ func runProvision(ctx context.Context, logger *slog.Logger, args []string, stdou
 		return err
 	}
 	defer ep.Close()
-	if err := endpoints.Ready(ctx, ep.JS, ep.DB, cfg.Streams, logger); err != nil {
+	if err := endpoints.Ready(ctx, ep.JS, ep.DB, cfg.Streams, cfg.ClickHouseCluster, logger); err != nil {
 		return err
 	}
 	fmt.Fprintln(stdout, "streams and schema ready")

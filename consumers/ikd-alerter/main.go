@@ -63,7 +63,7 @@ func run(ctx context.Context, logger *slog.Logger) error {
 		return err
 	}
 	defer ep.Close()
-	a, err := alerter.Setup(ctx, cfg.Alerter, ep.JS, ep.DB, cfg.Streams, logger)
+	a, err := alerter.Setup(ctx, cfg.Alerter, ep.JS, ep.DB, cfg.Streams, cfg.ClickHouseCluster, logger)
 	if err != nil {
 		return err
 	}

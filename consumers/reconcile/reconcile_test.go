@@ -181,7 +181,7 @@ func startAggregator(t *testing.T, js jetstream.JetStream, conn driver.Conn) agg
 		MaxDeliver: 3, RefusedDelay: 10 * time.Millisecond, RetryMaxInterval: 200 * time.Millisecond, FutureTolerance: 10 * time.Minute,
 		LeaseTTL: 10 * time.Second,
 	}
-	agg, err := chwriter.Setup(context.Background(), cfg, js, conn, broker.StreamOptions{}, testenv.Quiet)
+	agg, err := chwriter.Setup(context.Background(), cfg, js, conn, broker.StreamOptions{}, "", testenv.Quiet)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -216,7 +216,7 @@ func run(ctx context.Context, f flags) (rows []Row, err error) {
 	if err != nil {
 		return rows, err
 	}
-	if err := endpoints.Ready(ctx, setupJS, conn, broker.StreamOptions{}, logger); err != nil {
+	if err := endpoints.Ready(ctx, setupJS, conn, broker.StreamOptions{}, "", logger); err != nil {
 		return rows, err
 	}
 

@@ -49,14 +49,14 @@ func run(ctx context.Context, cfg Config, rate float64, every time.Duration, log
 		return err
 	}
 	defer ep.Close()
-	if err := endpoints.Ready(ctx, ep.JS, ep.DB, cfg.Streams, logger); err != nil {
+	if err := endpoints.Ready(ctx, ep.JS, ep.DB, cfg.Streams, "", logger); err != nil {
 		return err
 	}
 	aggJS, err := srv.connect(broker.RoleAggregator, "ikd-dev-aggregator", logger)
 	if err != nil {
 		return err
 	}
-	agg, err := chwriter.Setup(ctx, cfg.Aggregator, aggJS, ep.DB, cfg.Streams, logger)
+	agg, err := chwriter.Setup(ctx, cfg.Aggregator, aggJS, ep.DB, cfg.Streams, "", logger)
 	if err != nil {
 		return err
 	}
@@ -66,7 +66,7 @@ func run(ctx context.Context, cfg Config, rate float64, every time.Duration, log
 	}
 	// The live table marks firing alerts; a line for each transition would
 	// bury it, so only the alerter's own trouble is logged here.
-	alerts, err := alerter.Setup(ctx, cfg.Alerter, alerterJS, ep.DB, cfg.Streams, slog.New(atLeast{logger.Handler(), slog.LevelWarn}))
+	alerts, err := alerter.Setup(ctx, cfg.Alerter, alerterJS, ep.DB, cfg.Streams, "", slog.New(atLeast{logger.Handler(), slog.LevelWarn}))
 	if err != nil {
 		return err
 	}

@@ -23,10 +23,14 @@ import (
 
 // Config names the two ends; the defaults reach what ikd-dev hosts.
 type Config struct {
-	NatsURL       string               `envconfig:"NATS_URL" default:"nats://127.0.0.1:4222"`
-	NATS          broker.Auth          `envconfig:"NATS"`
-	ClickHouseDSN string               `envconfig:"CLICKHOUSE_DSN" default:"http://127.0.0.1:8123" secret:"dsn"`
-	Streams       broker.StreamOptions `envconfig:"STREAM"`
+	NatsURL       string      `envconfig:"NATS_URL" default:"nats://127.0.0.1:4222"`
+	NATS          broker.Auth `envconfig:"NATS"`
+	ClickHouseDSN string      `envconfig:"CLICKHOUSE_DSN" default:"http://127.0.0.1:8123" secret:"dsn"`
+	// ClickHouseCluster names the ClickHouse cluster the schema is applied
+	// on (ON CLUSTER, Replicated engines, Distributed tables); empty for one
+	// server.
+	ClickHouseCluster string               `envconfig:"CLICKHOUSE_CLUSTER"`
+	Streams           broker.StreamOptions `envconfig:"STREAM"`
 }
 
 // Endpoints are open connections to the broker and the warehouse.
@@ -59,9 +63,10 @@ func Dial(ctx context.Context, cfg Config, program string, logger *slog.Logger) 
 	return &Endpoints{NC: nc, JS: js, DB: db}, nil
 }
 
-// Ready provisions the streams and the lease bucket and applies the schema. Both are idempotent,
-// so every consumer does it at start and none depends on another having run.
-func Ready(ctx context.Context, js jetstream.JetStream, db driver.Conn, streams broker.StreamOptions, logger *slog.Logger) error {
+// Ready provisions the streams and the lease bucket and applies the schema, on the ClickHouse
+// cluster named cluster ("" for one server). Both are idempotent, so every
+// consumer does it at start and none depends on another having run.
+func Ready(ctx context.Context, js jetstream.JetStream, db driver.Conn, streams broker.StreamOptions, cluster string, logger *slog.Logger) error {
 	if err := broker.Provision(ctx, js, broker.Streams(streams)...); err != nil {
 		return err
 	}
@@ -72,7 +77,7 @@ func Ready(ctx context.Context, js jetstream.JetStream, db driver.Conn, streams 
 	if err != nil {
 		return fmt.Errorf("reference regions: %w", err)
 	}
-	return warehouse.Migrate(ctx, db, schema.Migrations, ref, logger)
+	return warehouse.MigrateCluster(ctx, db, schema.Migrations, cluster, ref, logger)
 }
 
 // Close drains the broker connection, so that acknowledgements under way
@@ -87,6 +92,7 @@ func (c Config) Validate() error {
 	return errors.Join(
 		config.URLs("NatsURL", c.NatsURL, config.NatsSchemes...),
 		ValidateDSN("ClickHouseDSN", c.ClickHouseDSN),
+		validateCluster(c.ClickHouseCluster),
 	)
 }
 
@@ -97,6 +103,17 @@ func ValidateDSN(field, dsn string) error {
 	}
 	if _, err := clickhouse.ParseDSN(dsn); err != nil {
 		return config.Invalid(field, "not a ClickHouse DSN (clickhouse://host:9000 or http://host:8123): %s", config.RedactDSN(err.Error()))
+	}
+	return nil
+}
+
+// validateCluster refuses a cluster name ON CLUSTER cannot take as written.
+func validateCluster(name string) error {
+	if name == "" {
+		return nil
+	}
+	if err := warehouse.ValidClusterName(name); err != nil {
+		return config.Invalid("ClickHouseCluster", "%v", err)
 	}
 	return nil
 }

@@ -40,6 +40,10 @@ func (w *EventWriter) Write(ctx context.Context, records []Record) error {
 	ctx = clickhouse.Context(ctx, clickhouse.WithSettings(clickhouse.Settings{
 		"insert_deduplication_token":                         dedupToken(records),
 		"deduplicate_blocks_in_dependent_materialized_views": 1,
+		// On a cluster ikd.events is Distributed: the insert returns once
+		// every shard has its rows, not when they are queued on this node,
+		// so that an acknowledged event is on its shard's replicas.
+		"distributed_foreground_insert": 1,
 	}))
 	batch, err := w.conn.PrepareBatch(ctx, "INSERT INTO ikd.events (event_id, type, resident, key_id, province_code, city_code, district_code, office_id, channel, occurred_at, stream_seq)")
 	if err != nil {

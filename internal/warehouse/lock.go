@@ -5,13 +5,14 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"math/rand/v2"
 	"os"
 	"time"
 
 	"github.com/ClickHouse/clickhouse-go/v2"
 	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
 	"github.com/google/uuid"
+
+	"github.com/ikd-pipeline/ikd/internal/retry"
 )
 
 // The migration lock lives in the warehouse, so that it works wherever the
@@ -32,34 +33,49 @@ const lockTable = `CREATE TABLE IF NOT EXISTS ikd.schema_lock
 // no more.
 const lockLease = 2 * time.Minute
 
+// lockPolicy paces the wait for another program's lock: quick at first (a
+// migration run that finds nothing to apply takes milliseconds), then once a
+// second, until the caller's context ends or a dead holder's claim lapses.
+var lockPolicy = retry.Policy{Initial: 20 * time.Millisecond, Max: time.Second, Jitter: 0.5}
+
+// errLockHeld is the attempt's outcome while another program holds the
+// lock: the one failure worth waiting out.
+var errLockHeld = errors.New("migrate: the schema migration lock is held by another program")
+
 // acquireLock waits for the migration lock and returns its release.
 func acquireLock(ctx context.Context, conn driver.Conn, logger *slog.Logger) (release func(), err error) {
-	pause := 20 * time.Millisecond
-	logged := false
-	for {
-		owner := lockOwner()
+	var owner, holder string
+	attempt := func() error {
+		owner = lockOwner()
 		if err := conn.Exec(ctx, "INSERT INTO ikd.schema_lock (owner) VALUES (?)", owner); err != nil {
-			return nil, fmt.Errorf("migrate: claim the lock: %w", err)
+			return fmt.Errorf("migrate: claim the lock: %w", err)
 		}
-		holder, err := lockHolder(ctx, conn)
-		if err == nil && holder == owner {
-			return func() { withdraw(conn, owner, logger) }, nil
+		current, err := lockHolder(ctx, conn)
+		if err == nil && current == owner {
+			return nil
 		}
-		withdraw(conn, owner, logger)
+		withdraw(ctx, conn, owner, logger)
 		if err != nil {
-			return nil, err
+			return err
 		}
+		holder = current
+		return errLockHeld
+	}
+	logged := false
+	waiting := func(error, time.Duration) {
 		if !logged {
 			logger.Info("waiting for another program to finish the schema migration", "holder", holder)
 			logged = true
 		}
-		select {
-		case <-ctx.Done():
-			return nil, fmt.Errorf("migrate: waiting for the lock held by %s: %w", holder, ctx.Err())
-		case <-time.After(pause + rand.N(pause)):
-		}
-		pause = min(2*pause, time.Second)
 	}
+	err = retry.Do(ctx, lockPolicy, attempt, func(err error) bool { return errors.Is(err, errLockHeld) || quorumPending(err) }, waiting)
+	switch {
+	case err == nil:
+		return func() { withdraw(ctx, conn, owner, logger) }, nil
+	case ctx.Err() != nil:
+		return nil, fmt.Errorf("migrate: waiting for the lock held by %s: %w", holder, ctx.Err())
+	}
+	return nil, err
 }
 
 // lockHolder returns the owner of the earliest live claim, or "" when two
@@ -95,10 +111,10 @@ func lockHolder(ctx context.Context, conn driver.Conn) (string, error) {
 	return owners[0], nil
 }
 
-// withdraw releases a claim; a release that fails only delays the others
-// until the claim lapses.
-func withdraw(conn driver.Conn, owner string, logger *slog.Logger) {
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+// withdraw releases a claim, with the settings of ctx but not its end; a
+// release that fails only delays the others until the claim lapses.
+func withdraw(ctx context.Context, conn driver.Conn, owner string, logger *slog.Logger) {
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
 	defer cancel()
 	if err := conn.Exec(ctx, "INSERT INTO ikd.schema_lock (owner, released) VALUES (?, 1)", owner); err != nil {
 		logger.Warn("cannot release the schema migration lock; it lapses by itself", "owner", owner, "lease", lockLease, "err", err)
@@ -108,6 +124,14 @@ func withdraw(conn driver.Conn, owner string, logger *slog.Logger) {
 func lockOwner() string {
 	host, _ := os.Hostname()
 	return fmt.Sprintf("%s/%d/%s", host, os.Getpid(), uuid.NewString())
+}
+
+// quorumPending reports a cluster's answer that another node's insert has
+// not reached this replica or its quorum yet (UNSATISFIED_QUORUM,
+// REPLICA_IS_NOT_IN_QUORUM): worth another try, like a held lock.
+func quorumPending(err error) bool {
+	var ex *clickhouse.Exception
+	return errors.As(err, &ex) && (ex.Code == 286 || ex.Code == 289)
 }
 
 // alreadyExists reports the error of a CREATE ... IF NOT EXISTS that raced

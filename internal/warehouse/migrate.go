@@ -10,6 +10,7 @@ import (
 	"sort"
 	"strings"
 
+	"github.com/ClickHouse/clickhouse-go/v2"
 	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
 
 	"github.com/ikd-pipeline/ikd/internal/region"
@@ -24,6 +25,13 @@ import (
 // the warehouse itself (see lock.go), so that one applies and the others find
 // it done.
 func Migrate(ctx context.Context, conn driver.Conn, fsys fs.FS, ref *region.Reference, logger *slog.Logger) error {
+	return MigrateCluster(ctx, conn, fsys, "", ref, logger)
+}
+
+// MigrateCluster is Migrate on the ClickHouse cluster named cluster (""
+// for one server): the same migrations, each statement in its cluster form
+// (see Cluster), and the bookkeeping replicated to every node.
+func MigrateCluster(ctx context.Context, conn driver.Conn, fsys fs.FS, cluster string, ref *region.Reference, logger *slog.Logger) error {
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
 	}
@@ -31,16 +39,20 @@ func Migrate(ctx context.Context, conn driver.Conn, fsys fs.FS, ref *region.Refe
 	if err != nil {
 		return err
 	}
-	for _, ddl := range []string{
-		"CREATE DATABASE IF NOT EXISTS ikd",
-		`CREATE TABLE IF NOT EXISTS ikd.schema_migrations (name String, sha256 String, applied_at DateTime64(3, 'UTC') DEFAULT now64(3))
-		 ENGINE = ReplacingMergeTree(applied_at) ORDER BY name`,
-		lockTable,
-	} {
+	form, err := newForm(cluster, migrations)
+	if err != nil {
+		return fmt.Errorf("migrate: %w", err)
+	}
+	prepare, err := form.statements(bookkeeping...)
+	if err != nil {
+		return fmt.Errorf("migrate: prepare: %w", err)
+	}
+	for _, ddl := range prepare {
 		if err := conn.Exec(ctx, ddl); err != nil && !alreadyExists(err) {
 			return fmt.Errorf("migrate: prepare: %w", err)
 		}
 	}
+	ctx = form.consistent(ctx)
 	unlock, err := acquireLock(ctx, conn, logger)
 	if err != nil {
 		return err
@@ -54,18 +66,103 @@ func Migrate(ctx context.Context, conn driver.Conn, fsys fs.FS, ref *region.Refe
 	if err != nil {
 		return err
 	}
-	for _, m := range pending {
-		for i, stmt := range Statements(m.Text) {
+	// Every statement is put in its form before any runs, so that one the
+	// cluster has no form for is refused with nothing applied.
+	runs := make([][]string, len(pending))
+	for i, m := range pending {
+		if runs[i], err = form.statements(Statements(m.Text)...); err != nil {
+			return fmt.Errorf("migrate: %s: %w", m.Name, err)
+		}
+	}
+	for i, m := range pending {
+		for j, stmt := range runs[i] {
 			if err := conn.Exec(ctx, stmt); err != nil {
-				return fmt.Errorf("migrate: %s statement %d: %w", m.Name, i+1, err)
+				return fmt.Errorf("migrate: %s statement %d: %w", m.Name, j+1, err)
 			}
 		}
 		if err := conn.Exec(ctx, "INSERT INTO ikd.schema_migrations (name, sha256) VALUES (?, ?)", m.Name, m.SHA256); err != nil {
 			return fmt.Errorf("migrate: record %s: %w", m.Name, err)
 		}
-		logger.Info("schema migration applied", "migration", m.Name)
+		logger.Info("schema migration applied", "migration", m.Name, "cluster", cluster)
 	}
 	return loadReference(ctx, conn, ref, logger)
+}
+
+// bookkeeping are the runner's own tables, made before it takes its lock.
+var bookkeeping = []string{
+	"CREATE DATABASE IF NOT EXISTS ikd",
+	`CREATE TABLE IF NOT EXISTS ikd.schema_migrations (name String, sha256 String, applied_at DateTime64(3, 'UTC') DEFAULT now64(3))
+	 ENGINE = ReplacingMergeTree(applied_at) ORDER BY name`,
+	lockTable,
+}
+
+// AllStatements returns every statement the runner runs on a fresh
+// warehouse, its bookkeeping first, in the form for cluster ("" for one
+// server), so that a test can have the engine parse each.
+func AllStatements(fsys fs.FS, cluster string) ([]string, error) {
+	migrations, err := readMigrations(fsys)
+	if err != nil {
+		return nil, err
+	}
+	form, err := newForm(cluster, migrations)
+	if err != nil {
+		return nil, err
+	}
+	out, err := form.statements(bookkeeping...)
+	if err != nil {
+		return nil, err
+	}
+	for _, m := range migrations {
+		stmts, err := form.statements(Statements(m.Text)...)
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", m.Name, err)
+		}
+		out = append(out, stmts...)
+	}
+	return out, nil
+}
+
+// form is how statements run: as written on one server, rewritten on a
+// cluster.
+type form struct{ cluster *Cluster }
+
+func newForm(cluster string, migrations []Migration) (form, error) {
+	if cluster == "" {
+		return form{}, nil
+	}
+	c, err := NewCluster(cluster, migrations)
+	return form{c}, err
+}
+
+func (f form) statements(stmts ...string) ([]string, error) {
+	if f.cluster == nil {
+		return stmts, nil
+	}
+	var out []string
+	for _, s := range stmts {
+		rewritten, err := f.cluster.Rewrite(s)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, rewritten...)
+	}
+	return out, nil
+}
+
+// consistent makes the lock's and the record's inserts and reads
+// linearizable on a cluster, where the node a program talks to may not yet
+// have another node's insert: inserts wait for a majority of the replicas,
+// and a read on a replica that lacks one of them fails (and is retried)
+// instead of answering without it.
+func (f form) consistent(ctx context.Context) context.Context {
+	if f.cluster == nil {
+		return ctx
+	}
+	return clickhouse.Context(ctx, clickhouse.WithSettings(clickhouse.Settings{
+		"insert_quorum":                 "auto",
+		"insert_quorum_parallel":        0,
+		"select_sequential_consistency": 1,
+	}))
 }
 
 // Migration is one numbered file of the schema.

@@ -3,6 +3,7 @@ package warehouse_test
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"io/fs"
 	"log/slog"
@@ -199,5 +200,31 @@ func TestMigrateWaitsForAnotherProgramsLockAndNotForALapsedOne(t *testing.T) {
 	exec(t, conn, "INSERT INTO ikd.schema_lock (owner, released) VALUES ('other', 1)")
 	if err := <-done; err != nil {
 		t.Fatal(err)
+	}
+}
+
+func TestMigrateWaitingForAHeldLockEndsWithItsContextNamingTheHolder(t *testing.T) {
+	testenv.Warehouse(t)
+	conn := connect(t)
+	if err := migrate(context.Background(), conn, schema.Migrations, nil); err != nil {
+		t.Fatal(err)
+	}
+	exec(t, conn, "INSERT INTO ikd.schema_lock (owner, claimed_at) VALUES ('keeper', now64(6) - INTERVAL 1 SECOND)")
+	t.Cleanup(func() { exec(t, conn, "INSERT INTO ikd.schema_lock (owner, released) VALUES ('keeper', 1)") })
+	logs := &syncBuffer{}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	done := make(chan error, 1)
+	go func() { done <- migrate(ctx, conn, schema.Migrations, slog.New(slog.NewTextHandler(logs, nil))) }()
+	testenv.Eventually(t, time.Minute, func() error {
+		if !strings.Contains(logs.String(), "holder=keeper") {
+			return fmt.Errorf("migrate has not yet met the lock; logged %q", logs.String())
+		}
+		return nil
+	})
+	cancel()
+	err := <-done
+	if !errors.Is(err, context.Canceled) || !strings.Contains(err.Error(), "keeper") {
+		t.Fatalf("got %v, want the context's end naming the holder", err)
 	}
 }

@@ -156,7 +156,7 @@ func checkCountedOnce(t *testing.T, js jetstream.JetStream, accepted []string) {
 	cfg := aggregator.Config{Durable: "ikd-aggregator", BatchSize: 5000, FlushInterval: 50 * time.Millisecond, AckWait: 30 * time.Second,
 		MaxDeliver: 3, RefusedDelay: 10 * time.Millisecond, RetryMaxInterval: 200 * time.Millisecond, FutureTolerance: 10 * time.Minute,
 		LeaseTTL: 10 * time.Second}
-	agg, err := chwriter.Setup(t.Context(), cfg, js, conn, broker.StreamOptions{}, testenv.Quiet)
+	agg, err := chwriter.Setup(t.Context(), cfg, js, conn, broker.StreamOptions{}, "", testenv.Quiet)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -23,8 +23,8 @@ import (
 
 // Setup readies both ends (endpoints.Ready) and returns an aggregator that
 // validates against the reference regions and writes to conn.
-func Setup(ctx context.Context, cfg aggregator.Config, js jetstream.JetStream, conn driver.Conn, streams broker.StreamOptions, logger *slog.Logger) (*aggregator.Aggregator, error) {
-	if err := endpoints.Ready(ctx, js, conn, streams, logger); err != nil {
+func Setup(ctx context.Context, cfg aggregator.Config, js jetstream.JetStream, conn driver.Conn, streams broker.StreamOptions, cluster string, logger *slog.Logger) (*aggregator.Aggregator, error) {
+	if err := endpoints.Ready(ctx, js, conn, streams, cluster, logger); err != nil {
 		return nil, err
 	}
 	ref, err := region.Load()
