@@ -18,6 +18,7 @@ import (
 func (a *Aggregator) write(ctx context.Context, batch []pending) error {
 	stop := a.keepAlive(batch)
 	defer stop()
+	a.metrics.batchSize.Observe(float64(len(batch)))
 	return a.store(ctx, batch)
 }
 
@@ -67,6 +68,7 @@ func (a *Aggregator) writeWithRetry(ctx context.Context, batch []pending) error 
 		// written batch is also acknowledged; only further retries stop.
 		actx, cancel := context.WithTimeout(context.WithoutCancel(ctx), writeTimeout)
 		defer cancel()
+		defer a.metrics.timeWrite(time.Now())
 		return a.writer.Write(actx, records)
 	}
 	onRetry := func(err error, _ time.Duration) {
@@ -111,6 +113,7 @@ func (a *Aggregator) ack(ctx context.Context, batch []pending) {
 	}
 	a.Stats.Written.Add(first)
 	a.Stats.Rewritten.Add(uint64(len(batch)) - first)
+	a.metrics.counted(batch)
 	a.announce(ctx, batch)
 }
 

@@ -175,6 +175,8 @@ func (e *env) processEnv(role broker.Role) []string {
 		// Messages a killed process held come back after AckWait.
 		"IKD_AGGREGATOR_ACK_WAIT=3s",
 		"IKD_AGGREGATOR_RETRY_MAX_INTERVAL=1s",
+		// Several aggregators run at once, beside other tests.
+		"IKD_METRICS_LISTEN=127.0.0.1:0",
 	)
 	if e.streams.DuplicateWindow > 0 {
 		env = append(env, "IKD_STREAM_DUPLICATE_WINDOW="+e.streams.DuplicateWindow.String())

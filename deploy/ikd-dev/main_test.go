@@ -68,6 +68,7 @@ func startDev(t *testing.T, bin, dataDir string, natsPort, chPort int, args ...s
 		fmt.Sprintf("IKD_NATS_MONITOR_LISTEN=127.0.0.1:%d", p.monitorPort),
 		fmt.Sprintf("IKD_CLICKHOUSE_LISTEN=127.0.0.1:%d", chPort),
 		"IKD_PAPAN_LISTEN=127.0.0.1:0",
+		"IKD_METRICS_LISTEN=127.0.0.1:0",
 		"IKD_DEMO_SCALE=0.001",
 	)
 	p.cmd.Stdout = lockedWriter{&p.mu, &p.stdout}
