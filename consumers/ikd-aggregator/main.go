@@ -71,7 +71,7 @@ func run(ctx context.Context, logger *slog.Logger) error {
 		return err
 	}
 	// Served before dialing: /healthz answers, /readyz says "starting".
-	obs := observe.New()
+	obs := observe.New("ikd-aggregator")
 	if _, err := obs.Serve(ctx, cfg.MetricsListen, logger); err != nil {
 		return err
 	}

@@ -69,7 +69,7 @@ func run(ctx context.Context, logger *slog.Logger) error {
 	}
 	config.Log(logger, "ikd-alerter", &cfg)
 	// Served before dialing: /healthz answers, /readyz says "starting".
-	obs := observe.New()
+	obs := observe.New("ikd-alerter")
 	if _, err := obs.Serve(ctx, cfg.MetricsListen, logger); err != nil {
 		return err
 	}

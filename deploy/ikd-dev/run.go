@@ -37,7 +37,7 @@ func run(ctx context.Context, cfg Config, rate float64, every time.Duration, log
 	}
 	// One registry for the whole process: its aggregator and alerter register
 	// into it; /readyz says "starting" until both run.
-	obs := observe.New()
+	obs := observe.New("ikd-dev")
 	metricsAddr, err := obs.Serve(ctx, cfg.MetricsListen, logger)
 	if err != nil {
 		return err

@@ -12,7 +12,7 @@ import (
 
 var (
 	readyDesc = prometheus.NewDesc("ikd_ready",
-		"1 when the program has started and every readiness check passes (what /readyz answers 200 for), else 0.", nil, nil)
+		"1 when the program has started and every readiness check passes (what /readyz answers 200 for), else 0.", []string{"program"}, nil)
 	readyCheckDesc = prometheus.NewDesc("ikd_ready_check",
 		"1 when the named readiness check passes, else 0.", []string{"check"}, nil)
 	warehouseDesc = prometheus.NewDesc("ikd_warehouse_reachable",
@@ -87,7 +87,7 @@ func (r *readiness) Describe(ch chan<- *prometheus.Desc) {
 func (r *readiness) Collect(ch chan<- prometheus.Metric) {
 	s := (*Server)(r)
 	ready, results := s.Readiness(context.Background())
-	ch <- prometheus.MustNewConstMetric(readyDesc, prometheus.GaugeValue, one(ready))
+	ch <- prometheus.MustNewConstMetric(readyDesc, prometheus.GaugeValue, one(ready), s.program)
 	s.mu.Lock()
 	checks := s.checks
 	s.mu.Unlock()

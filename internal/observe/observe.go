@@ -36,7 +36,8 @@ type Probe func(ctx context.Context) error
 // Server holds one program's registry and readiness checks. The zero value is
 // not usable; create it with New.
 type Server struct {
-	reg *prometheus.Registry
+	reg     *prometheus.Registry
+	program string
 
 	mu       sync.Mutex
 	started  bool
@@ -54,11 +55,12 @@ type check struct {
 	consumer *consumerState
 }
 
-// New returns a server with its own registry (never the global default one,
-// so that tests and ikd-dev's several components cannot collide), holding the
-// Go runtime's and the process's collectors and the readiness metrics.
-func New() *Server {
-	s := &Server{reg: prometheus.NewRegistry(), now: time.Now}
+// New returns program's server with its own registry (never the global
+// default one, so that tests and ikd-dev's several components cannot
+// collide), holding the Go runtime's and the process's collectors and the
+// readiness metrics, whose ikd_ready names the program.
+func New(program string) *Server {
+	s := &Server{reg: prometheus.NewRegistry(), program: program, now: time.Now}
 	s.reg.MustRegister(
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),

@@ -15,7 +15,7 @@ import (
 // wait in the spool while it is down).
 func (a *Agent) observer() *observe.Server {
 	a.obsOnce.Do(func() {
-		a.obs = observe.New()
+		a.obs = observe.New("ikd-counter")
 		a.obs.MustRegister((*collector)(a))
 		a.obs.Check("accepting", func(context.Context) error {
 			if a.stopping.Load() {
