@@ -8,6 +8,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -84,6 +85,13 @@ func TestPrometheusScrapesEveryDocumentedMetric(t *testing.T) {
 	}
 	if n, err := api.ruleCount(); err != nil || n != 10 {
 		t.Errorf("Prometheus loaded %d alerting rules (%v); want the 10 of ikd.rules.yml", n, err)
+	}
+	// The dashboard's queries parse and run on this Prometheus.
+	for _, q := range queries(dashboard(t)) {
+		var result json.RawMessage
+		if err := api.get("/api/v1/query?query="+url.QueryEscape(q), &result); err != nil {
+			t.Errorf("pipeline.json's query %s: %v", q, err)
+		}
 	}
 }
 
