@@ -24,6 +24,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/ikd-pipeline/ikd/consumers/aggregator"
+	"github.com/ikd-pipeline/ikd/consumers/aggregator/chwriter"
 	"github.com/ikd-pipeline/ikd/consumers/alerter"
 	"github.com/ikd-pipeline/ikd/internal/broker"
 	"github.com/ikd-pipeline/ikd/internal/endpoints"
@@ -120,7 +121,7 @@ func startStack(t *testing.T) (pipeline, agentAddr string) {
 	}
 	cfg.Aggregator.FlushInterval = 50 * time.Millisecond
 	aggNC, aggJS := as(t, b.URL(), broker.RoleAggregator)
-	agg, err := aggregator.Setup(ctx, cfg.Aggregator, aggJS, db, broker.StreamOptions{}, testenv.Quiet)
+	agg, err := chwriter.Setup(ctx, cfg.Aggregator, aggJS, db, broker.StreamOptions{}, testenv.Quiet)
 	if err != nil {
 		t.Fatal(err)
 	}
