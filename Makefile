@@ -16,10 +16,11 @@ CHDB_LIB            := $(CACHE_HOME)/ikd/chdb/$(CHDB_VERSION)/libchdb.so
 PROGRAMS := ikd-dev ikd-counter ikd-aggregator ikd-alerter ikd-papan
 TEST_TIMEOUT ?= 15m
 
-.PHONY: deps install-chromium build run test bench chaos fuzz vet clean verify-systemd diskfull
+.PHONY: deps install-chromium install-prometheus check-prometheus build run test bench chaos fuzz vet clean verify-systemd diskfull
 
 deps: $(CHDB_LIB) .go-mod-downloaded
 	@command -v chromium >/dev/null || command -v chromium-browser >/dev/null || $(MAKE) --no-print-directory install-chromium
+	@command -v prometheus >/dev/null && command -v promtool >/dev/null || $(MAKE) --no-print-directory install-prometheus
 
 # The browser tests of the attainment board drive a headless Chromium, Debian's
 # package (apt-get as root, else through sudo).
@@ -28,6 +29,20 @@ install-chromium:
 	@echo "installing Chromium (Debian package chromium) for the browser tests"
 	@if [ "$$(id -u)" = 0 ]; then sudo=; else sudo=sudo; fi; \
 	  $$sudo apt-get update -qq && $$sudo apt-get install -y -qq chromium >/dev/null
+
+# The scrape check of `make test` runs a real Prometheus, and check-prometheus
+# its promtool: Debian's package prometheus has both (apt-get as root, else
+# through sudo; no recommended exporters, and no service is started).
+install-prometheus:
+	@command -v apt-get >/dev/null || { echo "the scrape check needs prometheus and promtool: install them with your system's package manager"; exit 1; }
+	@echo "installing Prometheus (Debian package prometheus) for the scrape check and promtool"
+	@if [ "$$(id -u)" = 0 ]; then sudo=; else sudo=sudo; fi; \
+	  $$sudo apt-get update -qq && $$sudo apt-get install -y -qq --no-install-recommends prometheus >/dev/null
+
+# The alerting rules: syntax and their unit tests, with promtool.
+check-prometheus:
+	@command -v promtool >/dev/null || $(MAKE) --no-print-directory install-prometheus
+	cd deploy/prometheus && promtool check rules ikd.rules.yml && promtool test rules ikd.rules.test.yml && promtool check config prometheus.yml
 
 .go-mod-downloaded: go.mod go.sum
 	@$(GO) mod download
@@ -55,7 +70,7 @@ vet:
 
 # Unit and integration tests against the real embedded broker and engine,
 # including the committed fuzz corpora and the short version of each fault test.
-test: deps vet
+test: deps vet check-prometheus
 	$(GO) test -short -timeout $(TEST_TIMEOUT) ./...
 
 # The fault tests at full size: 100,000 events through each fault.

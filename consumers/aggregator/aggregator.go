@@ -67,7 +67,8 @@ type Record struct {
 
 // Stats are running totals since start, for dashboards and tests.
 type Stats struct {
-	Written atomic.Uint64 // events the warehouse accepted on their first delivery
+	Received atomic.Uint64 // messages fetched, redeliveries included
+	Written  atomic.Uint64 // events the warehouse accepted on their first delivery
 	// Rewritten counts redelivered events the warehouse accepted: they may
 	// have been written before (the warehouse absorbs the repeat), so they
 	// are not counted as newly written.
@@ -99,6 +100,7 @@ type Aggregator struct {
 	// store, so that a broker outage logs a sample, not every message.
 	deadLetterFailures atomic.Uint64
 	announceFailures   atomic.Uint64
+	metrics            *metrics
 }
 
 // New creates or updates the durable consumer and returns an aggregator
@@ -129,7 +131,7 @@ func New(ctx context.Context, cfg Config, js jetstream.JetStream, writer Writer,
 		return nil, err
 	}
 	return &Aggregator{cfg: cfg, js: js, consumer: consumer, lease: l, writer: writer, validator: validator, logger: logger,
-		refusals: make(map[uint64]int)}, nil
+		refusals: make(map[uint64]int), metrics: newMetrics()}, nil
 }
 
 // holderName is how this process names itself as the lease's holder.
@@ -327,6 +329,7 @@ type pending struct {
 
 // validate dead-letters the invalid messages and returns the valid ones.
 func (a *Aggregator) validate(ctx context.Context, msgs []Message) []pending {
+	a.Stats.Received.Add(uint64(len(msgs)))
 	valid := make([]pending, 0, len(msgs))
 	for _, msg := range msgs {
 		meta, err := msg.Metadata()

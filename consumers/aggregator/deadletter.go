@@ -49,6 +49,7 @@ func (a *Aggregator) deadLetter(ctx context.Context, msg Message, meta *jetstrea
 		_ = msg.NakWithDelay(time.Second)
 		return
 	}
+	a.metrics.deadLettered.WithLabelValues(reason).Inc()
 	if n := a.Stats.DeadLettered.Add(1); logsample.Due(n) {
 		a.logger.Warn("message dead-lettered", "reason", reason, "detail", detail, "subject", subject, "dead_lettered_total", n)
 	}

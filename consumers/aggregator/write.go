@@ -19,6 +19,7 @@ import (
 func (a *Aggregator) write(ctx context.Context, batch []pending) error {
 	stop := a.keepAlive(batch)
 	defer stop()
+	a.metrics.batchSize.Observe(float64(len(batch)))
 	return a.store(ctx, batch)
 }
 
@@ -92,6 +93,7 @@ func (a *Aggregator) writeWithRetry(ctx context.Context, batch []pending) error 
 		}
 		actx, cancel := context.WithDeadline(context.WithoutCancel(ctx), deadline)
 		defer cancel()
+		defer a.metrics.timeWrite(time.Now())
 		return a.writer.Write(actx, records)
 	}
 	onRetry := func(err error, _ time.Duration) {
@@ -139,6 +141,7 @@ func (a *Aggregator) ack(ctx context.Context, batch []pending) {
 	}
 	a.Stats.Written.Add(first)
 	a.Stats.Rewritten.Add(uint64(len(batch)) - first)
+	a.metrics.counted(batch)
 	a.announce(ctx, batch)
 }
 

@@ -177,6 +177,8 @@ func (e *env) processEnv(role broker.Role) []string {
 		"IKD_AGGREGATOR_RETRY_MAX_INTERVAL=1s",
 		// A replacement of a killed aggregator waits this long for the lease.
 		"IKD_AGGREGATOR_LEASE_TTL=2s",
+		// Several aggregators run at once, beside other tests.
+		"IKD_METRICS_LISTEN=127.0.0.1:0",
 	)
 	if e.streams.DuplicateWindow > 0 {
 		env = append(env, "IKD_STREAM_DUPLICATE_WINDOW="+e.streams.DuplicateWindow.String())

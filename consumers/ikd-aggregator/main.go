@@ -26,6 +26,7 @@ import (
 	"github.com/ikd-pipeline/ikd/internal/broker"
 	"github.com/ikd-pipeline/ikd/internal/config"
 	"github.com/ikd-pipeline/ikd/internal/endpoints"
+	"github.com/ikd-pipeline/ikd/internal/observe"
 )
 
 type Config struct {
@@ -34,6 +35,8 @@ type Config struct {
 	// PprofAddr, when set, serves Go's profiles (net/http/pprof) there; for
 	// measuring, so it must be a loopback address.
 	PprofAddr string `envconfig:"PPROF_ADDR"`
+	// MetricsListen serves /metrics, /healthz and /readyz (README, Operating).
+	MetricsListen string `envconfig:"METRICS_LISTEN" default:"127.0.0.1:9411"`
 }
 
 func main() {
@@ -68,6 +71,11 @@ func run(ctx context.Context, logger *slog.Logger) error {
 	if err := servePprof(cfg.PprofAddr, logger); err != nil {
 		return err
 	}
+	// Served before dialing: /healthz answers, /readyz says "starting".
+	obs := observe.New("ikd-aggregator")
+	if _, err := obs.Serve(ctx, cfg.MetricsListen, logger); err != nil {
+		return err
+	}
 	ep, err := endpoints.Dial(ctx, cfg.Config, "ikd-aggregator", logger)
 	if err != nil {
 		return err
@@ -77,6 +85,12 @@ func run(ctx context.Context, logger *slog.Logger) error {
 	if err != nil {
 		return err
 	}
+	// Ready: broker connected, warehouse reachable, consumer bound.
+	obs.Broker("ikd-aggregator", ep.NC)
+	obs.Warehouse(ep.DB.Ping)
+	obs.Consumer(agg.Consumer())
+	obs.MustRegister(agg.Collector())
+	obs.Started()
 	logger.Info("aggregating", "stream", broker.EventsStream, "durable", cfg.Aggregator.Durable)
 	return agg.Run(ctx)
 }
@@ -91,7 +105,7 @@ func (c *Config) Validate() error {
 			pprof = config.Invalid("PprofAddr", "must be a loopback host:port, got %q", c.PprofAddr)
 		}
 	}
-	return errors.Join(c.Config.Validate(), pprof)
+	return errors.Join(c.Config.Validate(), pprof, observe.ValidateListen("MetricsListen", c.MetricsListen))
 }
 
 func servePprof(addr string, logger *slog.Logger) error {

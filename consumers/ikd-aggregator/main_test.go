@@ -19,5 +19,6 @@ func TestStartRefusesAValueThatBreaksTheAggregatorNamingItsVariable(t *testing.T
 		{Variable: "IKD_STREAM_REPLICAS", Value: "7"},
 		{Variable: "IKD_STREAM_DUPLICATE_WINDOW", Value: "-1m"},
 		{Variable: "IKD_PPROF_ADDR", Value: "0.0.0.0:6060"},
+		{Variable: "IKD_METRICS_LISTEN", Value: ":9411"},
 	})
 }

@@ -7,6 +7,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"log/slog"
 	"os"
 	"os/signal"
@@ -17,11 +18,20 @@ import (
 	"github.com/ikd-pipeline/ikd/internal/cmdline"
 	"github.com/ikd-pipeline/ikd/internal/config"
 	"github.com/ikd-pipeline/ikd/internal/endpoints"
+	"github.com/ikd-pipeline/ikd/internal/observe"
 )
 
 type Config struct {
 	endpoints.Config
 	Alerter alerter.Config `envconfig:"ALERTER"`
+	// MetricsListen serves /metrics, /healthz and /readyz (README, Operating).
+	MetricsListen string `envconfig:"METRICS_LISTEN" default:"127.0.0.1:9412"`
+}
+
+// Validate checks the metrics address beside what the embedded
+// configurations check.
+func (c *Config) Validate() error {
+	return errors.Join(c.Config.Validate(), observe.ValidateListen("MetricsListen", c.MetricsListen))
 }
 
 const usage = `usage: ikd-alerter
@@ -58,6 +68,11 @@ func run(ctx context.Context, logger *slog.Logger) error {
 		return err
 	}
 	config.Log(logger, "ikd-alerter", &cfg)
+	// Served before dialing: /healthz answers, /readyz says "starting".
+	obs := observe.New("ikd-alerter")
+	if _, err := obs.Serve(ctx, cfg.MetricsListen, logger); err != nil {
+		return err
+	}
 	ep, err := endpoints.Dial(ctx, cfg.Config, "ikd-alerter", logger)
 	if err != nil {
 		return err
@@ -68,6 +83,12 @@ func run(ctx context.Context, logger *slog.Logger) error {
 		return err
 	}
 	defer a.Close()
+	// Ready: broker connected, warehouse reachable, consumer bound.
+	obs.Broker("ikd-alerter", ep.NC)
+	obs.Warehouse(ep.DB.Ping)
+	obs.Consumer(a.Consumer())
+	obs.MustRegister(a.Collector())
+	obs.Started()
 	logger.Info("alerting", "changes", broker.ChangesStream, "alerts", broker.AlertsStream, "durable", cfg.Alerter.Durable, "interval", cfg.Alerter.Interval)
 	return a.Run(ctx)
 }

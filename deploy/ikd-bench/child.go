@@ -51,6 +51,8 @@ func startAggregator(bin, natsURL string, auth broker.Auth, dsn string, f flags)
 		"IKD_AGGREGATOR_BATCH_SIZE="+strconv.Itoa(f.batchSize),
 		"IKD_AGGREGATOR_FLUSH_INTERVAL="+f.flush.String(),
 		"IKD_PPROF_ADDR="+pprofAddr,
+		// Any free port: the default 9411 may be another aggregator's.
+		"IKD_METRICS_LISTEN=127.0.0.1:0",
 	)
 	cmd.Stderr = os.Stderr
 	if err := cmd.Start(); err != nil {

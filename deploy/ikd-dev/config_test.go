@@ -19,5 +19,7 @@ func TestConfigRefusesAValueThatBreaksIkdDevNamingItsVariable(t *testing.T) {
 		{Variable: "IKD_STREAM_REPLICAS", Value: "9"},
 		{Variable: "IKD_CLICKHOUSE_READ_MAX_THREADS", Value: "-2"},
 		{Variable: "IKD_CLICKHOUSE_READ_MAX_THREADS", Value: "100000"},
+		{Variable: "IKD_METRICS_LISTEN", Value: ":9410"},
+		{Variable: "IKD_METRICS_LISTEN", Value: "localhost"},
 	})
 }

@@ -33,7 +33,8 @@ func TestEveryProgramExplainsItselfAndRefusesUnknownFlags(t *testing.T) {
 		defer cancel()
 		cmd := exec.CommandContext(ctx, filepath.Join(dir, args[0]), args[1:]...)
 		cmd.Env = append(os.Environ(), "IKD_DATA_DIR="+dataDir, "IKD_NATS_URL=nats://"+nowhere,
-			"IKD_CLICKHOUSE_DSN=http://"+nowhere, "IKD_NATS_LISTEN="+nowhere, "IKD_CLICKHOUSE_LISTEN="+nowhere)
+			"IKD_CLICKHOUSE_DSN=http://"+nowhere, "IKD_NATS_LISTEN="+nowhere, "IKD_CLICKHOUSE_LISTEN="+nowhere,
+			"IKD_METRICS_LISTEN=127.0.0.1:0")
 		var stdout, stderr bytes.Buffer
 		cmd.Stdout, cmd.Stderr = &stdout, &stderr
 		err := cmd.Run()

@@ -23,6 +23,7 @@ import (
 	"github.com/ikd-pipeline/ikd/internal/cmdline"
 	"github.com/ikd-pipeline/ikd/internal/config"
 	"github.com/ikd-pipeline/ikd/internal/endpoints"
+	"github.com/ikd-pipeline/ikd/internal/observe"
 	"github.com/ikd-pipeline/ikd/internal/private"
 	"github.com/ikd-pipeline/ikd/producers/demoyear"
 )
@@ -64,6 +65,9 @@ type Config struct {
 	Alerter      alerter.Config       `envconfig:"ALERTER"`
 	Papan        papan.Config         `envconfig:"PAPAN"`
 	Demo         demoyear.Config      `envconfig:"DEMO"`
+	// MetricsListen serves /metrics, /healthz and /readyz of the aggregator
+	// and alerter this process runs (README, Operating).
+	MetricsListen string `envconfig:"METRICS_LISTEN" default:"127.0.0.1:9410"`
 }
 
 const usage = `usage: ikd-dev [--simulate-rate N] [--table-every D]
@@ -82,6 +86,7 @@ func (c *Config) Validate() error {
 		config.NotEmpty("DataDir", c.DataDir),
 		listenAddress("NatsListen", c.NatsListen),
 		listenAddress("ClickHouseListen", c.ClickHouseListen),
+		observe.ValidateListen("MetricsListen", c.MetricsListen),
 	}
 	if c.NatsURL != "" {
 		errs = append(errs, config.URLs("NatsURL", c.NatsURL, config.NatsSchemes...))

@@ -10,6 +10,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strconv"
 	"strings"
 	"sync"
@@ -19,6 +20,7 @@ import (
 
 	"github.com/ikd-pipeline/ikd/internal/nik"
 	"github.com/ikd-pipeline/ikd/internal/private"
+	"github.com/ikd-pipeline/ikd/internal/testenv"
 )
 
 // The program as a newcomer runs it: a real binary, real ports, Ctrl-C.
@@ -68,6 +70,7 @@ func startDev(t *testing.T, bin, dataDir string, natsPort, chPort int, args ...s
 		fmt.Sprintf("IKD_NATS_MONITOR_LISTEN=127.0.0.1:%d", p.monitorPort),
 		fmt.Sprintf("IKD_CLICKHOUSE_LISTEN=127.0.0.1:%d", chPort),
 		"IKD_PAPAN_LISTEN=127.0.0.1:0",
+		"IKD_METRICS_LISTEN=127.0.0.1:0",
 		"IKD_DEMO_SCALE=0.001",
 	)
 	p.cmd.Stdout = lockedWriter{&p.mu, &p.stdout}
@@ -169,6 +172,7 @@ func TestDevStackRunsStopsOnCtrlCAndContinuesWhereItStopped(t *testing.T) {
 		waitOutput(t, first, want)
 	}
 	checkBrokerIsPrivateAndSyncing(t, dataDir, natsPort, first.monitorPort)
+	checkReadyWithMetrics(t, first)
 
 	second := startDev(t, bin, dataDir, freePort(t), freePort(t), "--simulate-rate=0")
 	select {
@@ -248,5 +252,48 @@ func checkBrokerIsPrivateAndSyncing(t *testing.T, dataDir string, natsPort, moni
 	body, _ := io.ReadAll(resp.Body)
 	if !strings.Contains(string(body), `"sync_always": true`) {
 		t.Errorf("/varz does not report sync_always: %s", body)
+	}
+}
+
+// metricsURL is where ikd-dev says it serves its metrics.
+var metricsURL = regexp.MustCompile(`metrics +(http://\S+)/metrics`)
+
+// checkReadyWithMetrics: the address ikd-dev printed answers /healthz,
+// turns ready, and serves the aggregator's and the alerter's metrics from
+// one registry.
+func checkReadyWithMetrics(t *testing.T, p *devProcess) {
+	t.Helper()
+	m := metricsURL.FindStringSubmatch(p.output())
+	if m == nil {
+		t.Fatalf("ikd-dev did not print its metrics address:\n%s", p.output())
+	}
+	get := func(path string) (int, string, error) {
+		resp, err := http.Get(m[1] + path)
+		if err != nil {
+			return 0, "", err
+		}
+		defer resp.Body.Close()
+		body, err := io.ReadAll(resp.Body)
+		return resp.StatusCode, string(body), err
+	}
+	if code, body, err := get("/healthz"); err != nil || code != http.StatusOK {
+		t.Errorf("/healthz: %d %q %v", code, body, err)
+	}
+	testenv.Eventually(t, 30*time.Second, func() error {
+		code, body, err := get("/readyz")
+		if err != nil || code != http.StatusOK {
+			return fmt.Errorf("/readyz: %d %q %v", code, body, err)
+		}
+		return nil
+	})
+	_, body, err := get("/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{`ikd_ready{program="ikd-dev"} 1`, "ikd_aggregator_written_events_total", "ikd_alerter_alerts_firing",
+		`ikd_consumer_pending_messages{consumer="ikd-aggregator",stream="IKD_EVENTS"}`, "ikd_warehouse_reachable 1"} {
+		if !strings.Contains(body, want) {
+			t.Errorf("/metrics lacks %s", want)
+		}
 	}
 }

@@ -20,6 +20,7 @@ import (
 	"github.com/ikd-pipeline/ikd/internal/endpoints"
 	"github.com/ikd-pipeline/ikd/internal/events"
 	"github.com/ikd-pipeline/ikd/internal/nik"
+	"github.com/ikd-pipeline/ikd/internal/observe"
 	"github.com/ikd-pipeline/ikd/internal/private"
 	"github.com/ikd-pipeline/ikd/internal/region"
 	"github.com/ikd-pipeline/ikd/producers/publish"
@@ -34,12 +35,20 @@ func run(ctx context.Context, cfg Config, rate float64, every time.Duration, log
 	if err != nil {
 		return err
 	}
+	// One registry for the whole process: its aggregator and alerter register
+	// into it; /readyz says "starting" until both run.
+	obs := observe.New("ikd-dev")
+	metricsAddr, err := obs.Serve(ctx, cfg.MetricsListen, logger)
+	if err != nil {
+		return err
+	}
 	srv, err := startServers(cfg, logger)
 	if err != nil {
 		return err
 	}
 	defer srv.stop()
 	srv.describe(cfg.DataDir, os.Stdout)
+	fmt.Fprintf(os.Stdout, "  metrics         http://%s/metrics   (and /healthz, /readyz)\n", metricsAddr)
 	describeKey(cfg, key, os.Stdout)
 
 	// The admin provisions the streams; each component then connects with
@@ -71,6 +80,12 @@ func run(ctx context.Context, cfg Config, rate float64, every time.Duration, log
 		return err
 	}
 	defer alerts.Close()
+	obs.Broker("aggregator", aggJS.Conn())
+	obs.Broker("alerter", alerterJS.Conn())
+	obs.Warehouse(ep.DB.Ping)
+	obs.Consumer(agg.Consumer())
+	obs.Consumer(alerts.Consumer())
+	obs.MustRegister(agg.Collector(), alerts.Collector())
 
 	if rate > 0 {
 		if err := seedDemoYear(ctx, cfg.Demo, ep.DB, os.Stdout); err != nil {
@@ -93,6 +108,7 @@ func run(ctx context.Context, cfg Config, rate float64, every time.Duration, log
 	}
 	goPart("aggregator", agg.Run)
 	goPart("alerter", alerts.Run)
+	obs.Started()
 	if err := startPapan(ctx, cfg.Papan, srv.dsn, os.Stdout, goPart, logger); err != nil {
 		cancel(err)
 		wg.Wait()

@@ -18,11 +18,13 @@ import (
 	"net"
 	"net/http"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/nats-io/nats.go"
 
+	"github.com/ikd-pipeline/ikd/internal/observe"
 	"github.com/ikd-pipeline/ikd/internal/retry"
 	"github.com/ikd-pipeline/ikd/producers/intake"
 	"github.com/ikd-pipeline/ikd/producers/publish"
@@ -105,6 +107,8 @@ type Agent struct {
 	dialErr  atomic.Pointer[string] // why the broker was not reached yet
 	fatal    chan error
 	counts   counts
+	obsOnce  sync.Once
+	obs      *observe.Server
 }
 
 // counts are the agent's totals since it started.

@@ -374,6 +374,29 @@ func TestMetricsAreInPrometheusTextFormat(t *testing.T) {
 	}
 }
 
+func TestAgentIsHealthyAndReadyWhileItTakesEventsAndNotReadyWhenStopping(t *testing.T) {
+	n := startAgent(t, officeA, t.TempDir(), 64*mib, fmt.Sprintf("nats://127.0.0.1:%d", testenv.FreePort(t)))
+	get := func(path string) int {
+		resp, err := http.Get(n.base + path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		return resp.StatusCode
+	}
+	// Without a link the agent still takes events into its spool: ready.
+	if h, r := get("/healthz"), get("/readyz"); h != http.StatusOK || r != http.StatusOK {
+		t.Errorf("/healthz %d, /readyz %d; want 200, 200 with the broker unreachable", h, r)
+	}
+	n.agent.stopping.Store(true)
+	testenv.Eventually(t, 10*time.Second, func() error {
+		if r := get("/readyz"); r != http.StatusServiceUnavailable {
+			return fmt.Errorf("/readyz %d while stopping, want 503", r)
+		}
+		return nil
+	})
+}
+
 func readAll(t *testing.T, resp *http.Response) string {
 	t.Helper()
 	var b strings.Builder

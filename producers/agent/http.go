@@ -19,12 +19,13 @@ import (
 // sends again events the agent could not take.
 const retryAfter = "5"
 
-// Handler serves POST /v1/events, GET /v1/status and GET /metrics.
+// Handler serves POST /v1/events, GET /v1/status, and GET /metrics, /healthz
+// and /readyz (ready while the agent takes events).
 func (a *Agent) Handler() http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("POST /v1/events", a.postEvents)
 	mux.HandleFunc("GET /v1/status", a.getStatus)
-	mux.HandleFunc("GET /metrics", a.getMetrics)
+	a.observer().Route(mux)
 	return mux
 }
 
@@ -159,11 +160,6 @@ func (a *Agent) answer(w http.ResponseWriter, status int, res Response) {
 
 func (a *Agent) getStatus(w http.ResponseWriter, _ *http.Request) {
 	writeJSON(w, http.StatusOK, a.Status())
-}
-
-func (a *Agent) getMetrics(w http.ResponseWriter, _ *http.Request) {
-	w.Header().Set("Content-Type", "text/plain; version=0.0.4; charset=utf-8")
-	writeMetrics(w, a.Status())
 }
 
 func writeJSON(w http.ResponseWriter, status int, v any) {

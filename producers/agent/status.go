@@ -1,8 +1,6 @@
 package agent
 
 import (
-	"fmt"
-	"io"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -97,30 +95,4 @@ func timePtr(t time.Time) *time.Time {
 	}
 	t = t.UTC()
 	return &t
-}
-
-// writeMetrics writes s in Prometheus' text format.
-func writeMetrics(w io.Writer, s Status) {
-	up := 0
-	if s.Link == spool.LinkUp {
-		up = 1
-	}
-	var lastForward float64
-	if s.LastForwardAt != nil {
-		lastForward = float64(s.LastForwardAt.UnixMilli()) / 1000
-	}
-	metric := func(name, typ, help string, value any) {
-		fmt.Fprintf(w, "# HELP %s %s\n# TYPE %s %s\n%s{office=%q} %v\n", name, help, name, typ, name, s.OfficeID, value)
-	}
-	metric("ikd_agent_waiting_events", "gauge", "Events accepted and not yet acknowledged by the broker.", s.WaitingEvents)
-	metric("ikd_agent_waiting_bytes", "gauge", "Bytes of the waiting events in the spool.", s.WaitingBytes)
-	metric("ikd_agent_spool_limit_bytes", "gauge", "The most the waiting events may take.", s.SpoolLimitBytes)
-	metric("ikd_agent_oldest_waiting_age_seconds", "gauge", "Age of the oldest waiting event, 0 if none.", s.OldestWaitingSecs)
-	metric("ikd_agent_link_up", "gauge", "1 if the broker takes events, else 0.", up)
-	metric("ikd_agent_last_forward_timestamp_seconds", "gauge", "When the broker last acknowledged events, 0 if never since start.", lastForward)
-	metric("ikd_agent_forwarded_events_total", "counter", "Events the broker acknowledged since start.", s.ForwardedTotal)
-	metric("ikd_agent_accepted_events_total", "counter", "Events accepted into the spool since start.", s.AcceptedTotal)
-	metric("ikd_agent_invalid_events_total", "counter", "Input lines rejected as invalid since start.", s.InvalidTotal)
-	metric("ikd_agent_refused_full_events_total", "counter", "Valid events refused because the spool was full, since start.", s.RefusedFullTotal)
-	metric("ikd_agent_set_aside_events", "gauge", "Events the broker refused for good, kept in the set-aside file.", s.SetAside)
 }
