@@ -108,7 +108,7 @@ func startStack(t *testing.T) (pipeline, agentAddr string) {
 	db := testenv.Warehouse(t)
 	ctx, cancel := context.WithCancel(context.Background())
 	t.Cleanup(cancel)
-	if err := endpoints.Ready(ctx, adminJS, db, broker.StreamOptions{}, testenv.Quiet); err != nil {
+	if err := endpoints.Ready(ctx, adminJS, db, broker.StreamOptions{}, "", testenv.Quiet); err != nil {
 		t.Fatal(err)
 	}
 	// The defaults are those of the envconfig tags, as the programs load them.
@@ -121,12 +121,12 @@ func startStack(t *testing.T) (pipeline, agentAddr string) {
 	}
 	cfg.Aggregator.FlushInterval = 50 * time.Millisecond
 	aggNC, aggJS := as(t, b.URL(), broker.RoleAggregator)
-	agg, err := chwriter.Setup(ctx, cfg.Aggregator, aggJS, db, broker.StreamOptions{}, testenv.Quiet)
+	agg, err := chwriter.Setup(ctx, cfg.Aggregator, aggJS, db, broker.StreamOptions{}, "", testenv.Quiet)
 	if err != nil {
 		t.Fatal(err)
 	}
 	alNC, alJS := as(t, b.URL(), broker.RoleAlerter)
-	al, err := alerter.Setup(ctx, cfg.Alerter, alJS, db, broker.StreamOptions{}, testenv.Quiet)
+	al, err := alerter.Setup(ctx, cfg.Alerter, alJS, db, broker.StreamOptions{}, "", testenv.Quiet)
 	if err != nil {
 		t.Fatal(err)
 	}
