@@ -60,12 +60,24 @@ func Migrate(ctx context.Context, conn driver.Conn, fsys fs.FS, ref *region.Refe
 				return fmt.Errorf("migrate: %s statement %d: %w", m.Name, i+1, err)
 			}
 		}
+		if then := afterMigration[m.Name]; then != nil {
+			if err := then(ctx, conn, logger); err != nil {
+				return fmt.Errorf("migrate: %s: %w", m.Name, err)
+			}
+		}
 		if err := conn.Exec(ctx, "INSERT INTO ikd.schema_migrations (name, sha256) VALUES (?, ?)", m.Name, m.SHA256); err != nil {
 			return fmt.Errorf("migrate: record %s: %w", m.Name, err)
 		}
 		logger.Info("schema migration applied", "migration", m.Name)
 	}
 	return loadReference(ctx, conn, ref, logger)
+}
+
+// afterMigration is work in Go that a migration needs before it counts as
+// applied; it must be safe to run again, since a failure leaves the
+// migration pending.
+var afterMigration = map[string]func(context.Context, driver.Conn, *slog.Logger) error{
+	"007_first_seen.sql": Recount, // the ledger of the events already written
 }
 
 // Migration is one numbered file of the schema.
