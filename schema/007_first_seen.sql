@@ -1,13 +1,15 @@
 -- Counting each resident once, at ingest (README, "Exactly once"). The
--- ledger holds, per type, year (WIB) and resident, the place where the
--- resident was first seen: the earliest (day, city_code, province_code) of
--- their events of that type in that year. Its rows are signed transitions,
--- written by the single active aggregator (warehouse.EventWriter) after the
--- batch's events: +1 at a resident's first place; when an event with an
--- earlier day arrives late, -1 at the old place and +1 at the new one. So a
--- resident's net rows are +1 at exactly one place, and the projection below
--- sums them into integer counts per city and day, written in the same part as
--- the rows (atomic with them, on a server too).
+-- ledger holds, per type, year (WIB), city and resident, the day the
+-- resident was first seen: the earliest WIB date of their events of that
+-- type in that year (a resident's city is their domicile, which the NIK
+-- encodes; one whose events name two cities counts in each, as before). Its
+-- rows are signed transitions, written by the single active aggregator
+-- (warehouse.EventWriter) after the batch's events: +1 on a resident's first
+-- day; when an event with an earlier day arrives late, -1 on the old day and
+-- +1 on the new one. So a resident's rows in a city add up to +1 on exactly
+-- one day, and the projection below sums them into integer counts per city
+-- and day, written in the same part as the rows (atomic with them, on a
+-- server too).
 --
 -- resident is the pseudonym's 16 bytes (unhex of its 32 hex digits; MD5 of
 -- anything else), so the ledger is about the size of the old sets' hashes.

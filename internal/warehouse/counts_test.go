@@ -67,14 +67,14 @@ func wantFigures(t *testing.T, conn driver.Conn, view, asOf, where string, activ
 	}
 }
 
-// ledgerIsConsistent checks that every counted resident's rows add up to +1
-// at one place and 0 at every other (a resident taken out adds up to 0).
+// ledgerIsConsistent checks that every counted resident's rows in a city add
+// up to +1 on one day and 0 on every other (a resident taken out adds up to 0).
 func ledgerIsConsistent(t *testing.T, conn driver.Conn) {
 	t.Helper()
 	n := count(t, conn, `SELECT count() FROM (
-		SELECT type, year, resident FROM (
-			SELECT type, year, resident, day, city_code, sum(sign) AS n FROM ikd.first_seen GROUP BY ALL HAVING n != 0)
-		GROUP BY type, year, resident HAVING count() != 1 OR sum(n) != 1)`)
+		SELECT type, year, city_code, resident FROM (
+			SELECT type, year, city_code, resident, day, sum(sign) AS n FROM ikd.first_seen GROUP BY ALL HAVING n != 0)
+		GROUP BY type, year, city_code, resident HAVING count() != 1 OR sum(n) != 1)`)
 	if n != 0 {
 		t.Errorf("%d counted residents whose ledger rows do not add up to +1 at one place", n)
 	}

@@ -42,76 +42,62 @@ func KeyOf(resident string) ResidentKey {
 // residentKeySQL is KeyOf over ikd.events.resident.
 const residentKeySQL = `if(match(resident, '^[0-9a-f]{32}$'), toFixedString(unhex(resident), 16), MD5(resident))`
 
-// Counted is what the ledger counts a resident once for: one type of event
-// in one year.
+// Counted is what the ledger counts a resident once for: one type of event,
+// one year and one city, the domicile their events give (one per resident,
+// since the NIK encodes it; a resident whose events name two cities counts
+// in each, as the sets of residents counted them).
 type Counted struct {
 	Type     string
 	Year     uint16
+	Province string
+	City     string
 	Resident ResidentKey
 }
 
-// Place is where and when a resident was first seen. Places are ordered by
-// day, then city, then province, so that the first place of a resident is
-// the same whatever order their events arrive in.
-type Place struct {
-	Day      time.Time // midnight UTC of the WIB date, as the warehouse returns a Date
-	City     string
-	Province string
-}
-
-func comparePlaces(a, b Place) int {
-	if c := a.Day.Compare(b.Day); c != 0 {
-		return c
-	}
-	if c := cmp.Compare(a.City, b.City); c != 0 {
-		return c
-	}
-	return cmp.Compare(a.Province, b.Province)
-}
-
-// Sighting is one event as the ledger sees it.
+// Sighting is one event as the ledger sees it. Days are WIB dates, at
+// midnight UTC, as the warehouse returns a Date.
 type Sighting struct {
 	Counted
-	Place
+	Day time.Time
 }
 
 // SightingOf returns the sighting of an accepted event.
 func SightingOf(r Record) Sighting {
 	at := r.OccurredAt.In(wib)
 	return Sighting{
-		Counted: Counted{Type: string(r.Type), Year: uint16(at.Year()), Resident: KeyOf(r.Resident)},
-		Place:   Place{Day: time.Date(at.Year(), at.Month(), at.Day(), 0, 0, 0, 0, time.UTC), City: r.CityCode, Province: r.ProvinceCode},
+		Counted: Counted{Type: string(r.Type), Year: uint16(at.Year()), Province: r.ProvinceCode, City: r.CityCode, Resident: KeyOf(r.Resident)},
+		Day:     time.Date(at.Year(), at.Month(), at.Day(), 0, 0, 0, 0, time.UTC),
 	}
 }
 
 // Transition is one signed row of the ledger.
 type Transition struct {
 	Counted
-	Place
+	Day  time.Time
 	Sign int8
 }
 
-// Transitions returns the rows that bring the ledger from current (each
-// counted resident's first place so far; absent when never seen) to include
-// the batch's sightings: +1 at a new resident's first place; -1 at the old
-// place and +1 at the new one when the batch holds an earlier place; nothing
-// when it holds none. The result is sorted, so that the same batch over the
-// same ledger gives the same rows.
-func Transitions(current map[Counted]Place, batch []Sighting) []Transition {
-	first := map[Counted]Place{}
+// Transitions returns the rows that bring the ledger from current (the day
+// each counted resident was first seen so far; absent when never seen) to
+// include the batch's sightings: +1 on a new resident's first day; -1 on the
+// old day and +1 on the new one when the batch holds an earlier day; nothing
+// otherwise. The result is sorted, so that the same batch over the same
+// ledger gives the same rows.
+func Transitions(current map[Counted]time.Time, batch []Sighting) []Transition {
+	first := map[Counted]time.Time{}
 	for _, s := range batch {
-		if p, ok := first[s.Counted]; !ok || comparePlaces(s.Place, p) < 0 {
-			first[s.Counted] = s.Place
+		if d, ok := first[s.Counted]; !ok || s.Day.Before(d) {
+			first[s.Counted] = s.Day
 		}
 	}
 	var out []Transition
-	for c, p := range first {
+	for c, d := range first {
 		old, seen := current[c]
 		switch {
 		case !seen:
-			out = append(out, Transition{Counted: c, Place: p, Sign: 1})
-		case comparePlaces(p, old) < 0:
-			out = append(out, Transition{Counted: c, Place: old, Sign: -1}, Transition{Counted: c, Place: p, Sign: 1})
+			out = append(out, Transition{Counted: c, Day: d, Sign: 1})
+		case d.Before(old):
+			out = append(out, Transition{Counted: c, Day: old, Sign: -1}, Transition{Counted: c, Day: d, Sign: 1})
 		}
 	}
 	slices.SortFunc(out, compareTransitions)
@@ -128,6 +114,9 @@ func compareTransitions(a, b Transition) int {
 	if c := slices.Compare(a.Resident[:], b.Resident[:]); c != 0 {
 		return c
 	}
+	if c := cmp.Compare(a.City, b.City); c != 0 {
+		return c
+	}
 	return cmp.Compare(a.Sign, b.Sign)
 }
 
@@ -142,7 +131,7 @@ func transitionsToken(ts []Transition) string {
 		binary.BigEndian.PutUint16(buf[:], t.Year)
 		h.Write(buf[:])
 		h.Write(t.Resident[:])
-		h.Write([]byte(t.Day.Format(time.DateOnly) + "\x00" + t.City + "\x00" + t.Province + "\x00"))
+		h.Write([]byte(t.Province + "\x00" + t.City + "\x00" + t.Day.Format(time.DateOnly) + "\x00"))
 		h.Write([]byte{byte(t.Sign)})
 	}
 	return "first-seen-" + hex.EncodeToString(h.Sum(nil))
@@ -158,16 +147,16 @@ func countFirstSeen(ctx context.Context, conn driver.Conn, records []Record) err
 	for i, r := range records {
 		batch[i] = SightingOf(r)
 	}
-	current, err := firstPlaces(ctx, conn, batch)
+	current, err := firstDays(ctx, conn, batch)
 	if err != nil {
 		return err
 	}
 	return insertTransitions(ctx, conn, Transitions(current, batch))
 }
 
-// firstPlaces reads the first place of each counted resident of batch that
-// the ledger holds: the earliest place where its rows add up to more than 0.
-func firstPlaces(ctx context.Context, conn driver.Conn, batch []Sighting) (map[Counted]Place, error) {
+// firstDays reads the first day of each counted resident of batch that the
+// ledger holds: the earliest day whose rows add up to more than 0.
+func firstDays(ctx context.Context, conn driver.Conn, batch []Sighting) (map[Counted]time.Time, error) {
 	keys := map[Counted]bool{}
 	var in strings.Builder
 	for _, s := range batch {
@@ -181,13 +170,12 @@ func firstPlaces(ctx context.Context, conn driver.Conn, batch []Sighting) (map[C
 		// Type codes are the contract's enum values; quoted all the same.
 		fmt.Fprintf(&in, "(%s,%d,unhex('%x'))", quoteString(s.Type), s.Year, s.Resident[:])
 	}
-	sql := `SELECT type, year, resident, p.1, toString(p.2), toString(p.3) FROM (
-		SELECT type, year, resident, min((day, city_code, province_code)) AS p FROM (
-			SELECT type, year, resident, day, city_code, province_code FROM ikd.first_seen
+	sql := `SELECT type, year, toString(province_code), toString(city_code), resident, min(day) FROM (
+			SELECT type, year, province_code, city_code, resident, day FROM ikd.first_seen
 			WHERE (type, year, resident) IN (` + in.String() + `)
-			GROUP BY type, year, resident, day, city_code, province_code
+			GROUP BY type, year, province_code, city_code, resident, day
 			HAVING sum(sign) > 0)
-		GROUP BY type, year, resident)`
+		GROUP BY type, year, province_code, city_code, resident`
 	// Ten thousand residents make a query of about 600 KB.
 	ctx = clickhouse.Context(ctx, clickhouse.WithSettings(clickhouse.Settings{"max_query_size": 16 << 20}))
 	rows, err := conn.Query(ctx, sql)
@@ -195,16 +183,16 @@ func firstPlaces(ctx context.Context, conn driver.Conn, batch []Sighting) (map[C
 		return nil, fmt.Errorf("read the first-seen ledger for %d residents: %w", len(keys), err)
 	}
 	defer rows.Close()
-	out := make(map[Counted]Place, len(keys))
+	out := make(map[Counted]time.Time, len(keys))
 	for rows.Next() {
 		var c Counted
 		var resident string
-		var p Place
-		if err := rows.Scan(&c.Type, &c.Year, &resident, &p.Day, &p.City, &p.Province); err != nil {
+		var day time.Time
+		if err := rows.Scan(&c.Type, &c.Year, &c.Province, &c.City, &resident, &day); err != nil {
 			return nil, fmt.Errorf("read the first-seen ledger: %w", err)
 		}
 		copy(c.Resident[:], resident)
-		out[c] = p
+		out[c] = day
 	}
 	if err := rows.Err(); err != nil {
 		return nil, fmt.Errorf("read the first-seen ledger: %w", err)

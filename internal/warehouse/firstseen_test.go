@@ -23,27 +23,23 @@ func day(s string) time.Time {
 	return d
 }
 
-func counted(typ string, year uint16, resident string) warehouse.Counted {
-	return warehouse.Counted{Type: typ, Year: year, Resident: warehouse.KeyOf(resident)}
-}
-
-func place(d, city string) warehouse.Place {
-	return warehouse.Place{Day: day(d), City: city, Province: city[:2]}
+func counted(typ string, year uint16, resident, city string) warehouse.Counted {
+	return warehouse.Counted{Type: typ, Year: year, Province: city[:2], City: city, Resident: warehouse.KeyOf(resident)}
 }
 
 func seen(typ string, year uint16, resident, d, city string) warehouse.Sighting {
-	return warehouse.Sighting{Counted: counted(typ, year, resident), Place: place(d, city)}
+	return warehouse.Sighting{Counted: counted(typ, year, resident, city), Day: day(d)}
 }
 
 func transition(typ string, year uint16, resident, d, city string, sign int8) warehouse.Transition {
-	return warehouse.Transition{Counted: counted(typ, year, resident), Place: place(d, city), Sign: sign}
+	return warehouse.Transition{Counted: counted(typ, year, resident, city), Day: day(d), Sign: sign}
 }
 
 func TestTransitionsCountEachResidentOnceAtTheirEarliestPlace(t *testing.T) {
 	const act, enr = "activation", "enrolment"
 	for _, tc := range []struct {
 		name    string
-		current map[warehouse.Counted]warehouse.Place
+		current map[warehouse.Counted]time.Time
 		batch   []warehouse.Sighting
 		want    []warehouse.Transition
 	}{
@@ -54,17 +50,17 @@ func TestTransitionsCountEachResidentOnceAtTheirEarliestPlace(t *testing.T) {
 		},
 		{
 			name:    "the same day again changes nothing",
-			current: map[warehouse.Counted]warehouse.Place{counted(act, 2025, residentA): place("2025-03-02", "17.71")},
+			current: map[warehouse.Counted]time.Time{counted(act, 2025, residentA, "17.71"): day("2025-03-02")},
 			batch:   []warehouse.Sighting{seen(act, 2025, residentA, "2025-03-02", "17.71")},
 		},
 		{
 			name:    "a later day changes nothing",
-			current: map[warehouse.Counted]warehouse.Place{counted(act, 2025, residentA): place("2025-03-02", "17.71")},
+			current: map[warehouse.Counted]time.Time{counted(act, 2025, residentA, "17.71"): day("2025-03-02")},
 			batch:   []warehouse.Sighting{seen(act, 2025, residentA, "2025-05-20", "17.71")},
 		},
 		{
 			name:    "an earlier day arriving late moves the resident",
-			current: map[warehouse.Counted]warehouse.Place{counted(act, 2025, residentA): place("2025-03-02", "17.71")},
+			current: map[warehouse.Counted]time.Time{counted(act, 2025, residentA, "17.71"): day("2025-03-02")},
 			batch:   []warehouse.Sighting{seen(act, 2025, residentA, "2025-02-13", "17.71")},
 			want: []warehouse.Transition{
 				transition(act, 2025, residentA, "2025-03-02", "17.71", -1),
@@ -80,22 +76,25 @@ func TestTransitionsCountEachResidentOnceAtTheirEarliestPlace(t *testing.T) {
 			want: []warehouse.Transition{transition(act, 2025, residentA, "2025-03-01", "17.71", 1)},
 		},
 		{
-			name: "on one day the lower city code is the first place, whatever the order",
+			name: "a resident whose events name two cities counts in each",
 			batch: []warehouse.Sighting{
 				seen(act, 2025, residentA, "2025-03-01", "17.71"),
-				seen(act, 2025, residentA, "2025-03-01", "17.02"),
+				seen(act, 2025, residentA, "2025-03-02", "17.02"),
 			},
-			want: []warehouse.Transition{transition(act, 2025, residentA, "2025-03-01", "17.02", 1)},
+			want: []warehouse.Transition{
+				transition(act, 2025, residentA, "2025-03-02", "17.02", 1),
+				transition(act, 2025, residentA, "2025-03-01", "17.71", 1),
+			},
 		},
 		{
 			name:    "last year's event arriving in January opens last year only",
-			current: map[warehouse.Counted]warehouse.Place{counted(act, 2026, residentA): place("2026-01-05", "17.71")},
+			current: map[warehouse.Counted]time.Time{counted(act, 2026, residentA, "17.71"): day("2026-01-05")},
 			batch:   []warehouse.Sighting{seen(act, 2025, residentA, "2025-12-31", "17.71")},
 			want:    []warehouse.Transition{transition(act, 2025, residentA, "2025-12-31", "17.71", 1)},
 		},
 		{
 			name:    "enrolment and activation are counted apart",
-			current: map[warehouse.Counted]warehouse.Place{counted(enr, 2025, residentA): place("2025-01-10", "17.71")},
+			current: map[warehouse.Counted]time.Time{counted(enr, 2025, residentA, "17.71"): day("2025-01-10")},
 			batch: []warehouse.Sighting{
 				seen(act, 2025, residentA, "2025-01-03", "17.71"),
 				seen(enr, 2025, residentA, "2025-01-20", "17.71"),
@@ -104,7 +103,7 @@ func TestTransitionsCountEachResidentOnceAtTheirEarliestPlace(t *testing.T) {
 		},
 		{
 			name:    "residents are counted apart",
-			current: map[warehouse.Counted]warehouse.Place{counted(act, 2025, residentA): place("2025-01-10", "17.71")},
+			current: map[warehouse.Counted]time.Time{counted(act, 2025, residentA, "17.71"): day("2025-01-10")},
 			batch: []warehouse.Sighting{
 				seen(act, 2025, residentB, "2025-01-11", "18.71"),
 				seen(act, 2025, residentA, "2025-01-11", "17.71"),
@@ -121,7 +120,7 @@ func TestTransitionsCountEachResidentOnceAtTheirEarliestPlace(t *testing.T) {
 			after := copyOf(tc.current)
 			for _, tr := range got {
 				if tr.Sign > 0 {
-					after[tr.Counted] = tr.Place
+					after[tr.Counted] = tr.Day
 				}
 			}
 			if again := warehouse.Transitions(after, tc.batch); len(again) != 0 {
@@ -131,8 +130,8 @@ func TestTransitionsCountEachResidentOnceAtTheirEarliestPlace(t *testing.T) {
 	}
 }
 
-func copyOf(m map[warehouse.Counted]warehouse.Place) map[warehouse.Counted]warehouse.Place {
-	out := map[warehouse.Counted]warehouse.Place{}
+func copyOf(m map[warehouse.Counted]time.Time) map[warehouse.Counted]time.Time {
+	out := map[warehouse.Counted]time.Time{}
 	for k, v := range m {
 		out[k] = v
 	}

@@ -11,8 +11,8 @@ import (
 )
 
 // Recount brings the first-seen ledger in line with ikd.events, for every
-// type and year: each resident's rows then add up to +1 at the earliest
-// place of their events and to 0 everywhere else. On an empty ledger it is
+// type and year: each resident's rows in each of their cities then add up to
+// +1 on the day of their earliest event there and to 0 on every other day. On an empty ledger it is
 // the backfill of events written before the ledger existed (migration 007,
 // or a bulk load straight into ikd.events such as the bench's); on a full one
 // it writes only the differences, so running it twice changes nothing. It
@@ -74,25 +74,26 @@ func countedYears(ctx context.Context, conn driver.Conn) ([]countedYear, error) 
 	return out, rows.Err()
 }
 
-// firstPlacesSQL is each resident's earliest place among the events of one
-// type and year, as Transitions orders places.
-const firstPlacesSQL = `SELECT type, toUInt16(toYear(occurred_at, 'Asia/Jakarta')) AS year, ` + residentKeySQL + ` AS resident,
-		min((toDate(occurred_at, 'Asia/Jakarta'), toString(city_code), toString(province_code))) AS p
+// firstDaysSQL is each resident's first day in each of their cities among
+// the events of one type and year.
+const firstDaysSQL = `SELECT type, toUInt16(toYear(occurred_at, 'Asia/Jakarta')) AS year,
+		toString(province_code) AS province_code, toString(city_code) AS city_code, ` + residentKeySQL + ` AS resident,
+		min(toDate(occurred_at, 'Asia/Jakarta')) AS day
 	FROM ikd.events
 	WHERE type = ? AND toYear(occurred_at, 'Asia/Jakarta') = ?
-	GROUP BY type, year, resident`
+	GROUP BY type, year, province_code, city_code, resident`
 
-// backfillSQL fills an empty ledger: +1 at every resident's first place.
+// backfillSQL fills an empty ledger: +1 on every resident's first day.
 const backfillSQL = `INSERT INTO ikd.first_seen (type, year, resident, province_code, city_code, day, sign)
-SELECT type, year, resident, p.3, p.2, p.1, 1 FROM (` + firstPlacesSQL + `)`
+SELECT type, year, resident, province_code, city_code, day, 1 FROM (` + firstDaysSQL + `)`
 
-// recountSQL writes what the ledger lacks: +1 at the first place per the
-// events, less what the ledger's rows already add up to at each place.
+// recountSQL writes what the ledger lacks: +1 on the first day per the
+// events, less what the ledger's rows already add up to on each day.
 const recountSQL = `INSERT INTO ikd.first_seen (type, year, resident, province_code, city_code, day, sign)
 SELECT type, year, resident, province_code, city_code, day, toInt8(sum(n)) FROM
 (
-	SELECT type, year, resident, p.3 AS province_code, p.2 AS city_code, p.1 AS day, toInt64(1) AS n
-	FROM (` + firstPlacesSQL + `)
+	SELECT type, year, resident, province_code, city_code, day, toInt64(1) AS n
+	FROM (` + firstDaysSQL + `)
 	UNION ALL
 	SELECT toString(type), year, resident, toString(province_code), toString(city_code), day, -sum(sign)
 	FROM ikd.first_seen WHERE type = ? AND year = ?
