@@ -122,7 +122,7 @@ func compareTransitions(a, b Transition) int {
 
 // transitionsToken is the insert's deduplication token, derived from the rows
 // themselves: the same rows are only ever right once (a resident's first
-// place only moves earlier), so a retry of an insert that landed is dropped.
+// day only moves earlier), so a retry of an insert that landed is dropped.
 func transitionsToken(ts []Transition) string {
 	h := sha256.New()
 	var buf [2]byte
@@ -138,7 +138,7 @@ func transitionsToken(ts []Transition) string {
 }
 
 // countFirstSeen brings the ledger up to date with records, already written
-// to ikd.events: it reads the first place of the batch's residents (one
+// to ikd.events: it reads the first day of the batch's residents (one
 // query on the ledger's primary key), and inserts the transitions. Run by
 // the single active writer; see README, "Exactly once", for why a crash at
 // any point leaves the ledger right once the batch is delivered again.

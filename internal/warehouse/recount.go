@@ -12,11 +12,11 @@ import (
 
 // Recount brings the first-seen ledger in line with ikd.events, for every
 // type and year: each resident's rows in each of their cities then add up to
-// +1 on the day of their earliest event there and to 0 on every other day. On an empty ledger it is
-// the backfill of events written before the ledger existed (migration 007,
-// or a bulk load straight into ikd.events such as the bench's); on a full one
-// it writes only the differences, so running it twice changes nothing. It
-// must not run while an aggregator writes.
+// +1 on the day of their earliest event there and to 0 on every other day.
+// On an empty ledger it is the backfill of events written before the ledger
+// existed (migration 007, or a bulk load straight into ikd.events such as
+// the bench's); on a full one it writes only the differences, so running it
+// twice changes nothing. It must not run while an aggregator writes.
 func Recount(ctx context.Context, conn driver.Conn, logger *slog.Logger) error {
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
