@@ -215,3 +215,16 @@ func TestRecountGivesTheFiguresOfTheSetsOfResidentsAndChangesNothingTwice(t *tes
 		count(t, conn, "SELECT uniqExact(resident) FROM ikd.events WHERE type = 'enrolment' AND toYear(occurred_at, 'Asia/Jakarta') = 2025"))
 	ledgerIsConsistent(t, conn)
 }
+
+func TestAResidentWhoseEventsNameTwoCitiesCountsInEach(t *testing.T) {
+	conn := countsWarehouse(t)
+	const act = events.TypeActivation
+	write(t, conn, event(act, "ani", "17.71", "2025-03-02 09:00"), event(act, "ani", "17.02", "2025-03-02 10:00"))
+	write(t, conn, event(act, "ani", "18.71", "2025-03-02 11:00"))
+	write(t, conn, event(act, "ani", "17.71", "2025-03-01 11:00"), event(act, "ani", "18.71", "2025-03-03 11:00"))
+	wantFigures(t, conn, "attainment_city", "2025-12-31", "year = 2025 AND city_code = '17.71'", 1, 0)
+	wantFigures(t, conn, "attainment_city", "2025-12-31", "year = 2025 AND city_code = '17.02'", 1, 0)
+	wantFigures(t, conn, "attainment_city", "2025-12-31", "year = 2025 AND city_code = '18.71'", 1, 0)
+	wantFigures(t, conn, "attainment_city", "2025-03-01", "year = 2025 AND city_code = '17.71'", 1, 0)
+	ledgerIsConsistent(t, conn)
+}
