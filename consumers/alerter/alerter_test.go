@@ -8,6 +8,7 @@ import (
 	"net/http/httptest"
 	"os"
 	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -18,6 +19,7 @@ import (
 	"github.com/ikd-pipeline/ikd/consumers/alerter"
 	"github.com/ikd-pipeline/ikd/internal/broker"
 	"github.com/ikd-pipeline/ikd/internal/testenv"
+	"github.com/ikd-pipeline/ikd/internal/warehouse"
 )
 
 func TestMain(m *testing.M) { os.Exit(testenv.Run(m)) }
@@ -72,6 +74,13 @@ func (e *env) exec(t *testing.T, sql string, args ...any) {
 	t.Helper()
 	if err := e.conn.Exec(e.ctx, sql, args...); err != nil {
 		t.Fatalf("%s: %v", sql, err)
+	}
+	// Events written straight into ikd.events are counted as the
+	// aggregator would count them.
+	if strings.HasPrefix(strings.TrimSpace(sql), "INSERT INTO ikd.events") {
+		if err := warehouse.Recount(e.ctx, e.conn, nil); err != nil {
+			t.Fatal(err)
+		}
 	}
 }
 

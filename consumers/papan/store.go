@@ -197,14 +197,17 @@ type Point struct {
 }
 
 // Cumulative is city's unique activated residents of year counted up to the
-// end of each day with activations, up to until: a resident activating
-// twice is counted on the first day only, as the views count.
+// end of each day on which residents were first seen, up to until: a
+// resident activating twice is counted on the first day only, as the views
+// count.
 func (s *Store) Cumulative(ctx context.Context, city string, year int, until time.Time) ([]Point, error) {
 	p := map[string]string{"city": city, "year": strconv.Itoa(year), "until": until.Format(time.DateOnly)}
-	rows, err := s.db.Query(bind(ctx, p), `SELECT day, toUInt64(uniqExactMerge(s) OVER (ORDER BY day ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW))
-		FROM (SELECT day, uniqExactMergeState(residents) AS s FROM ikd.residents_daily
+	// The first-seen ledger's daily counts (its projection) add up to the
+	// residents first seen by each day.
+	rows, err := s.db.Query(bind(ctx, p), `SELECT day, toUInt64(sum(n) OVER (ORDER BY day ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW))
+		FROM (SELECT day, sum(sign) AS n FROM ikd.first_seen
 		      WHERE type = 'activation' AND city_code = {city:String} AND year = {year:UInt16} AND day <= {until:Date}
-		      GROUP BY day)
+		      GROUP BY day HAVING n != 0)
 		ORDER BY day`)
 	if err != nil {
 		return nil, fmt.Errorf("read the activations of %s in %d: %w", city, year, err)
@@ -225,7 +228,7 @@ func (s *Store) Cumulative(ctx context.Context, city string, year int, until tim
 // when there is none.
 func (s *Store) Newest(ctx context.Context) (time.Time, error) {
 	var at time.Time
-	if err := s.db.QueryRow(ctx, `SELECT max(last_at) FROM ikd.residents_daily`).Scan(&at); err != nil {
+	if err := s.db.QueryRow(ctx, `SELECT max(last_at) FROM ikd.latest_daily`).Scan(&at); err != nil {
 		return time.Time{}, fmt.Errorf("read the newest counted event: %w", err)
 	}
 	return at, nil

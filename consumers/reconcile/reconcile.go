@@ -369,7 +369,7 @@ func aggregates(ctx context.Context, conn driver.Conn) ([]Aggregate, int, int, e
 				continue
 			}
 			if before[k] != after[k] && views[k] >= before[k] && views[k] <= after[k] {
-				// Sets only grow: a view read between the two reads of the
+				// Counts only grow: a view read between the two reads of the
 				// events lies between them. Exact next round, if it settles.
 				unsettled++
 				continue
@@ -399,7 +399,7 @@ func aggregates(ctx context.Context, conn driver.Conn) ([]Aggregate, int, int, e
 // readSides reads the raw events' counts, the views' and the raw events'
 // again, all as of day.
 func readSides(ctx context.Context, conn driver.Conn, day string) (before, views, after map[cityYear]uint64, err error) {
-	// Years and days as ikd.residents_daily_mv assigns them (WIB).
+	// Years and days as the first-seen ledger's writer assigns them (WIB).
 	const raw = `SELECT toUInt16(toYear(occurred_at, 'Asia/Jakarta')) AS year, toString(city_code), toUInt64(uniqExact(resident))
 		FROM ikd.events WHERE type = 'activation' AND toDate(occurred_at, 'Asia/Jakarta') <= toDate(?)
 		GROUP BY year, city_code`

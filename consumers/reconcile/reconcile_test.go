@@ -94,10 +94,11 @@ func TestReconcileFindsMissingUnexpectedAndAggregateDifferences(t *testing.T) {
 		t.Errorf("aggregates %+v clean %v", rep.Aggregates, rep.Clean())
 	}
 
-	// A view row that no event supports, its year that of its WIB day, as
-	// the materialized view assigns it.
-	if err := conn.Exec(ctx, `INSERT INTO ikd.residents_daily WITH toDate(now(), 'Asia/Jakarta') - 1 AS day
-		SELECT 'activation', toYear(day), ?, ?, day, uniqExactState('forged'), now64(3)`, city[:2], city); err != nil {
+	// A resident counted that no event supports, its year that of its WIB
+	// day, as the writer assigns it.
+	if err := conn.Exec(ctx, `INSERT INTO ikd.first_seen (type, year, resident, province_code, city_code, day, sign)
+		WITH toDate(now(), 'Asia/Jakarta') - 1 AS day
+		SELECT 'activation', toYear(day), MD5('forged'), ?, ?, day, 1`, city[:2], city); err != nil {
 		t.Fatal(err)
 	}
 	rep, err = reconcile.Reconcile(ctx, js, conn, reconcile.Options{})

@@ -239,9 +239,9 @@ func run(ctx context.Context, f flags) (rows []Row, err error) {
 	}
 	engCeil := float64(f.engineBatches*f.engineBatch) / writeTime.Seconds()
 	rows = append(rows, Row{Step: "2 engine ceiling: EventWriter.Write into ikd.events", Figure: engCeil, Unit: "events/s", Goal: "-", Met: "-",
-		Note: fmt.Sprintf("%d batches of %d via clickhouse-go HTTP, incl. residents_daily MV", f.engineBatches, f.engineBatch)})
+		Note: fmt.Sprintf("%d batches of %d via clickhouse-go HTTP, incl. the first-seen ledger's lookup and insert", f.engineBatches, f.engineBatch)})
 	log.Printf("step 2: %.0f events/s", engCeil)
-	for _, t := range []string{"ikd.events", "ikd.residents_daily"} {
+	for _, t := range []string{"ikd.events", "ikd.first_seen", "ikd.latest_daily"} {
 		if err := conn.Exec(ctx, "TRUNCATE TABLE "+t); err != nil {
 			return rows, err
 		}
@@ -418,12 +418,12 @@ func nationalStep(ctx context.Context, conn driver.Conn, f flags, rows *[]Row) e
 	if err != nil {
 		return err
 	}
-	if err := conn.Exec(ctx, "OPTIMIZE TABLE ikd.residents_daily"); err != nil {
-		log.Printf("step 6: optimize residents_daily: %v", err)
+	if err := conn.Exec(ctx, "OPTIMIZE TABLE ikd.first_seen"); err != nil {
+		log.Printf("step 6: optimize first_seen: %v", err)
 	}
 	loaded := activations + activations/10
 	*rows = append(*rows, Row{Step: "6 national load: INSERT SELECT FROM numbers() into ikd.events", Figure: float64(loaded) / took.Seconds(), Unit: "rows/s", Goal: "info", Met: "-",
-		Note: fmt.Sprintf("%d activations and %d enrolments of distinct residents in %d over 514 cities, targets 25 %% of %d recorded residents (scale %.3g), in %s; then OPTIMIZE residents_daily",
+		Note: fmt.Sprintf("%d activations and %d enrolments of distinct residents in %d over 514 cities, targets 25 %% of %d recorded residents (scale %.3g), in %s; then OPTIMIZE first_seen",
 			activations, activations/10, nationalYear, recorded, f.nationalScale, took.Round(time.Second))})
 	if err := nationalExact(ctx, conn, activations); err != nil {
 		return err
@@ -460,7 +460,7 @@ func nationalStep(ctx context.Context, conn driver.Conn, f flags, rows *[]Row) e
 	var sum uint64
 	for _, s := range sizes {
 		sum += s.bytes
-		if s.table == "events" || s.table == "residents_daily" {
+		if s.table == "events" || s.table == "first_seen" {
 			*rows = append(*rows, Row{Step: "6 on disk: ikd." + s.table, Figure: mib(s.bytes), Unit: "MiB", Goal: "info", Met: "-",
 				Note: fmt.Sprintf("%d rows in active parts (system.parts)", s.rows)})
 		}

@@ -7,6 +7,8 @@ import (
 	"time"
 
 	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
+
+	"github.com/ikd-pipeline/ikd/internal/warehouse"
 )
 
 // nationalYear is the year the national data set fills.
@@ -32,6 +34,11 @@ func nationalLoad(ctx context.Context, conn driver.Conn, activations, recorded, 
 			}
 			log.Printf("national: %d/%d %ss in %s", off+n, part.events, part.typ, time.Since(start).Round(time.Second))
 		}
+	}
+	// Loaded straight into ikd.events, the residents are counted once in
+	// the first-seen ledger as the migration counts an existing warehouse's.
+	if err := warehouse.Recount(ctx, conn, nil); err != nil {
+		return 0, fmt.Errorf("national load: %w", err)
 	}
 	for _, sql := range nationalTargets(recorded) {
 		if err := conn.Exec(ctx, sql); err != nil {

@@ -48,6 +48,11 @@ func TestTheTableCountsFromTheDataNotFromTheProcess(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
+	// The events, written straight into ikd.events, counted as the
+	// aggregator would count them.
+	if err := warehouse.Recount(ctx, conn, nil); err != nil {
+		t.Fatal(err)
+	}
 	for _, reason := range []string{"invalid_nik", "future_time"} {
 		if _, err := js.Publish(ctx, contract.DeadLetterSubject(reason), []byte("{}")); err != nil {
 			t.Fatal(err)

@@ -29,10 +29,12 @@ type EventWriter struct {
 // NewEventWriter writes through conn.
 func NewEventWriter(conn driver.Conn) *EventWriter { return &EventWriter{conn: conn} }
 
-// Write inserts records as one block. A retry of the same records is dropped
-// by the warehouse (the block's deduplication token is derived from its event
-// ids); any other replay is harmless because every aggregate counts residents
-// as a set.
+// Write inserts records as one block, then counts their residents in the
+// first-seen ledger (countFirstSeen); the batch is stored only when both
+// succeeded. A retry of the same records is dropped by the warehouse (the
+// block's deduplication token is derived from its event ids), and any other
+// replay finds its residents already counted. Only one writer may write at a
+// time: two at once could both find a resident new.
 func (w *EventWriter) Write(ctx context.Context, records []Record) error {
 	if len(records) == 0 {
 		return nil
@@ -59,6 +61,9 @@ func (w *EventWriter) Write(ctx context.Context, records []Record) error {
 	}
 	if err := batch.Send(); err != nil {
 		return fmt.Errorf("insert %d events (seq %d-%d): %w", len(records), records[0].Seq, records[len(records)-1].Seq, err)
+	}
+	if err := countFirstSeen(ctx, w.conn, records); err != nil {
+		return fmt.Errorf("count the residents of %d events (seq %d-%d): %w", len(records), records[0].Seq, records[len(records)-1].Seq, err)
 	}
 	return nil
 }

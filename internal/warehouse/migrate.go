@@ -80,6 +80,11 @@ func MigrateCluster(ctx context.Context, conn driver.Conn, fsys fs.FS, cluster s
 				return fmt.Errorf("migrate: %s statement %d: %w", m.Name, j+1, err)
 			}
 		}
+		if then := afterMigration[m.Name]; then != nil {
+			if err := then(ctx, conn, logger); err != nil {
+				return fmt.Errorf("migrate: %s: %w", m.Name, err)
+			}
+		}
 		if err := conn.Exec(ctx, "INSERT INTO ikd.schema_migrations (name, sha256) VALUES (?, ?)", m.Name, m.SHA256); err != nil {
 			return fmt.Errorf("migrate: record %s: %w", m.Name, err)
 		}
@@ -163,6 +168,13 @@ func (f form) consistent(ctx context.Context) context.Context {
 		"insert_quorum_parallel":        0,
 		"select_sequential_consistency": 1,
 	}))
+}
+
+// afterMigration is work in Go that a migration needs before it counts as
+// applied; it must be safe to run again, since a failure leaves the
+// migration pending.
+var afterMigration = map[string]func(context.Context, driver.Conn, *slog.Logger) error{
+	"007_first_seen.sql": Recount, // the ledger of the events already written
 }
 
 // Migration is one numbered file of the schema.

@@ -11,6 +11,7 @@ import (
 	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
 
 	"github.com/ikd-pipeline/ikd/internal/region"
+	"github.com/ikd-pipeline/ikd/internal/warehouse"
 )
 
 // wib is the registry's clock, in which years begin.
@@ -29,12 +30,12 @@ type Result struct {
 
 // Seed writes the simulated year of now (WIB) and the year before into the
 // warehouse, once: a year that has targets is kept as it is. Events go into
-// ikd.events, where the materialized view counts them as it counts the
-// aggregator's, dated from 1 January to the end of yesterday (last year:
+// ikd.events and are counted by warehouse.Recount, dated from 1 January to the end of yesterday (last year:
 // through the whole year), so today belongs to the live simulator; targets go
 // into ikd.targets, 25 % of recorded residents per city, province and the
 // nation. Events are written before targets, so a seed cut short is done
-// again at the next start, and counts nothing twice (sets of residents).
+// again at the next start, and counts nothing twice (Recount writes only
+// what the ledger lacks).
 func Seed(ctx context.Context, db driver.Conn, ref *region.Reference, now time.Time, cfg Config) (Result, error) {
 	now = now.In(wib)
 	today := time.Date(now.Year(), now.Month(), now.Day(), 0, 0, 0, 0, wib)
@@ -61,6 +62,11 @@ func Seed(ctx context.Context, db driver.Conn, ref *region.Reference, now time.T
 		if err := insertEvents(ctx, db, plan, res.Year-1, jan1.AddDate(-1, 0, 0), jan1, func(c City) uint64 { return c.ActivationsLastYear }); err != nil {
 			return res, err
 		}
+	}
+	// Written straight into ikd.events, the residents are counted in the
+	// first-seen ledger as a migration counts an existing warehouse's.
+	if err := warehouse.Recount(ctx, db, nil); err != nil {
+		return res, fmt.Errorf("demo year: count the residents: %w", err)
 	}
 	for _, c := range plan {
 		res.Activations += c.Activations

@@ -1,0 +1,230 @@
+package warehouse
+
+import (
+	"cmp"
+	"context"
+	"crypto/md5"
+	"crypto/sha256"
+	"encoding/binary"
+	"encoding/hex"
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/ClickHouse/clickhouse-go/v2"
+	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
+)
+
+// wib is Western Indonesia Time, in which the registry counts days and
+// years. A fixed UTC+7 (as it has been since 1964) instead of the zone
+// database, so that no program depends on the machine's tzdata; it agrees
+// with the warehouse's toDate(occurred_at, 'Asia/Jakarta').
+var wib = time.FixedZone("WIB", 7*60*60)
+
+// ResidentKey is the 16 bytes by which the ledger knows a resident: the
+// pseudonym's own bytes when it is 32 lowercase hex digits, as every
+// accepted event's is, else the MD5 of the text (for rows written by hand).
+// residentKeySQL is the same in the warehouse.
+type ResidentKey [16]byte
+
+// KeyOf returns the ledger's key for a pseudonym.
+func KeyOf(resident string) ResidentKey {
+	var k ResidentKey
+	if len(resident) == 32 && strings.ToLower(resident) == resident {
+		if _, err := hex.Decode(k[:], []byte(resident)); err == nil {
+			return k
+		}
+	}
+	return md5.Sum([]byte(resident))
+}
+
+// residentKeySQL is KeyOf over ikd.events.resident.
+const residentKeySQL = `if(match(resident, '^[0-9a-f]{32}$'), toFixedString(unhex(resident), 16), MD5(resident))`
+
+// Counted is what the ledger counts a resident once for: one type of event,
+// one year and one city, the domicile their events give (one per resident,
+// since the NIK encodes it; a resident whose events name two cities counts
+// in each, as the sets of residents counted them).
+type Counted struct {
+	Type     string
+	Year     uint16
+	Province string
+	City     string
+	Resident ResidentKey
+}
+
+// Sighting is one event as the ledger sees it. Days are WIB dates, at
+// midnight UTC, as the warehouse returns a Date.
+type Sighting struct {
+	Counted
+	Day time.Time
+}
+
+// SightingOf returns the sighting of an accepted event.
+func SightingOf(r Record) Sighting {
+	at := r.OccurredAt.In(wib)
+	return Sighting{
+		Counted: Counted{Type: string(r.Type), Year: uint16(at.Year()), Province: r.ProvinceCode, City: r.CityCode, Resident: KeyOf(r.Resident)},
+		Day:     time.Date(at.Year(), at.Month(), at.Day(), 0, 0, 0, 0, time.UTC),
+	}
+}
+
+// Transition is one signed row of the ledger.
+type Transition struct {
+	Counted
+	Day  time.Time
+	Sign int8
+}
+
+// Transitions returns the rows that bring the ledger from current (the day
+// each counted resident was first seen so far; absent when never seen) to
+// include the batch's sightings: +1 on a new resident's first day; -1 on the
+// old day and +1 on the new one when the batch holds an earlier day; nothing
+// otherwise. The result is sorted, so that the same batch over the same
+// ledger gives the same rows.
+func Transitions(current map[Counted]time.Time, batch []Sighting) []Transition {
+	first := map[Counted]time.Time{}
+	for _, s := range batch {
+		if d, ok := first[s.Counted]; !ok || s.Day.Before(d) {
+			first[s.Counted] = s.Day
+		}
+	}
+	var out []Transition
+	for c, d := range first {
+		old, seen := current[c]
+		switch {
+		case !seen:
+			out = append(out, Transition{Counted: c, Day: d, Sign: 1})
+		case d.Before(old):
+			out = append(out, Transition{Counted: c, Day: old, Sign: -1}, Transition{Counted: c, Day: d, Sign: 1})
+		}
+	}
+	slices.SortFunc(out, compareTransitions)
+	return out
+}
+
+func compareTransitions(a, b Transition) int {
+	if c := cmp.Compare(a.Type, b.Type); c != 0 {
+		return c
+	}
+	if c := cmp.Compare(a.Year, b.Year); c != 0 {
+		return c
+	}
+	if c := slices.Compare(a.Resident[:], b.Resident[:]); c != 0 {
+		return c
+	}
+	if c := cmp.Compare(a.City, b.City); c != 0 {
+		return c
+	}
+	return cmp.Compare(a.Sign, b.Sign)
+}
+
+// transitionsToken is the insert's deduplication token, derived from the rows
+// themselves: the same rows are only ever right once (a resident's first
+// day only moves earlier), so a retry of an insert that landed is dropped.
+func transitionsToken(ts []Transition) string {
+	h := sha256.New()
+	var buf [2]byte
+	for _, t := range ts {
+		h.Write([]byte(t.Type))
+		binary.BigEndian.PutUint16(buf[:], t.Year)
+		h.Write(buf[:])
+		h.Write(t.Resident[:])
+		h.Write([]byte(t.Province + "\x00" + t.City + "\x00" + t.Day.Format(time.DateOnly) + "\x00"))
+		h.Write([]byte{byte(t.Sign)})
+	}
+	return "first-seen-" + hex.EncodeToString(h.Sum(nil))
+}
+
+// countFirstSeen brings the ledger up to date with records, already written
+// to ikd.events: it reads the first day of the batch's residents (one
+// query on the ledger's primary key), and inserts the transitions. Run by
+// the single active writer; see README, "Exactly once", for why a crash at
+// any point leaves the ledger right once the batch is delivered again.
+func countFirstSeen(ctx context.Context, conn driver.Conn, records []Record) error {
+	batch := make([]Sighting, len(records))
+	for i, r := range records {
+		batch[i] = SightingOf(r)
+	}
+	current, err := firstDays(ctx, conn, batch)
+	if err != nil {
+		return err
+	}
+	return insertTransitions(ctx, conn, Transitions(current, batch))
+}
+
+// firstDays reads the first day of each counted resident of batch that the
+// ledger holds: the earliest day whose rows add up to more than 0.
+func firstDays(ctx context.Context, conn driver.Conn, batch []Sighting) (map[Counted]time.Time, error) {
+	keys := map[Counted]bool{}
+	var in strings.Builder
+	for _, s := range batch {
+		if keys[s.Counted] {
+			continue
+		}
+		if len(keys) > 0 {
+			in.WriteByte(',')
+		}
+		keys[s.Counted] = true
+		// Type codes are the contract's enum values; quoted all the same.
+		fmt.Fprintf(&in, "(%s,%d,unhex('%x'))", quoteString(s.Type), s.Year, s.Resident[:])
+	}
+	sql := `SELECT type, year, toString(province_code), toString(city_code), resident, min(day) FROM (
+			SELECT type, year, province_code, city_code, resident, day FROM ikd.first_seen
+			WHERE (type, year, resident) IN (` + in.String() + `)
+			GROUP BY type, year, province_code, city_code, resident, day
+			HAVING sum(sign) > 0)
+		GROUP BY type, year, province_code, city_code, resident`
+	// Ten thousand residents make a query of about 600 KB.
+	ctx = clickhouse.Context(ctx, clickhouse.WithSettings(clickhouse.Settings{"max_query_size": 16 << 20}))
+	rows, err := conn.Query(ctx, sql)
+	if err != nil {
+		return nil, fmt.Errorf("read the first-seen ledger for %d residents: %w", len(keys), err)
+	}
+	defer rows.Close()
+	out := make(map[Counted]time.Time, len(keys))
+	for rows.Next() {
+		var c Counted
+		var resident string
+		var day time.Time
+		if err := rows.Scan(&c.Type, &c.Year, &c.Province, &c.City, &resident, &day); err != nil {
+			return nil, fmt.Errorf("read the first-seen ledger: %w", err)
+		}
+		copy(c.Resident[:], resident)
+		out[c] = day
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("read the first-seen ledger: %w", err)
+	}
+	return out, nil
+}
+
+func quoteString(s string) string {
+	return "'" + strings.NewReplacer(`\`, `\\`, `'`, `\'`).Replace(s) + "'"
+}
+
+// insertTransitions writes ts as one block, with a token that makes an
+// identical retry change nothing.
+func insertTransitions(ctx context.Context, conn driver.Conn, ts []Transition) error {
+	if len(ts) == 0 {
+		return nil
+	}
+	ctx = clickhouse.Context(ctx, clickhouse.WithSettings(clickhouse.Settings{
+		"insert_deduplication_token": transitionsToken(ts),
+	}))
+	batch, err := conn.PrepareBatch(ctx, "INSERT INTO ikd.first_seen (type, year, resident, province_code, city_code, day, sign)")
+	if err != nil {
+		return fmt.Errorf("prepare the first-seen ledger's %d rows: %w", len(ts), err)
+	}
+	for _, t := range ts {
+		if err := batch.Append(t.Type, t.Year, string(t.Resident[:]), t.Province, t.City, t.Day, t.Sign); err != nil {
+			_ = batch.Abort()
+			return fmt.Errorf("append a first-seen row: %w", err)
+		}
+	}
+	if err := batch.Send(); err != nil {
+		return fmt.Errorf("insert the first-seen ledger's %d rows: %w", len(ts), err)
+	}
+	return nil
+}
