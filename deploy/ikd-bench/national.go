@@ -78,49 +78,6 @@ func nationalTargets(recorded int64) []string {
 	}
 }
 
-// nationalExact checks that the views count every loaded activation once,
-// by city and by province, so that the latencies below are those of exact
-// answers.
-func nationalExact(ctx context.Context, conn driver.Conn, activations int64) error {
-	for _, view := range []string{"ikd.attainment_city", "ikd.attainment_province"} {
-		var got uint64
-		sql := fmt.Sprintf("SELECT sum(activated) FROM %s WHERE year = %d", view, nationalYear)
-		if err := conn.QueryRow(ctx, sql).Scan(&got); err != nil {
-			return fmt.Errorf("%s: %w", sql, err)
-		}
-		if got != uint64(activations) {
-			return fmt.Errorf("%s counts %d activated in %d, want the %d loaded", view, got, nationalYear, activations)
-		}
-	}
-	log.Printf("step 6: both views count the %d activations exactly", activations)
-	return nil
-}
-
-// queryLatency runs sql runs times through clickhouse-go over the HTTP front,
-// reading every row, and returns each run's wall time.
-func queryLatency(ctx context.Context, conn driver.Conn, sql string, runs int) ([]time.Duration, int, error) {
-	var out []time.Duration
-	var nrows int
-	for i := 0; i < runs; i++ {
-		t0 := time.Now()
-		rows, err := conn.Query(ctx, sql)
-		if err != nil {
-			return nil, 0, fmt.Errorf("%s: %w", sql, err)
-		}
-		nrows = 0
-		for rows.Next() {
-			nrows++
-		}
-		err = rows.Err()
-		rows.Close()
-		if err != nil {
-			return nil, 0, fmt.Errorf("%s: %w", sql, err)
-		}
-		out = append(out, time.Since(t0))
-	}
-	return out, nrows, nil
-}
-
 type partSize struct {
 	table string
 	rows  uint64
