@@ -1,7 +1,9 @@
 package main
 
 import (
+	"cmp"
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"sync"
@@ -97,9 +99,14 @@ func (r *alerterRun) stop() ([]alerter.Evaluation, error) {
 func alerterRows(evals []alerter.Evaluation, fired uint64) []Row {
 	var batch, all []time.Duration
 	var cities, read, failed int
+	var firstErr error
 	for i, ev := range evals {
+		if errors.Is(ev.Err, context.Canceled) {
+			continue // cut short by the end of the step
+		}
 		if ev.Err != nil {
 			failed++
+			firstErr = cmp.Or(firstErr, ev.Err)
 			continue
 		}
 		if ev.Cities == 0 {
@@ -115,6 +122,9 @@ func alerterRows(evals []alerter.Evaluation, fired uint64) []Row {
 	var startNote string
 	if len(evals) > 0 && evals[0].Cities == 0 {
 		startNote = fmt.Sprintf("; the evaluation of every region at start took %.0f ms (%d regions, %d alerts fired in all)", ms(evals[0].Took), evals[0].Rows, fired)
+	}
+	if firstErr != nil {
+		startNote += fmt.Sprintf("; first failure: %v", firstErr)
 	}
 	p99 := percentile(batch, 0.99)
 	rows := []Row{

@@ -1,10 +1,12 @@
 // Command ikd-bench measures the pipeline on this machine in one process: the
 // broker's own ceiling (JetStream async publish with dedup, durable pull
 // fetch), the engine's insert ceiling, then the pipeline itself (backlog
-// drain, live, freshness, optionally analyst queries at national scale) and
-// the memory it used, and prints one table of figures from that one run.
+// drain, live, freshness) and the memory it used, optionally everything that
+// reads the warehouse at national scale (analyst queries beside a 514-row
+// read, pages, freshness under an analyst loop with the alerter running, the
+// alerter's cost, disk), and prints one table of figures from that one run.
 //
-//	go run ./deploy/ikd-bench [--events 2000000] [--out bench-results/latest.json] [--national]
+//	go run ./deploy/ikd-bench [--events 2000000] [--out bench-results/latest.json] [--national [--national-scale 1]]
 //
 // Everything runs here: an embedded nats-server on a free port, the chDB
 // engine with its ClickHouse HTTP front on a free port, data in a temporary
