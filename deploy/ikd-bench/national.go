@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"log"
+	"strings"
 	"time"
 
 	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
@@ -99,4 +100,38 @@ func diskSizes(ctx context.Context, conn driver.Conn) ([]partSize, error) {
 		out = append(out, p)
 	}
 	return out, rows.Err()
+}
+
+// keptTables are the ikd tables that hold no counted event: reference data,
+// targets, alerts and the migrations' own.
+var keptTables = []string{"cities", "provinces", "districts", "targets", "alerts", "schema_migrations", "schema_lock"}
+
+// truncateCounts empties ikd.events and every table counted from it (the
+// engine ceiling's events are not the pipeline's), whatever the schema
+// counts with.
+func truncateCounts(ctx context.Context, conn driver.Conn) error {
+	rows, err := conn.Query(ctx, "SELECT name FROM system.tables WHERE database = 'ikd' AND engine LIKE '%MergeTree' AND NOT has(?, name)", keptTables)
+	if err != nil {
+		return fmt.Errorf("list the tables to empty: %w", err)
+	}
+	var names []string
+	for rows.Next() {
+		var n string
+		if err := rows.Scan(&n); err != nil {
+			rows.Close()
+			return err
+		}
+		names = append(names, n)
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return err
+	}
+	for _, n := range names {
+		if err := conn.Exec(ctx, "TRUNCATE TABLE ikd."+n); err != nil {
+			return fmt.Errorf("empty ikd.%s: %w", n, err)
+		}
+	}
+	log.Printf("step 2: emptied ikd.%s", strings.Join(names, ", ikd."))
+	return nil
 }
