@@ -28,7 +28,7 @@ type nationalEnv struct {
 	pub, probePub *publish.Publisher
 	cities        []city
 	ps            *nik.Pseudonymizer
-	pubCeil       float64 // the synced broker's publish ceiling (step 1)
+	pubCap        float64 // what the producers publish to the synced broker (steps 1 and 3)
 	logger        *slog.Logger
 }
 
@@ -204,7 +204,7 @@ func nationalFreshness(ctx context.Context, env nationalEnv, f flags, queries []
 	for i, q := range queries {
 		sqls[i] = q.sql
 	}
-	rate := min(f.freshRate, int(env.pubCeil/2))
+	rate := min(f.freshRate, int(env.pubCap/2))
 	probeEvery := min(200*time.Millisecond, f.freshDur/60)
 	log.Printf("step 6: freshness at national scale, background %d events/s (target %d), a probe every %s for %s, analyst and alerter running",
 		rate, f.freshRate, probeEvery, f.freshDur)
@@ -239,9 +239,9 @@ func nationalFreshness(ctx context.Context, env nationalEnv, f flags, queries []
 				len(fr.latencies), fr.probes, probeEvery, analystNote, ms(percentile(fr.lower, 0.5)), ms(percentile(fr.lower, 0.99)), fr.polls, ms(fr.pollMean))},
 		{Step: "6 freshness p99 at national scale", Figure: ms(p99), Unit: "ms", Goal: "< 1000 ms", Met: yesNo(p99 < time.Second && enough && anErr == nil)},
 		{Step: "6 freshness max at national scale", Figure: ms(percentile(fr.latencies, 1)), Unit: "ms", Goal: "-", Met: "-"},
-		{Step: "6 freshness background rate at national scale", Figure: fr.bgRate, Unit: "events/s", Ceiling: ptr(env.pubCeil), Ratio: ptr(fr.bgRate / env.pubCeil),
+		{Step: "6 freshness background rate at national scale", Figure: fr.bgRate, Unit: "events/s", Ceiling: ptr(env.pubCap), Ratio: ptr(fr.bgRate / env.pubCap),
 			Goal: fmt.Sprintf(">= %d events/s", f.freshRate), Met: yesNo(fr.bgRate >= 0.95*float64(f.freshRate)),
-			Note: fmt.Sprintf("target %d events/s, held to %d (at most half the synced publish ceiling of step 1), achieved %.0f", f.freshRate, rate, fr.bgRate)},
+			Note: fmt.Sprintf("target %d events/s, held to %d (at most half the Publisher's rate of step 3; the ceiling column), achieved %.0f", f.freshRate, rate, fr.bgRate)},
 		{Step: "6 aggregator peak RSS during freshness at national scale", Figure: mib(aggPeak), Unit: "MiB", Goal: "< 256 MiB", Met: yesNo(mib(aggPeak) < 256),
 			Note: "a new ikd-aggregator process, started after the national load"},
 	}
