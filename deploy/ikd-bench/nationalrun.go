@@ -96,7 +96,17 @@ func nationalStep(ctx context.Context, env nationalEnv, f flags, rows *[]Row) er
 	pagesTook := time.Since(tPages)
 
 	tFresh := time.Now()
-	fresh, err := nationalFreshness(ctx, env, f, queries)
+	// The analyst's loop runs the views that answered above.
+	var working []viewQuery
+	for i, q := range queries {
+		if ts[i].err == nil {
+			working = append(working, q)
+		}
+	}
+	if len(working) == 0 {
+		return fmt.Errorf("no attainment view answered")
+	}
+	fresh, err := nationalFreshness(ctx, env, f, working)
 	*rows = append(*rows, fresh...)
 	if err != nil {
 		return err
