@@ -197,7 +197,7 @@ func nationalFreshness(ctx context.Context, env nationalEnv, f flags, queries []
 			_, _ = al.stop()
 		}
 	}()
-	if err := al.started(ctx, 10*time.Minute); err != nil {
+	if err := al.started(ctx, 20*time.Minute); err != nil {
 		return nil, err
 	}
 	marker := &env.cities[0]
