@@ -1,10 +1,12 @@
 // Command ikd-bench measures the pipeline on this machine in one process: the
 // broker's own ceiling (JetStream async publish with dedup, durable pull
 // fetch), the engine's insert ceiling, then the pipeline itself (backlog
-// drain, live, freshness, optionally analyst queries at national scale) and
-// the memory it used, and prints one table of figures from that one run.
+// drain, live, freshness) and the memory it used, optionally everything that
+// reads the warehouse at national scale (analyst queries beside a 514-row
+// read, pages, freshness under an analyst loop with the alerter running, the
+// alerter's cost, disk), and prints one table of figures from that one run.
 //
-//	go run ./deploy/ikd-bench [--events 2000000] [--out bench-results/latest.json] [--national]
+//	go run ./deploy/ikd-bench [--events 2000000] [--out bench-results/latest.json] [--national [--national-scale 1]]
 //
 // Everything runs here: an embedded nats-server on a free port, the chDB
 // engine with its ClickHouse HTTP front on a free port, data in a temporary
@@ -29,7 +31,6 @@ import (
 	"text/tabwriter"
 	"time"
 
-	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/ikd-pipeline/ikd/internal/broker"
@@ -78,8 +79,8 @@ func main() {
 	var f flags
 	flag.IntVar(&f.events, "events", 2_000_000, "events published as the backlog to drain (step 3)")
 	flag.StringVar(&f.out, "out", "bench-results/latest.json", "where the table is written as JSON")
-	flag.BoolVar(&f.national, "national", false, "also load a national-scale data set and time analyst queries (slow)")
-	flag.Float64Var(&f.nationalScale, "national-scale", 1.0, "fraction of the national data set (50 million activations, 200 million recorded residents) to load")
+	flag.BoolVar(&f.national, "national", false, "also load a national-scale data set and time analyst queries, pages, freshness and the alerter over it (slow)")
+	flag.Float64Var(&f.nationalScale, "national-scale", 1.0, "fraction of the national data set (50 million activations, 200 million recorded residents) to load; e.g. 0.04 for a quick check of step 6")
 	flag.StringVar(&f.cpuprofile, "cpuprofile", "", "write a pprof CPU profile of the aggregator process during the drain to this file")
 	flag.IntVar(&f.brokerMsgs, "broker-msgs", 500_000, "messages for the broker ceiling (step 1)")
 	flag.IntVar(&f.msgSize, "msg-size", 300, "message size for the broker ceiling, bytes")
@@ -239,12 +240,10 @@ func run(ctx context.Context, f flags) (rows []Row, err error) {
 	}
 	engCeil := float64(f.engineBatches*f.engineBatch) / writeTime.Seconds()
 	rows = append(rows, Row{Step: "2 engine ceiling: EventWriter.Write into ikd.events", Figure: engCeil, Unit: "events/s", Goal: "-", Met: "-",
-		Note: fmt.Sprintf("%d batches of %d via clickhouse-go HTTP, incl. the first-seen ledger's lookup and insert", f.engineBatches, f.engineBatch)})
+		Note: fmt.Sprintf("%d batches of %d via clickhouse-go HTTP, with whatever counts them on the way in", f.engineBatches, f.engineBatch)})
 	log.Printf("step 2: %.0f events/s", engCeil)
-	for _, t := range []string{"ikd.events", "ikd.first_seen", "ikd.latest_daily"} {
-		if err := conn.Exec(ctx, "TRUNCATE TABLE "+t); err != nil {
-			return rows, err
-		}
+	if err := truncateCounts(ctx, conn); err != nil {
+		return rows, err
 	}
 
 	// Producers: the project's Publisher, two goroutines.
@@ -266,7 +265,14 @@ func run(ctx context.Context, f flags) (rows []Row, err error) {
 	if err != nil {
 		return rows, fmt.Errorf("backlog publish: %w", err)
 	}
-	log.Printf("step 3: backlog published in %s (%.0f events/s); draining", time.Since(t0).Round(time.Millisecond), float64(n)/time.Since(t0).Seconds())
+	backlogPub := float64(n) / time.Since(t0).Seconds()
+	log.Printf("step 3: backlog published in %s (%.0f events/s); draining", time.Since(t0).Round(time.Millisecond), backlogPub)
+	// What the producers can publish, in atomic batches, to the synced broker:
+	// the background rates below are held under it.
+	pubCap := max(pubCeil, backlogPub)
+	rows = append(rows, Row{Step: "3 backlog publish: the project's Publisher (atomic batches), sync always", Figure: backlogPub, Unit: "events/s", Ceiling: ptr(pubCeil),
+		Ratio: ptr(backlogPub / pubCeil), Goal: "info", Met: "-",
+		Note: fmt.Sprintf("%d events from 2 goroutines before the aggregator starts; ceiling: step 1's one message at a time", n)})
 	hwmReset := resetHWM()
 	t0 = time.Now()
 	agg, err := startAggregator(aggBin, b.URL(), creds.Auth(broker.RoleAggregator), "http://"+srv.Addr(), f)
@@ -330,8 +336,9 @@ func run(ctx context.Context, f flags) (rows []Row, err error) {
 
 	// 5. Freshness.
 	// A background rate above what the broker can sync would measure a
-	// growing queue, not freshness: keep it to half the synced ceiling.
-	freshRate := min(f.freshRate, int(pubCeil/2))
+	// growing queue, not freshness: keep it to half what the producers
+	// could publish.
+	freshRate := min(f.freshRate, int(pubCap/2))
 	log.Printf("step 5: freshness at %d events/s for %s", freshRate, f.freshDur)
 	probeNC, err := broker.Connect(b.URL(), "ikd-bench-probe", creds.Auth(broker.RoleCounter), logger)
 	if err != nil {
@@ -342,14 +349,14 @@ func run(ctx context.Context, f flags) (rows []Row, err error) {
 	if err != nil {
 		return rows, err
 	}
-	fr, err := freshness(ctx, conn, pub, probePub, newGenerator("fresh", 13, cities, ps), &cities[0], freshRate, f.freshDur, 200*time.Millisecond)
+	fr, err := freshness(ctx, conn, pub, probePub, newGenerator("fresh", 13, cities, ps), &cities[0], freshRate, f.freshDur, 200*time.Millisecond, 0)
 	if err != nil {
 		return rows, fmt.Errorf("freshness: %w", err)
 	}
 	p99 := percentile(fr.latencies, 0.99)
-	note := fmt.Sprintf("%d of %d probes seen; background %.0f events/s; figures are upper bounds (end of the first poll showing the probe); "+
+	note := fmt.Sprintf("%d of %d probes seen; background %.0f events/s (target %d, held to %d: half the Publisher's rate of step 3); figures are upper bounds (end of the first poll showing the probe); "+
 		"lower bounds (start of that poll) p50 %.0f ms, p99 %.0f ms; %d polls of attainment_city, %.0f ms avg each, 50 ms apart",
-		len(fr.latencies), fr.probes, fr.bgRate, ms(percentile(fr.lower, 0.5)), ms(percentile(fr.lower, 0.99)), fr.polls, ms(fr.pollMean))
+		len(fr.latencies), fr.probes, fr.bgRate, f.freshRate, freshRate, ms(percentile(fr.lower, 0.5)), ms(percentile(fr.lower, 0.99)), fr.polls, ms(fr.pollMean))
 	rows = append(rows,
 		Row{Step: "5 freshness p50: publish ack -> counted in attainment_city", Figure: ms(percentile(fr.latencies, 0.5)), Unit: "ms", Goal: "-", Met: "-", Note: note},
 		Row{Step: "5 freshness p99", Figure: ms(p99), Unit: "ms", Goal: "< 1000 ms", Met: yesNo(p99 < time.Second && len(fr.latencies) == fr.probes && fr.probes > 0)},
@@ -359,7 +366,7 @@ func run(ctx context.Context, f flags) (rows []Row, err error) {
 	// 5b. Freshness while an analyst queries the national view in a loop.
 	log.Printf("step 5b: freshness while ikd.attainment_province is queried in a loop")
 	an := startAnalyst(ctx, conn, "SELECT * FROM ikd.attainment_province")
-	fa, err := freshness(ctx, conn, pub, probePub, newGenerator("fresh-analyst", 17, cities, ps), &cities[0], f.freshRate, f.freshDur, 200*time.Millisecond)
+	fa, err := freshness(ctx, conn, pub, probePub, newGenerator("fresh-analyst", 17, cities, ps), &cities[0], freshRate, f.freshDur, 200*time.Millisecond, 0)
 	runs, mean, anErr := an.stop()
 	if err != nil {
 		return rows, fmt.Errorf("freshness under analyst load: %w", err)
@@ -370,7 +377,7 @@ func run(ctx context.Context, f flags) (rows []Row, err error) {
 	p99a := percentile(fa.latencies, 0.99)
 	rows = append(rows,
 		Row{Step: "5b freshness p50 while an analyst queries attainment_province in a loop", Figure: ms(percentile(fa.latencies, 0.5)), Unit: "ms", Goal: "-", Met: "-",
-			Note: fmt.Sprintf("%d of %d probes seen; %d analyst queries, %.0f ms avg each, back to back on their own connection", len(fa.latencies), fa.probes, runs, ms(mean))},
+			Note: fmt.Sprintf("%d of %d probes seen; background %.0f events/s; %d analyst queries, %.0f ms avg each, back to back", len(fa.latencies), fa.probes, fa.bgRate, runs, ms(mean))},
 		Row{Step: "5b freshness p99 under analyst load", Figure: ms(p99a), Unit: "ms", Goal: "< 1000 ms", Met: yesNo(p99a < time.Second && len(fa.latencies) == fa.probes && fa.probes > 0)},
 		Row{Step: "5b freshness max under analyst load", Figure: ms(percentile(fa.latencies, 1)), Unit: "ms", Goal: "-", Met: "-"})
 	log.Printf("step 5b: p50 %s p99 %s (%d probes, %d analyst queries)", percentile(fa.latencies, 0.5), p99a, fa.probes, runs)
@@ -401,72 +408,13 @@ func run(ctx context.Context, f flags) (rows []Row, err error) {
 
 	// 6. National scale.
 	if f.national {
-		if err := nationalStep(ctx, conn, f, &rows); err != nil {
+		env := nationalEnv{conn: conn, dsn: "http://" + srv.Addr(), natsURL: b.URL(), creds: creds, aggBin: aggBin,
+			pub: pub, probePub: probePub, cities: cities, ps: ps, pubCap: pubCap, logger: logger}
+		if err := nationalStep(ctx, env, f, &rows); err != nil {
 			return rows, err
 		}
 	}
 	return rows, nil
-}
-
-// nationalStep loads the national-scale data set and times the analyst
-// queries over it through the HTTP front, as an analyst's client would.
-func nationalStep(ctx context.Context, conn driver.Conn, f flags, rows *[]Row) error {
-	activations := int64(math.Round(50_000_000 * f.nationalScale))
-	recorded := int64(math.Round(200_000_000 * f.nationalScale))
-	log.Printf("step 6: national load of %d activations, %d enrolments, %d recorded residents (scale %.3g)", activations, activations/10, recorded, f.nationalScale)
-	took, err := nationalLoad(ctx, conn, activations, recorded, 5_000_000)
-	if err != nil {
-		return err
-	}
-	if err := conn.Exec(ctx, "OPTIMIZE TABLE ikd.first_seen"); err != nil {
-		log.Printf("step 6: optimize first_seen: %v", err)
-	}
-	loaded := activations + activations/10
-	*rows = append(*rows, Row{Step: "6 national load: INSERT SELECT FROM numbers() into ikd.events", Figure: float64(loaded) / took.Seconds(), Unit: "rows/s", Goal: "info", Met: "-",
-		Note: fmt.Sprintf("%d activations and %d enrolments of distinct residents in %d over 514 cities, targets 25 %% of %d recorded residents (scale %.3g), in %s; then OPTIMIZE first_seen",
-			activations, activations/10, nationalYear, recorded, f.nationalScale, took.Round(time.Second))})
-	if err := nationalExact(ctx, conn, activations); err != nil {
-		return err
-	}
-	queries := []struct{ name, sql string }{
-		{"attainment_city WHERE year=2025", "SELECT * FROM ikd.attainment_city WHERE year = 2025"},
-		{"attainment_province", "SELECT * FROM ikd.attainment_province"},
-		{"attainment_city_as_of('2025-06-30') WHERE year=2025", "SELECT * FROM ikd.attainment_city_as_of(as_of = '2025-06-30') WHERE year = 2025"},
-	}
-	for _, q := range queries {
-		if _, _, err := queryLatency(ctx, conn, q.sql, 1); err != nil { // warm-up, not counted
-			return err
-		}
-		lat, n, err := queryLatency(ctx, conn, q.sql, f.queryRuns)
-		if err != nil {
-			return err
-		}
-		p99 := percentile(lat, 0.99)
-		*rows = append(*rows,
-			Row{Step: "6 analyst p50: " + q.name, Figure: ms(percentile(lat, 0.5)), Unit: "ms", Goal: "-", Met: "-",
-				Note: fmt.Sprintf("%d runs after one warm-up, %d rows each, via clickhouse-go HTTP", len(lat), n)},
-			Row{Step: "6 analyst p99: " + q.name, Figure: ms(p99), Unit: "ms", Goal: "< 100 ms", Met: yesNo(p99 < 100*time.Millisecond)})
-		log.Printf("step 6: %s p50 %s p99 %s", q.name, percentile(lat, 0.5), p99)
-	}
-	pages, err := pageLatency(ctx, conn, fmt.Sprintf("%d-06-30", nationalYear), f.queryRuns)
-	*rows = append(*rows, pages...)
-	if err != nil {
-		return err
-	}
-	sizes, err := diskSizes(ctx, conn)
-	if err != nil {
-		return err
-	}
-	var sum uint64
-	for _, s := range sizes {
-		sum += s.bytes
-		if s.table == "events" || s.table == "first_seen" {
-			*rows = append(*rows, Row{Step: "6 on disk: ikd." + s.table, Figure: mib(s.bytes), Unit: "MiB", Goal: "info", Met: "-",
-				Note: fmt.Sprintf("%d rows in active parts (system.parts)", s.rows)})
-		}
-	}
-	*rows = append(*rows, Row{Step: "6 on disk: all ikd tables", Figure: mib(sum), Unit: "MiB", Goal: "info", Met: "-"})
-	return nil
 }
 
 func printTable(w io.Writer, rows []Row) {
@@ -518,53 +466,6 @@ func writeJSON(f flags, rows []Row) error {
 		return err
 	}
 	return os.WriteFile(f.out, append(data, '\n'), 0o644)
-}
-
-// analyst runs one query back to back until stopped, as an analyst's
-// dashboard refreshing the national view would.
-type analyst struct {
-	cancel context.CancelFunc
-	done   chan struct{}
-	runs   int
-	total  time.Duration
-	err    error
-}
-
-func startAnalyst(ctx context.Context, conn driver.Conn, query string) *analyst {
-	ctx, cancel := context.WithCancel(ctx)
-	a := &analyst{cancel: cancel, done: make(chan struct{})}
-	go func() {
-		defer close(a.done)
-		for ctx.Err() == nil {
-			start := time.Now()
-			rows, err := conn.Query(ctx, query)
-			if err == nil {
-				for rows.Next() {
-				}
-				err = rows.Err()
-				rows.Close()
-			}
-			if err != nil {
-				if ctx.Err() == nil {
-					a.err = err
-				}
-				return
-			}
-			a.runs++
-			a.total += time.Since(start)
-		}
-	}()
-	return a
-}
-
-// stop ends the loop and reports the queries run and their mean duration.
-func (a *analyst) stop() (int, time.Duration, error) {
-	a.cancel()
-	<-a.done
-	if a.runs == 0 {
-		return 0, 0, a.err
-	}
-	return a.runs, a.total / time.Duration(a.runs), a.err
 }
 
 // lazyCeiling is the publish ceiling of a second broker that fsyncs every

@@ -4,11 +4,10 @@ import (
 	"context"
 	"fmt"
 	"log"
+	"strings"
 	"time"
 
 	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
-
-	"github.com/ikd-pipeline/ikd/internal/warehouse"
 )
 
 // nationalYear is the year the national data set fills.
@@ -34,11 +33,6 @@ func nationalLoad(ctx context.Context, conn driver.Conn, activations, recorded, 
 			}
 			log.Printf("national: %d/%d %ss in %s", off+n, part.events, part.typ, time.Since(start).Round(time.Second))
 		}
-	}
-	// Loaded straight into ikd.events, the residents are counted once in
-	// the first-seen ledger as the migration counts an existing warehouse's.
-	if err := warehouse.Recount(ctx, conn, nil); err != nil {
-		return 0, fmt.Errorf("national load: %w", err)
 	}
 	for _, sql := range nationalTargets(recorded) {
 		if err := conn.Exec(ctx, sql); err != nil {
@@ -85,49 +79,6 @@ func nationalTargets(recorded int64) []string {
 	}
 }
 
-// nationalExact checks that the views count every loaded activation once,
-// by city and by province, so that the latencies below are those of exact
-// answers.
-func nationalExact(ctx context.Context, conn driver.Conn, activations int64) error {
-	for _, view := range []string{"ikd.attainment_city", "ikd.attainment_province"} {
-		var got uint64
-		sql := fmt.Sprintf("SELECT sum(activated) FROM %s WHERE year = %d", view, nationalYear)
-		if err := conn.QueryRow(ctx, sql).Scan(&got); err != nil {
-			return fmt.Errorf("%s: %w", sql, err)
-		}
-		if got != uint64(activations) {
-			return fmt.Errorf("%s counts %d activated in %d, want the %d loaded", view, got, nationalYear, activations)
-		}
-	}
-	log.Printf("step 6: both views count the %d activations exactly", activations)
-	return nil
-}
-
-// queryLatency runs sql runs times through clickhouse-go over the HTTP front,
-// reading every row, and returns each run's wall time.
-func queryLatency(ctx context.Context, conn driver.Conn, sql string, runs int) ([]time.Duration, int, error) {
-	var out []time.Duration
-	var nrows int
-	for i := 0; i < runs; i++ {
-		t0 := time.Now()
-		rows, err := conn.Query(ctx, sql)
-		if err != nil {
-			return nil, 0, fmt.Errorf("%s: %w", sql, err)
-		}
-		nrows = 0
-		for rows.Next() {
-			nrows++
-		}
-		err = rows.Err()
-		rows.Close()
-		if err != nil {
-			return nil, 0, fmt.Errorf("%s: %w", sql, err)
-		}
-		out = append(out, time.Since(t0))
-	}
-	return out, nrows, nil
-}
-
 type partSize struct {
 	table string
 	rows  uint64
@@ -149,4 +100,38 @@ func diskSizes(ctx context.Context, conn driver.Conn) ([]partSize, error) {
 		out = append(out, p)
 	}
 	return out, rows.Err()
+}
+
+// keptTables are the ikd tables that hold no counted event: reference data,
+// targets, alerts and the migrations' own.
+var keptTables = []string{"cities", "provinces", "districts", "targets", "alerts", "schema_migrations", "schema_lock"}
+
+// truncateCounts empties ikd.events and every table counted from it (the
+// engine ceiling's events are not the pipeline's), whatever the schema
+// counts with.
+func truncateCounts(ctx context.Context, conn driver.Conn) error {
+	rows, err := conn.Query(ctx, "SELECT name FROM system.tables WHERE database = 'ikd' AND engine LIKE '%MergeTree' AND NOT has(?, name)", keptTables)
+	if err != nil {
+		return fmt.Errorf("list the tables to empty: %w", err)
+	}
+	var names []string
+	for rows.Next() {
+		var n string
+		if err := rows.Scan(&n); err != nil {
+			rows.Close()
+			return err
+		}
+		names = append(names, n)
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return err
+	}
+	for _, n := range names {
+		if err := conn.Exec(ctx, "TRUNCATE TABLE ikd."+n); err != nil {
+			return fmt.Errorf("empty ikd.%s: %w", n, err)
+		}
+	}
+	log.Printf("step 2: emptied ikd.%s", strings.Join(names, ", ikd."))
+	return nil
 }

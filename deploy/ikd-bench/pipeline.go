@@ -90,7 +90,9 @@ func waitCount(ctx context.Context, conn driver.Conn, target uint64, every, time
 // loop; the single aggregator writes in stream order, so a count c >= base+k
 // means probe k is counted. Probe k's latency is the completion time of the
 // first poll that shows it minus its ack time: an upper bound, too high by
-// at most one poll's duration (reported as poll_ms).
+// at most one poll's duration (reported as poll_ms). Probing lasts dur, and
+// longer (up to three times dur) until minProbes probes were acknowledged,
+// as a probe's publication may wait behind the background's on a busy broker.
 type freshResult struct {
 	latencies []time.Duration // to the end of the first poll that showed the probe (upper bound)
 	lower     []time.Duration // to the start of that poll (lower bound)
@@ -100,7 +102,7 @@ type freshResult struct {
 	polls     int
 }
 
-func freshness(ctx context.Context, conn driver.Conn, pub, probePub *publish.Publisher, g *generator, marker *city, rate int, dur, probeEvery time.Duration) (freshResult, error) {
+func freshness(ctx context.Context, conn driver.Conn, pub, probePub *publish.Publisher, g *generator, marker *city, rate int, dur, probeEvery time.Duration, minProbes int) (freshResult, error) {
 	var res freshResult
 	const q = "SELECT activated FROM ikd.attainment_city WHERE city_code = ? AND year = toYear(now(), 'Asia/Jakarta')"
 	activated := func() (uint64, error) {
@@ -116,6 +118,8 @@ func freshness(ctx context.Context, conn driver.Conn, pub, probePub *publish.Pub
 	var mu sync.Mutex
 	var acks []time.Time
 	stop := time.Now().Add(dur)
+	hardStop := stop.Add(2 * dur)
+	over := make(chan struct{}) // closed when probing ends
 	var wg sync.WaitGroup
 	errc := make(chan error, 3)
 
@@ -127,8 +131,14 @@ func freshness(ctx context.Context, conn driver.Conn, pub, probePub *publish.Pub
 		start := time.Now()
 		t := time.NewTicker(10 * time.Millisecond)
 		defer t.Stop()
+	loop:
 		for now := range t.C {
-			if now.After(stop) || ctx.Err() != nil {
+			select {
+			case <-over:
+				break loop
+			default:
+			}
+			if ctx.Err() != nil {
 				break
 			}
 			due := int(float64(rate)*now.Sub(start).Seconds()) - bgSent
@@ -155,10 +165,14 @@ func freshness(ctx context.Context, conn driver.Conn, pub, probePub *publish.Pub
 	wg.Add(1)
 	go func() {
 		defer wg.Done()
+		defer close(over)
 		t := time.NewTicker(probeEvery)
 		defer t.Stop()
 		for now := range t.C {
-			if now.After(stop) || ctx.Err() != nil {
+			mu.Lock()
+			enough := len(acks) >= minProbes
+			mu.Unlock()
+			if (now.After(stop) && enough) || now.After(hardStop) || ctx.Err() != nil {
 				return
 			}
 			ev := pg.event(marker, events.TypeActivation, time.Now())
@@ -176,6 +190,7 @@ func freshness(ctx context.Context, conn driver.Conn, pub, probePub *publish.Pub
 	// Poller: runs until every probe is seen, or 30 s after the last.
 	seen := 0
 	var pollTotal time.Duration
+	var overAt time.Time
 	for {
 		t0 := time.Now()
 		n, err := activated()
@@ -193,10 +208,14 @@ func freshness(ctx context.Context, conn driver.Conn, pub, probePub *publish.Pub
 		}
 		total := len(acks)
 		mu.Unlock()
-		if end.After(stop) && seen == total {
-			break
+		if overAt.IsZero() {
+			select {
+			case <-over:
+				overAt = end
+			default:
+			}
 		}
-		if end.After(stop.Add(30 * time.Second)) {
+		if !overAt.IsZero() && (seen == total || end.After(overAt.Add(30*time.Second))) {
 			break
 		}
 		select {

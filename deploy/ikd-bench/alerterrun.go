@@ -1,0 +1,142 @@
+package main
+
+import (
+	"cmp"
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/ikd-pipeline/ikd/consumers/alerter"
+	"github.com/ikd-pipeline/ikd/internal/broker"
+	"github.com/ikd-pipeline/ikd/internal/events"
+)
+
+// alerterRun is the project's alerter, in this process with its default
+// configuration, its clock moved into nationalYear so that the year it
+// evaluates is the one the national set fills; every evaluation it makes is
+// kept.
+type alerterRun struct {
+	a      *alerter.Alerter
+	nc     *nats.Conn
+	cancel context.CancelFunc
+	done   chan error
+
+	mu    sync.Mutex
+	evals []alerter.Evaluation
+	first chan struct{} // closed when the evaluation at start is done
+}
+
+func startAlerter(ctx context.Context, natsURL string, auth broker.Auth, conn driver.Conn, logger *slog.Logger) (*alerterRun, error) {
+	nc, err := broker.Connect(natsURL, "ikd-bench-alerter", auth, logger)
+	if err != nil {
+		return nil, err
+	}
+	js, err := jetstream.New(nc)
+	if err != nil {
+		nc.Close()
+		return nil, err
+	}
+	a, err := alerter.New(ctx, alerter.DefaultConfig(), js, conn, logger)
+	if err != nil {
+		nc.Close()
+		return nil, fmt.Errorf("alerter: %w", err)
+	}
+	a.Now = func() time.Time {
+		now := time.Now()
+		return now.AddDate(nationalYear-now.In(events.WIB).Year(), 0, 0)
+	}
+	r := &alerterRun{a: a, nc: nc, done: make(chan error, 1), first: make(chan struct{})}
+	a.Evaluated = r.evaluated
+	ctx, r.cancel = context.WithCancel(ctx)
+	go func() { r.done <- a.Run(ctx) }()
+	return r, nil
+}
+
+func (r *alerterRun) evaluated(ev alerter.Evaluation) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if len(r.evals) == 0 {
+		close(r.first)
+	}
+	r.evals = append(r.evals, ev)
+}
+
+// started waits for the evaluation of every region the alerter makes at
+// start (it publishes the year's first alerts, which no later one repeats).
+func (r *alerterRun) started(ctx context.Context, timeout time.Duration) error {
+	select {
+	case <-r.first:
+		return nil
+	case err := <-r.done:
+		return fmt.Errorf("alerter stopped before its first evaluation: %v", err)
+	case <-time.After(timeout):
+		return fmt.Errorf("alerter: no evaluation within %s of its start", timeout)
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// stop ends the alerter and returns its evaluations, the one at start first.
+func (r *alerterRun) stop() ([]alerter.Evaluation, error) {
+	r.cancel()
+	err := <-r.done
+	r.a.Close()
+	r.nc.Close()
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.evals, err
+}
+
+// alerterRows report the cost of the evaluations after a batch (the
+// cities a batch changed, and their provinces) and of those of every region.
+func alerterRows(evals []alerter.Evaluation, fired uint64) []Row {
+	var batch, all []time.Duration
+	var cities, read, failed int
+	var firstErr error
+	for i, ev := range evals {
+		if errors.Is(ev.Err, context.Canceled) {
+			continue // cut short by the end of the step
+		}
+		if ev.Err != nil {
+			failed++
+			firstErr = cmp.Or(firstErr, ev.Err)
+			continue
+		}
+		if ev.Cities == 0 {
+			if i > 0 { // the one at start publishes the year's first alerts
+				all = append(all, ev.Took)
+			}
+			continue
+		}
+		batch = append(batch, ev.Took)
+		cities += ev.Cities
+		read += ev.Rows
+	}
+	var startNote string
+	if len(evals) > 0 && evals[0].Cities == 0 {
+		startNote = fmt.Sprintf("; the evaluation of every region at start took %.0f ms (%d regions, %d alerts fired in all)", ms(evals[0].Took), evals[0].Rows, fired)
+	}
+	if firstErr != nil {
+		startNote += fmt.Sprintf("; first failure: %v", firstErr)
+	}
+	p99 := percentile(batch, 0.99)
+	rows := []Row{
+		{Step: "6 alerter evaluation after a batch p50", Figure: ms(percentile(batch, 0.5)), Unit: "ms", Goal: "-", Met: "-",
+			Note: fmt.Sprintf("%d evaluations of the cities announced by a fetch of announcements (%.0f cities named, with repeats, and %.0f regions read on average), %d failed; as of today's date in %d; "+
+				"from reading the alerts' history to the last transition applied (alerter.Evaluated)%s",
+				len(batch), float64(cities)/float64(max(len(batch), 1)), float64(read)/float64(max(len(batch), 1)), failed, nationalYear, startNote)},
+		{Step: "6 alerter evaluation after a batch p99", Figure: ms(p99), Unit: "ms", Goal: "< 200 ms", Met: yesNo(len(batch) > 0 && failed == 0 && p99 < 200*time.Millisecond)},
+	}
+	if len(all) > 0 {
+		rows = append(rows, Row{Step: "6 alerter evaluation of every region (each IKD_ALERTER_INTERVAL) max", Figure: ms(percentile(all, 1)), Unit: "ms", Goal: "info", Met: "-",
+			Note: fmt.Sprintf("%d scheduled evaluations", len(all))})
+	}
+	return rows
+}
