@@ -16,6 +16,7 @@ import (
 	"strconv"
 	"strings"
 	"text/tabwriter"
+	"time"
 
 	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
 	"github.com/nats-io/nats.go"
@@ -326,8 +327,16 @@ type cityYear struct {
 }
 
 // rounds bounds how often aggregates reads both sides before it gives up on
-// the city-years that keep changing.
-const rounds = 5
+// the city-years that keep changing; between rounds it waits firstPause,
+// doubling, so that a view still behind its events (the first-seen ledger
+// is written just after the events of its batch) has time to catch up.
+const (
+	rounds     = 5
+	firstPause = 250 * time.Millisecond
+	// confirmAfter is how long a difference must stay the same, figures
+	// and all, to count: longer than a batch's ledger write.
+	confirmAfter = time.Second
+)
 
 // aggregates compares, for every city and year, the activated residents of
 // ikd.attainment_city with uniqExact(resident) of the same activation events:
@@ -338,26 +347,37 @@ const rounds = 5
 //
 // Events keep arriving while it runs, so each round reads the events, the
 // views, and the events again: a city-year whose events did not change
-// meanwhile is compared exactly; one whose events changed must have its view
-// between the two reads, and is compared exactly in a later round if it
-// settles. A difference counts only when seen in two rounds, since a view is
-// written just after its events. It returns the differences, how many
-// city-years were compared, and how many of those kept changing through every
-// round and were only bounded.
+// meanwhile and whose view agrees is settled; any other may be a view behind
+// the batch being written, and is compared again a round later. A difference
+// counts only when it stayed the same, events and view, for confirmAfter. It
+// returns the differences, how many city-years were compared, and how many of
+// those kept changing through every round and were only bounded.
 func aggregates(ctx context.Context, conn driver.Conn) ([]Aggregate, int, int, error) {
 	day, err := todayWIB(ctx, conn)
 	if err != nil {
 		return nil, 0, 0, err
 	}
+	type sighting struct {
+		views, events uint64
+		at            time.Time
+	}
 	var out []Aggregate
-	seen := map[cityYear]int{} // differences seen, by city-year
+	first := map[cityYear]sighting{} // a difference's first sighting
 	done := map[cityYear]bool{}
 	checked, unsettled := 0, 0
+	pause := firstPause
 	for round := 0; round < rounds; round++ {
+		if round > 0 {
+			if err := wait(ctx, pause); err != nil {
+				return nil, 0, 0, err
+			}
+			pause *= 2
+		}
 		before, views, after, err := readSides(ctx, conn, day)
 		if err != nil {
 			return nil, 0, 0, err
 		}
+		now := time.Now()
 		unsettled = 0
 		for _, k := range union(before, views, after) {
 			if done[k] {
@@ -368,21 +388,20 @@ func aggregates(ctx context.Context, conn driver.Conn) ([]Aggregate, int, int, e
 				checked++
 				continue
 			}
-			if before[k] != after[k] && views[k] >= before[k] && views[k] <= after[k] {
-				// Counts only grow: a view read between the two reads of the
-				// events lies between them. Exact next round, if it settles.
-				unsettled++
-				continue
-			}
-			if seen[k]++; seen[k] == 2 {
-				done[k] = true
-				checked++
-				out = append(out, Aggregate{Year: k.year, CityCode: k.city, Activated: views[k], Residents: after[k]})
-				continue
+			seen := sighting{views: views[k], events: after[k], at: now}
+			if f, ok := first[k]; ok && before[k] == after[k] && f.views == seen.views && f.events == seen.events {
+				if now.Sub(f.at) >= confirmAfter {
+					done[k] = true
+					checked++
+					out = append(out, Aggregate{Year: k.year, CityCode: k.city, Activated: views[k], Residents: after[k]})
+					continue
+				}
+			} else {
+				first[k] = seen
 			}
 			unsettled++
 		}
-		if unsettled == 0 && len(done) == len(union(before, views, after)) {
+		if unsettled == 0 {
 			break
 		}
 	}
@@ -394,6 +413,18 @@ func aggregates(ctx context.Context, conn driver.Conn) ([]Aggregate, int, int, e
 		return int(a.Year) - int(b.Year)
 	})
 	return out, checked, unsettled, nil
+}
+
+// wait pauses for d, or until ctx ends.
+func wait(ctx context.Context, d time.Duration) error {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
 }
 
 // readSides reads the raw events' counts, the views' and the raw events'
