@@ -228,3 +228,17 @@ func TestAResidentWhoseEventsNameTwoCitiesCountsInEach(t *testing.T) {
 	wantFigures(t, conn, "attainment_city", "2025-03-01", "year = 2025 AND city_code = '17.71'", 1, 0)
 	ledgerIsConsistent(t, conn)
 }
+
+// A batch of the aggregator's default size names every resident in the
+// ledger lookup; once, they were a query too long for the engine to parse.
+func TestABatchOfTheAggregatorsDefaultSizeIsCountedAndItsRetryChangesNothing(t *testing.T) {
+	conn := countsWarehouse(t)
+	batch := make([]warehouse.Record, 5000)
+	for i := range batch {
+		batch[i] = event(events.TypeActivation, fmt.Sprintf("resident-%d", i), "17.71", "2025-03-02 09:00")
+	}
+	write(t, conn, batch...)
+	write(t, conn, batch...)
+	wantFigures(t, conn, "attainment_city", "2025-12-31", "year = 2025 AND city_code = '17.71'", 5000, 0)
+	ledgerIsConsistent(t, conn)
+}

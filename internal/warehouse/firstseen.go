@@ -154,21 +154,41 @@ func countFirstSeen(ctx context.Context, conn driver.Conn, records []Record) err
 	return insertTransitions(ctx, conn, Transitions(current, batch))
 }
 
+// lookupChunk bounds the residents one ledger query names: about 60 KB of
+// query text, well under the engine's max_query_size (256 KiB) whoever
+// parses it (the server, or a front that checks queries first).
+const lookupChunk = 1000
+
 // firstDays reads the first day of each counted resident of batch that the
 // ledger holds: the earliest day whose rows add up to more than 0.
 func firstDays(ctx context.Context, conn driver.Conn, batch []Sighting) (map[Counted]time.Time, error) {
-	keys := map[Counted]bool{}
-	var in strings.Builder
+	seen := map[Counted]bool{}
+	var keys []Counted
 	for _, s := range batch {
-		if keys[s.Counted] {
-			continue
+		if !seen[s.Counted] {
+			seen[s.Counted] = true
+			keys = append(keys, s.Counted)
 		}
-		if len(keys) > 0 {
+	}
+	out := make(map[Counted]time.Time, len(keys))
+	for from := 0; from < len(keys); from += lookupChunk {
+		if err := readFirstDays(ctx, conn, keys[from:min(from+lookupChunk, len(keys))], out); err != nil {
+			return nil, err
+		}
+	}
+	return out, nil
+}
+
+// readFirstDays adds the first days of keys to out, in one query on the
+// ledger's primary key.
+func readFirstDays(ctx context.Context, conn driver.Conn, keys []Counted, out map[Counted]time.Time) error {
+	var in strings.Builder
+	for i, k := range keys {
+		if i > 0 {
 			in.WriteByte(',')
 		}
-		keys[s.Counted] = true
 		// Type codes are the contract's enum values; quoted all the same.
-		fmt.Fprintf(&in, "(%s,%d,unhex('%x'))", quoteString(s.Type), s.Year, s.Resident[:])
+		fmt.Fprintf(&in, "(%s,%d,unhex('%x'))", quoteString(k.Type), k.Year, k.Resident[:])
 	}
 	sql := `SELECT type, year, toString(province_code), toString(city_code), resident, min(day) FROM (
 			SELECT type, year, province_code, city_code, resident, day FROM ikd.first_seen
@@ -176,28 +196,25 @@ func firstDays(ctx context.Context, conn driver.Conn, batch []Sighting) (map[Cou
 			GROUP BY type, year, province_code, city_code, resident, day
 			HAVING sum(sign) > 0)
 		GROUP BY type, year, province_code, city_code, resident`
-	// Ten thousand residents make a query of about 600 KB.
-	ctx = clickhouse.Context(ctx, clickhouse.WithSettings(clickhouse.Settings{"max_query_size": 16 << 20}))
 	rows, err := conn.Query(ctx, sql)
 	if err != nil {
-		return nil, fmt.Errorf("read the first-seen ledger for %d residents: %w", len(keys), err)
+		return fmt.Errorf("read the first-seen ledger for %d residents: %w", len(keys), err)
 	}
 	defer rows.Close()
-	out := make(map[Counted]time.Time, len(keys))
 	for rows.Next() {
 		var c Counted
 		var resident string
 		var day time.Time
 		if err := rows.Scan(&c.Type, &c.Year, &c.Province, &c.City, &resident, &day); err != nil {
-			return nil, fmt.Errorf("read the first-seen ledger: %w", err)
+			return fmt.Errorf("read the first-seen ledger: %w", err)
 		}
 		copy(c.Resident[:], resident)
 		out[c] = day
 	}
 	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("read the first-seen ledger: %w", err)
+		return fmt.Errorf("read the first-seen ledger: %w", err)
 	}
-	return out, nil
+	return nil
 }
 
 func quoteString(s string) string {
