@@ -173,6 +173,7 @@ func TestFaultClusterNodesDieWhileEventsFlow(t *testing.T) {
 		leader, _ := c.leader(js, broker.EventsStream)
 		rows = append(rows, row{fault: flt.name, acked: len(acked), counted: counted, recovered: recovered,
 			stream: leader.name, reconcileClean: clean})
+		t.Logf("%s: %d acknowledged, %d counted, moving again after %s", flt.name, len(acked), counted, recovered.Round(10*time.Millisecond))
 		if t.Failed() {
 			break
 		}
