@@ -12,7 +12,7 @@ import (
 
 // readIdle ends a read that receives nothing for this long, in case the
 // stream shrank under it (messages deleted or aged out) so its last message
-// never comes; unless the stream says a wanted message is still there.
+// never comes.
 const readIdle = 5 * time.Second
 
 // ReadStream hands fn every message of the stream, through an ordered
@@ -36,7 +36,7 @@ func ReadStream(ctx context.Context, js jetstream.JetStream, name string, cfg je
 	if err != nil {
 		return 0, fmt.Errorf("read %s: %w", name, err)
 	}
-	if ci := cons.CachedInfo(); ci != nil && ci.NumPending == 0 && !remains(ctx, stream, cfg.FilterSubjects, 1, last) {
+	if ci := cons.CachedInfo(); ci != nil && ci.NumPending == 0 {
 		return 0, nil // nothing matches the filter
 	}
 	iter, err := cons.Messages(jetstream.PullMaxMessages(1000))
@@ -44,7 +44,7 @@ func ReadStream(ctx context.Context, js jetstream.JetStream, name string, cfg je
 		return 0, fmt.Errorf("read %s: %w", name, err)
 	}
 	defer iter.Stop()
-	n, next := 0, uint64(1) // next: the first sequence not read yet
+	n := 0
 	for {
 		nctx, cancel := context.WithTimeout(ctx, readIdle)
 		msg, err := iter.Next(jetstream.NextContext(nctx))
@@ -54,9 +54,6 @@ func ReadStream(ctx context.Context, js jetstream.JetStream, name string, cfg je
 				return n, ctx.Err()
 			}
 			if errors.Is(err, context.DeadlineExceeded) || errors.Is(err, nats.ErrTimeout) {
-				if remains(ctx, stream, cfg.FilterSubjects, next, last) {
-					continue // slow, not done: a loaded machine, or a cluster node that just came back
-				}
 				return n, nil
 			}
 			return n, fmt.Errorf("read %s: %w", name, err)
@@ -72,28 +69,9 @@ func ReadStream(ctx context.Context, js jetstream.JetStream, name string, cfg je
 		if err := fn(msg, seq); err != nil {
 			return n, err
 		}
-		n, next = n+1, seq+1
+		n++
 		if seq >= last || meta.NumPending == 0 {
 			return n, nil
 		}
 	}
-}
-
-// remains reports whether the stream still holds a message the read wants
-// from sequence from up to last, so that a read that went idle was slow
-// rather than done. It asks the stream directly, which only a role that may
-// get messages (the admin) can; for the others a read ends when idle.
-func remains(ctx context.Context, stream jetstream.Stream, filters []string, from, last uint64) bool {
-	if len(filters) == 0 {
-		filters = []string{">"}
-	}
-	for _, f := range filters {
-		gctx, cancel := context.WithTimeout(ctx, readIdle)
-		msg, err := stream.GetMsg(gctx, from, jetstream.WithGetMsgSubject(f))
-		cancel()
-		if err == nil && msg.Sequence <= last {
-			return true
-		}
-	}
-	return false
 }
