@@ -54,6 +54,11 @@ type row struct {
 // acknowledged event is counted exactly once and reconcile is clean; at the
 // end every alert transition was recorded and published once.
 func TestFaultClusterNodesDieWhileEventsFlow(t *testing.T) {
+	if testing.Short() {
+		// Open: reconcile's read of IKD_EVENTS can end short right after a
+		// node's return on a loaded machine (README, NATS cluster).
+		t.Skip("the cluster faults run in make chaos and without -short")
+	}
 	ctx := t.Context()
 	c := startCluster(t)
 	admin := testenv.Connect(t, c.urls())
