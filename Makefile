@@ -73,9 +73,11 @@ vet:
 test: deps vet check-prometheus
 	$(GO) test -short -timeout $(TEST_TIMEOUT) ./...
 
-# The fault tests at full size: 100,000 events through each fault.
+# The fault tests at full size: 100,000 events through each fault of the
+# single broker (consumers/faults), and through the faults of the 3-node
+# NATS cluster (consumers/clusterfaults); one package at a time.
 chaos: deps
-	IKD_CHAOS=1 $(GO) test -timeout 90m -run 'Fault' -v ./consumers/faults/
+	IKD_CHAOS=1 $(GO) test -p 1 -timeout 90m -run 'Fault' -v ./consumers/faults/ ./consumers/clusterfaults/
 
 # Longer fuzzing of decoding and validation (FUZZTIME each).
 FUZZTIME ?= 2m

@@ -8,7 +8,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -22,30 +21,9 @@ import (
 
 // The broker of the fault tests is nats-server as its own process, at the
 // version go.mod pins, so that it can be SIGKILLed like a real one.
-var natsServer struct {
-	once sync.Once
-	path string
-	err  error
-}
-
 func natsServerBinary(t *testing.T) string {
 	t.Helper()
-	natsServer.once.Do(func() {
-		dir, err := os.MkdirTemp("", "ikd-faults-nats-")
-		if err != nil {
-			natsServer.err = err
-			return
-		}
-		natsServer.path = filepath.Join(dir, "nats-server")
-		out, err := exec.Command("go", "build", "-o", natsServer.path, "github.com/nats-io/nats-server/v2").CombinedOutput()
-		if err != nil {
-			natsServer.err = fmt.Errorf("go build nats-server: %v\n%s", err, out)
-		}
-	})
-	if natsServer.err != nil {
-		t.Fatal(natsServer.err)
-	}
-	return natsServer.path
+	return testenv.Program(t, testenv.NATSServer)
 }
 
 // brokerProc is one run of nats-server on a store directory and port.

@@ -17,7 +17,6 @@ import (
 	"net"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"strconv"
 	"sync"
 	"syscall"
@@ -54,32 +53,10 @@ func eventCount() int {
 
 // ---- the aggregator binary ----
 
-var bin struct {
-	once sync.Once
-	path string
-	err  error
-	dir  string
-}
-
 // binary builds ikd-aggregator once per test run.
 func binary(t *testing.T) string {
 	t.Helper()
-	bin.once.Do(func() {
-		bin.dir, bin.err = os.MkdirTemp("", "ikd-faults-bin-")
-		if bin.err != nil {
-			return
-		}
-		bin.path = filepath.Join(bin.dir, "ikd-aggregator")
-		cmd := exec.Command("go", "build", "-o", bin.path, "github.com/ikd-pipeline/ikd/consumers/ikd-aggregator")
-		out, err := cmd.CombinedOutput()
-		if err != nil {
-			bin.err = fmt.Errorf("go build: %v\n%s", err, out)
-		}
-	})
-	if bin.err != nil {
-		t.Fatal(bin.err)
-	}
-	return bin.path
+	return testenv.Program(t, "github.com/ikd-pipeline/ikd/consumers/ikd-aggregator")
 }
 
 // ---- the environment of one fault ----
