@@ -119,41 +119,10 @@ func checkShippedOptions(t *testing.T, opts *server.Options) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if got := confPermissions(u.Permissions); !samePermissions(got, p) {
+		if got := testenv.ConfPermissions(u.Permissions); !testenv.SamePermissions(got, p) {
 			t.Errorf("user %s: permissions %+v, want %s's %+v", u.Username, got, w.role, p)
 		}
 	}
-}
-
-// confPermissions reads nats-server's permissions back into the roles' form:
-// a list that denies everything is an empty allow list.
-func confPermissions(sp *server.Permissions) broker.Permissions {
-	if sp == nil {
-		return broker.Permissions{}
-	}
-	list := func(s *server.SubjectPermission) []string {
-		switch {
-		case s == nil:
-			return nil
-		case slices.Equal(s.Deny, []string{">"}) && len(s.Allow) == 0:
-			return []string{}
-		}
-		return s.Allow
-	}
-	return broker.Permissions{Publish: list(sp.Publish), Subscribe: list(sp.Subscribe)}
-}
-
-func samePermissions(a, b broker.Permissions) bool {
-	same := func(x, y []string) bool {
-		if (x == nil) != (y == nil) {
-			return false
-		}
-		x, y = slices.Clone(x), slices.Clone(y)
-		slices.Sort(x)
-		slices.Sort(y)
-		return slices.Equal(x, y)
-	}
-	return same(a.Publish, b.Publish) && same(a.Subscribe, b.Subscribe)
 }
 
 // The production programs must not carry the development servers: the
