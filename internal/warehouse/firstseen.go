@@ -227,8 +227,12 @@ func insertTransitions(ctx context.Context, conn driver.Conn, ts []Transition) e
 	if len(ts) == 0 {
 		return nil
 	}
+	// The settings replace the events insert's, so the ledger's own are
+	// given whole: on a cluster the next batch's lookup must find these rows
+	// on their shard, not queued on this node.
 	ctx = clickhouse.Context(ctx, clickhouse.WithSettings(clickhouse.Settings{
-		"insert_deduplication_token": transitionsToken(ts),
+		"insert_deduplication_token":    transitionsToken(ts),
+		"distributed_foreground_insert": 1,
 	}))
 	batch, err := conn.PrepareBatch(ctx, "INSERT INTO ikd.first_seen (type, year, resident, province_code, city_code, day, sign)")
 	if err != nil {
