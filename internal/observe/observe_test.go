@@ -114,9 +114,15 @@ func TestConsumerLagAndBrokerConnectionAreReadFromTheRealBroker(t *testing.T) {
 	s.Broker("admin", nc)
 	s.Consumer(c)
 	s.Started()
-	_, body := get(t, s.Handler(), "/metrics")
+	// The broker counts a consumer's pending messages on its own time.
+	const pending = `ikd_consumer_pending_messages{consumer="observe-test",stream="IKD_EVENTS"} 3`
+	var body string
+	testenv.Eventually(t, 20*time.Second, testenv.Holds("the consumer's 3 pending messages on /metrics", func() bool {
+		_, body = get(t, s.Handler(), "/metrics")
+		return strings.Contains(body, pending)
+	}))
 	for _, want := range []string{
-		`ikd_consumer_pending_messages{consumer="observe-test",stream="IKD_EVENTS"} 3`,
+		pending,
 		`ikd_consumer_ack_pending_messages{consumer="observe-test",stream="IKD_EVENTS"} 0`,
 		`ikd_broker_connected{connection="admin"} 1`,
 		`ikd_ready{program="test"} 1`,
