@@ -1,11 +1,9 @@
 package aggregator_test
 
 import (
-	"bytes"
 	"fmt"
 	"log/slog"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -15,28 +13,11 @@ import (
 	"github.com/ikd-pipeline/ikd/internal/testenv"
 )
 
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) count(what string) int {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return strings.Count(s.b.String(), what)
-}
-
 // logged waits until the aggregator has logged what n times.
-func logged(t *testing.T, log *syncBuffer, what string, n int) {
+func logged(t *testing.T, log *testenv.LogBuffer, what string, n int) {
 	t.Helper()
 	testenv.Eventually(t, time.Minute, func() error {
-		if got := log.count(what); got < n {
+		if got := strings.Count(log.String(), what); got < n {
 			return fmt.Errorf("%q logged %d times, waiting for %d", what, got, n)
 		}
 		return nil
@@ -49,7 +30,7 @@ func logged(t *testing.T, log *syncBuffer, what string, n int) {
 func TestAnAggregatorWritesOnlyWhileItHoldsTheLease(t *testing.T) {
 	p := prepare(t)
 	ctx := t.Context()
-	log := &syncBuffer{}
+	log := &testenv.LogBuffer{}
 	var err error
 	p.agg, err = chwriter.Setup(ctx, testConfig(), p.aggJS, p.conn, broker.StreamOptions{}, "", slog.New(slog.NewTextHandler(log, nil)))
 	if err != nil {

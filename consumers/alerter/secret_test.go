@@ -1,11 +1,9 @@
 package alerter_test
 
 import (
-	"bytes"
 	"fmt"
 	"log/slog"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -13,24 +11,6 @@ import (
 	"github.com/ikd-pipeline/ikd/internal/broker"
 	"github.com/ikd-pipeline/ikd/internal/testenv"
 )
-
-// lockedBuffer is a log destination that goroutines may share.
-type lockedBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *lockedBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *lockedBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
 
 func TestAFailingWebhookIsLoggedWithItsHostOnly(t *testing.T) {
 	e := start(t)
@@ -40,7 +20,7 @@ func TestAFailingWebhookIsLoggedWithItsHostOnly(t *testing.T) {
 	// quotes the URL.
 	cfg.WebhookURL = fmt.Sprintf("http://hook:pass-word@127.0.0.1:%d/services/%s?sig=query-secret", testenv.FreePort(t), token)
 	cfg.WebhookMaxElapsed = 100 * time.Millisecond
-	var logs lockedBuffer
+	var logs testenv.LogBuffer
 	a, err := alerter.Setup(e.ctx, cfg, e.js, e.conn, broker.StreamOptions{}, "", slog.New(slog.NewTextHandler(&logs, nil)))
 	if err != nil {
 		t.Fatal(err)
