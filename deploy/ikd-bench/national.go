@@ -7,6 +7,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/ClickHouse/clickhouse-go/v2"
 	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
 )
 
@@ -22,6 +23,9 @@ const nationalYear = 2025
 // nation, with recorded baselines that add up to 200 million (at scale 1).
 func nationalLoad(ctx context.Context, conn driver.Conn, activations, recorded, chunk int64) (time.Duration, error) {
 	start := time.Now()
+	// A chunk takes seconds on a quiet machine and can take over the front's
+	// default limit for a statement on a busy one.
+	ctx = clickhouse.Context(ctx, clickhouse.WithSettings(clickhouse.Settings{"max_execution_time": 0}))
 	for _, part := range []struct {
 		typ    string
 		events int64
@@ -134,4 +138,29 @@ func truncateCounts(ctx context.Context, conn driver.Conn) error {
 	}
 	log.Printf("step 2: emptied ikd.%s", strings.Join(names, ", ikd."))
 	return nil
+}
+
+// settle waits until the engine merges no ikd part, so that reads are timed
+// on the warehouse at rest rather than beside the load's merges; it returns
+// the active parts per counting table then.
+func settle(ctx context.Context, conn driver.Conn, limit time.Duration) (string, error) {
+	end := time.Now().Add(limit)
+	for {
+		var merging uint64
+		if err := conn.QueryRow(ctx, "SELECT count() FROM system.merges WHERE database = 'ikd'").Scan(&merging); err != nil {
+			return "", fmt.Errorf("merges in progress: %w", err)
+		}
+		if merging == 0 || time.Now().After(end) {
+			break
+		}
+		select {
+		case <-ctx.Done():
+			return "", ctx.Err()
+		case <-time.After(time.Second):
+		}
+	}
+	var parts string
+	err := conn.QueryRow(ctx, `SELECT arrayStringConcat(groupArray(concat(table, ' ', toString(n))), ', ') FROM
+		(SELECT table, count() AS n FROM system.parts WHERE database = 'ikd' AND active AND table IN ('first_seen', 'latest_daily') GROUP BY table ORDER BY table)`).Scan(&parts)
+	return parts, err
 }

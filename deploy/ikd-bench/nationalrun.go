@@ -59,10 +59,14 @@ func nationalStep(ctx context.Context, env nationalEnv, f flags, rows *[]Row) er
 	if err := conn.Exec(ctx, "OPTIMIZE TABLE ikd.first_seen"); err != nil {
 		log.Printf("step 6: optimize first_seen: %v", err)
 	}
+	parts, err := settle(ctx, conn, 10*time.Minute)
+	if err != nil {
+		return err
+	}
 	loaded := activations + activations/10
 	*rows = append(*rows, Row{Step: "6 national load: INSERT SELECT FROM numbers() into ikd.events", Figure: float64(loaded) / took.Seconds(), Unit: "rows/s", Goal: "info", Met: "-",
-		Note: fmt.Sprintf("%d activations and %d enrolments of distinct residents in %d over 514 cities, targets 25 %% of %d recorded residents (scale %.3g), in %s; counted after the load in %s (warehouse.Recount); then OPTIMIZE first_seen",
-			activations, activations/10, nationalYear, recorded, f.nationalScale, took.Round(time.Second), recount.Round(time.Millisecond))})
+		Note: fmt.Sprintf("%d activations and %d enrolments of distinct residents in %d over 514 cities, targets 25 %% of %d recorded residents (scale %.3g), in %s; counted after the load in %s (warehouse.Recount); then OPTIMIZE first_seen, and reads timed once no merge ran (active parts: %s)",
+			activations, activations/10, nationalYear, recorded, f.nationalScale, took.Round(time.Second), recount.Round(time.Millisecond), parts)})
 	loadDone := time.Now()
 
 	queries, err := nationalQueries(ctx, conn)
