@@ -136,6 +136,10 @@ func decide(formatted string, root *astNode, p policy) error {
 
 func walk(n *astNode, p policy) error {
 	switch {
+	case n.kind == "Set" && p.readonly == 1:
+		// A SETTINGS clause changes settings as SET does: ClickHouse refuses
+		// it at readonly=1, which BI tools rely on to pin what they send.
+		return newErr(164, "Cannot modify settings in readonly mode. (READONLY)")
 	case n.kind == "Function":
 		if err := checkFunction(n, p); err != nil {
 			return err

@@ -77,6 +77,29 @@ const (
 	astInsert = `InsertQuery   (children 1)
  Identifier t
 `
+	astSelectSettings = `SelectWithUnionQuery (children 1)
+ ExpressionList (children 1)
+  SelectQuery (children 2)
+   ExpressionList (children 1)
+    Literal UInt64_1
+   Set
+`
+	astSubquerySettings = `SelectWithUnionQuery (children 1)
+ ExpressionList (children 1)
+  SelectQuery (children 2)
+   ExpressionList (children 1)
+    Asterisk
+   TablesInSelectQuery (children 1)
+    TablesInSelectQueryElement (children 1)
+     TableExpression (children 1)
+      Subquery (children 1)
+       SelectWithUnionQuery (children 1)
+        ExpressionList (children 1)
+         SelectQuery (children 2)
+          ExpressionList (children 1)
+           Literal UInt64_1
+          Set
+`
 	astSet    = "Set\n"
 	astSystem = "SYSTEM query\n"
 )
@@ -129,6 +152,10 @@ func TestDecideAllowsOnlyWhatStaysInsideTheWarehouse(t *testing.T) {
 		{"readonly 1 inserts", "INSERT INTO t FORMAT CSV", astInsert, ro, 164},
 		{"readonly 1 sets", "SET max_threads = 1", astSet, ro, 164},
 		{"readonly 2 sets", "SET max_threads = 1", astSet, ro2, 0},
+		{"readonly 1 settings clause", "SELECT 1\nSETTINGS max_threads = 1", astSelectSettings, ro, 164},
+		{"readonly 1 settings clause in a subquery", "SELECT", astSubquerySettings, ro, 164},
+		{"readonly 2 settings clause", "SELECT 1\nSETTINGS max_threads = 1", astSelectSettings, ro2, 0},
+		{"settings clause", "SELECT 1\nSETTINGS max_threads = 1", astSelectSettings, p, 0},
 		{"readonly 2 creates", "CREATE", sub(astCreateEngine, "ENGINE", "Memory"), ro2, 164},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

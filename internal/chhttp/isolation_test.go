@@ -65,6 +65,28 @@ func TestReadonlyRequestDoesNotMakeTheWarehouseReadonly(t *testing.T) {
 	}
 }
 
+// Grafana's ClickHouse datasource, set to enforce read-only, sends readonly=1
+// with each query and checks that a SETTINGS clause cannot override what it
+// pinned: ClickHouse answers READONLY (164), and so must the front.
+func TestReadonlyRequestCannotChangeSettingsInItsStatement(t *testing.T) {
+	s := front(t, Config{})
+	for _, sql := range []string{
+		"SELECT 1 SETTINGS max_execution_time = 3600",
+		"SELECT * FROM (SELECT 1 SETTINGS max_threads = 1)",
+		"EXPLAIN SELECT 1 SETTINGS max_threads = 1",
+	} {
+		if status, code, body := ask(t, s, "readonly=1&max_execution_time=5", sql); status != 403 || code != "164" {
+			t.Errorf("%s at readonly=1: %d %s %s, want READONLY (164)", sql, status, code, body)
+		}
+	}
+	if got := mustAsk(t, s, "readonly=2", "SELECT getSetting('max_threads') SETTINGS max_threads = 1"); got != "1\n" {
+		t.Errorf("readonly=2 may change settings, got %q", got)
+	}
+	if got := mustAsk(t, s, "readonly=1&max_execution_time=5", "SELECT getSetting('max_execution_time')"); got != "5\n" {
+		t.Errorf("the request's own settings at readonly=1: got %q, want 5", got)
+	}
+}
+
 func TestSetUseAndTemporaryTablesStayInTheirSession(t *testing.T) {
 	s := front(t, Config{})
 	mustAsk(t, s, "", "CREATE DATABASE IF NOT EXISTS sess_db")
