@@ -71,16 +71,8 @@ func prepareAt(t *testing.T, dir string) *pipeline {
 	conn := testenv.Warehouse(t)
 	p := &pipeline{js: js, aggJS: aggJS, conn: conn}
 	p.agg = p.setup(t, testConfig())
-	ref, err := region.Load()
-	if err != nil {
-		t.Fatal(err)
-	}
-	pseudonyms, err := nik.NewPseudonymizer([]byte(nik.DevelopmentKey))
-	if err != nil {
-		t.Fatal(err)
-	}
-	p.builder = &events.Builder{Ref: ref, Pseudonyms: pseudonyms, Now: time.Now, FutureTolerance: 10 * time.Minute}
-	p.ref = ref
+	p.builder = testenv.Builder(t)
+	p.ref = p.builder.Ref
 	return p
 }
 

@@ -15,9 +15,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/ikd-pipeline/ikd/internal/broker"
-	"github.com/ikd-pipeline/ikd/internal/events"
 	"github.com/ikd-pipeline/ikd/internal/nik"
-	"github.com/ikd-pipeline/ikd/internal/region"
 	"github.com/ikd-pipeline/ikd/internal/testenv"
 	"github.com/ikd-pipeline/ikd/producers/intake"
 )
@@ -120,15 +118,7 @@ func streamIDs(t *testing.T, js jetstream.JetStream) []string {
 // wantIDs builds the valid lines as the command does, with the default key.
 func wantIDs(t *testing.T) []string {
 	t.Helper()
-	ref, err := region.Load()
-	if err != nil {
-		t.Fatal(err)
-	}
-	p, err := nik.NewPseudonymizer([]byte(nik.DevelopmentKey))
-	if err != nil {
-		t.Fatal(err)
-	}
-	b := &events.Builder{Ref: ref, Pseudonyms: p}
+	b := testenv.Builder(t)
 	var ids []string
 	for _, l := range []string{line("activation", validNIK), line("enrolment", otherNIK), line("enrolment", validNIK)} {
 		ev, err := b.Build([]byte(l))

@@ -25,7 +25,7 @@ func TestOfficesWhoseLinksDropLoseNoEventAndCountNoneTwice(t *testing.T) {
 			return broker.Connect(url, "office", testenv.Auth(broker.RoleCounter), testenv.Quiet)
 		},
 	}
-	offices, err := NewOffices(cfg, testBuilder(t), testenv.Quiet)
+	offices, err := NewOffices(cfg, testenv.Builder(t), testenv.Quiet)
 	if err != nil {
 		t.Fatal(err)
 	}
