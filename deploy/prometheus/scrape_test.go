@@ -223,7 +223,7 @@ func post(t *testing.T, addr string, n int) {
 // promAPI is a running Prometheus' HTTP API.
 type promAPI struct {
 	base string
-	out  *lockedBuffer
+	out  *testenv.LogBuffer
 }
 
 func (p promAPI) log() string { return p.out.String() }
@@ -254,7 +254,7 @@ scrape_configs:
 	listen := fmt.Sprintf("127.0.0.1:%d", testenv.FreePort(t))
 	cmd := exec.Command(bin, "--config.file="+confFile, "--storage.tsdb.path="+filepath.Join(dir, "data"),
 		"--web.listen-address="+listen, "--log.level=warn")
-	out := &lockedBuffer{}
+	out := &testenv.LogBuffer{}
 	cmd.Stdout, cmd.Stderr = out, out
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
@@ -321,21 +321,4 @@ func (p promAPI) ruleCount() (int, error) {
 		return 0, errors.New("no alerting rule loaded")
 	}
 	return n, nil
-}
-
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  strings.Builder
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
 }
