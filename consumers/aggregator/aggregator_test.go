@@ -155,15 +155,7 @@ func (p *pipeline) publishRaw(t *testing.T, subject string, data []byte) {
 func (p *pipeline) settle(t *testing.T) {
 	t.Helper()
 	ctx := context.Background()
-	stream, err := p.js.Stream(ctx, contract.EventsStream)
-	if err != nil {
-		t.Fatal(err)
-	}
-	info, err := stream.Info(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	last := info.State.LastSeq
+	last := testenv.StreamInfo(t, p.js, contract.EventsStream).State.LastSeq
 	consumer, err := p.js.Consumer(ctx, contract.EventsStream, testConfig().Durable)
 	if err != nil {
 		t.Fatal(err)

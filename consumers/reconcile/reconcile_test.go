@@ -280,15 +280,7 @@ func TestReconcileIsCleanEveryTimeWhileEventsFlowAndTheAggregatorDrains(t *testi
 	}
 	published := stop()
 	// Drained: nothing is written after the break below.
-	stream, err := js.Stream(ctx, broker.EventsStream)
-	if err != nil {
-		t.Fatal(err)
-	}
-	info, err := stream.Info(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	waitAckFloor(t, ctx, js, cfg.Durable, info.State.LastSeq-1)
+	waitAckFloor(t, ctx, js, cfg.Durable, testenv.StreamInfo(t, js, broker.EventsStream).State.LastSeq-1)
 
 	// Broken on purpose: the year's written events dropped (a whole
 	// partition: row deletes are mutations, which the embedded engine runs

@@ -174,30 +174,11 @@ func (n *node) waitForwarded() {
 // streamMsgs returns the events stream's messages in stream order.
 func streamMsgs(t *testing.T, natsURL string) []*jetstream.RawStreamMsg {
 	t.Helper()
-	nc := testenv.Connect(t, natsURL)
-	js, err := jetstream.New(nc)
+	js, err := jetstream.New(testenv.Connect(t, natsURL))
 	if err != nil {
 		t.Fatal(err)
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-	defer cancel()
-	stream, err := js.Stream(ctx, broker.EventsStream)
-	if err != nil {
-		t.Fatal(err)
-	}
-	info, err := stream.Info(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var out []*jetstream.RawStreamMsg
-	for seq := info.State.FirstSeq; info.State.Msgs > 0 && seq <= info.State.LastSeq; seq++ {
-		msg, err := stream.GetMsg(ctx, seq)
-		if err != nil {
-			t.Fatalf("message %d: %v", seq, err)
-		}
-		out = append(out, msg)
-	}
-	return out
+	return testenv.StreamMessages(t, js, broker.EventsStream)
 }
 
 // idsByOffice groups the stream's event ids by office, in stream order, and

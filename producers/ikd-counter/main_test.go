@@ -96,20 +96,8 @@ func writeFile(t *testing.T, content string) string {
 // streamIDs returns the Nats-Msg-Id of every event in the stream, in order.
 func streamIDs(t *testing.T, js jetstream.JetStream) []string {
 	t.Helper()
-	stream, err := js.Stream(t.Context(), broker.EventsStream)
-	if err != nil {
-		t.Fatalf("stream: %v", err)
-	}
-	info, err := stream.Info(t.Context())
-	if err != nil {
-		t.Fatal(err)
-	}
 	var ids []string
-	for seq := uint64(1); seq <= info.State.Msgs; seq++ {
-		msg, err := stream.GetMsg(t.Context(), seq)
-		if err != nil {
-			t.Fatalf("get %d: %v", seq, err)
-		}
+	for _, msg := range testenv.StreamMessages(t, js, broker.EventsStream) {
 		ids = append(ids, msg.Header.Get(jetstream.MsgIDHeader))
 	}
 	return ids

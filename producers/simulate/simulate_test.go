@@ -213,15 +213,7 @@ func TestRunPublishesAtTheRateForTheDuration(t *testing.T) {
 	if first := reports[0]; math.Abs(first.Rate-rate) > rate/5 {
 		t.Errorf("first reported rate %.0f/s, want about %d/s", first.Rate, rate)
 	}
-	stream, err := js.Stream(ctx, broker.EventsStream)
-	if err != nil {
-		t.Fatal(err)
-	}
-	info, err := stream.Info(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if info.State.Msgs != uint64(last.Acked) {
-		t.Errorf("stream holds %d events, want the %d acked", info.State.Msgs, last.Acked)
+	if n := testenv.StreamInfo(t, js, broker.EventsStream).State.Msgs; n != uint64(last.Acked) {
+		t.Errorf("stream holds %d events, want the %d acked", n, last.Acked)
 	}
 }
