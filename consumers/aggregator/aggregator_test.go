@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -204,6 +205,17 @@ func (p *pipeline) exec(t *testing.T, sql string) {
 	if err := p.conn.Exec(context.Background(), sql); err != nil {
 		t.Fatalf("%s: %v", sql, err)
 	}
+}
+
+// outage takes ikd.events away, as in a warehouse outage, and returns what
+// ends it; the table comes back when the test ends in any case.
+func (p *pipeline) outage(t *testing.T) (end func()) {
+	t.Helper()
+	p.exec(t, "DETACH TABLE ikd.events")
+	var once sync.Once
+	end = func() { once.Do(func() { p.exec(t, "ATTACH TABLE ikd.events") }) }
+	t.Cleanup(end)
+	return end
 }
 
 func TestViewsListEveryRegionOfTheReferenceData(t *testing.T) {
@@ -432,13 +444,7 @@ func TestARefusedEventHasMaxDeliverTriesHoweverOftenTheBrokerDeliveredIt(t *test
 func TestAMissingTableHoldsEventsUntilItIsBackAndDeadLettersNone(t *testing.T) {
 	p := start(t)
 	year := time.Now().In(events.WIB).Year()
-	p.exec(t, "DETACH TABLE ikd.events")
-	attached := false
-	t.Cleanup(func() {
-		if !attached {
-			p.exec(t, "ATTACH TABLE ikd.events")
-		}
-	})
+	endOutage := p.outage(t)
 	now := time.Now().Add(-time.Minute).Format(time.RFC3339)
 	var lines []string
 	for i := 1; i <= 20; i++ {
@@ -449,8 +455,7 @@ func TestAMissingTableHoldsEventsUntilItIsBackAndDeadLettersNone(t *testing.T) {
 	if w, d := p.agg.Stats.Written.Load(), p.agg.Stats.DeadLettered.Load(); w != 0 || d != 0 {
 		t.Fatalf("while the table is missing: %d written, %d dead-lettered", w, d)
 	}
-	p.exec(t, "ATTACH TABLE ikd.events")
-	attached = true
+	endOutage()
 	p.settle(t)
 	if d := p.agg.Stats.DeadLettered.Load(); d != 0 {
 		t.Fatalf("%d events dead-lettered for the warehouse's own trouble", d)
