@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -71,16 +72,8 @@ func prepareAt(t *testing.T, dir string) *pipeline {
 	conn := testenv.Warehouse(t)
 	p := &pipeline{js: js, aggJS: aggJS, conn: conn}
 	p.agg = p.setup(t, testConfig())
-	ref, err := region.Load()
-	if err != nil {
-		t.Fatal(err)
-	}
-	pseudonyms, err := nik.NewPseudonymizer([]byte(nik.DevelopmentKey))
-	if err != nil {
-		t.Fatal(err)
-	}
-	p.builder = &events.Builder{Ref: ref, Pseudonyms: pseudonyms, Now: time.Now, FutureTolerance: 10 * time.Minute}
-	p.ref = ref
+	p.builder = testenv.Builder(t)
+	p.ref = p.builder.Ref
 	return p
 }
 
@@ -163,15 +156,7 @@ func (p *pipeline) publishRaw(t *testing.T, subject string, data []byte) {
 func (p *pipeline) settle(t *testing.T) {
 	t.Helper()
 	ctx := context.Background()
-	stream, err := p.js.Stream(ctx, contract.EventsStream)
-	if err != nil {
-		t.Fatal(err)
-	}
-	info, err := stream.Info(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	last := info.State.LastSeq
+	last := testenv.StreamInfo(t, p.js, contract.EventsStream).State.LastSeq
 	consumer, err := p.js.Consumer(ctx, contract.EventsStream, testConfig().Durable)
 	if err != nil {
 		t.Fatal(err)
@@ -220,6 +205,17 @@ func (p *pipeline) exec(t *testing.T, sql string) {
 	if err := p.conn.Exec(context.Background(), sql); err != nil {
 		t.Fatalf("%s: %v", sql, err)
 	}
+}
+
+// outage takes ikd.events away, as in a warehouse outage, and returns what
+// ends it; the table comes back when the test ends in any case.
+func (p *pipeline) outage(t *testing.T) (end func()) {
+	t.Helper()
+	p.exec(t, "DETACH TABLE ikd.events")
+	var once sync.Once
+	end = func() { once.Do(func() { p.exec(t, "ATTACH TABLE ikd.events") }) }
+	t.Cleanup(end)
+	return end
 }
 
 func TestViewsListEveryRegionOfTheReferenceData(t *testing.T) {
@@ -448,13 +444,7 @@ func TestARefusedEventHasMaxDeliverTriesHoweverOftenTheBrokerDeliveredIt(t *test
 func TestAMissingTableHoldsEventsUntilItIsBackAndDeadLettersNone(t *testing.T) {
 	p := start(t)
 	year := time.Now().In(events.WIB).Year()
-	p.exec(t, "DETACH TABLE ikd.events")
-	attached := false
-	t.Cleanup(func() {
-		if !attached {
-			p.exec(t, "ATTACH TABLE ikd.events")
-		}
-	})
+	endOutage := p.outage(t)
 	now := time.Now().Add(-time.Minute).Format(time.RFC3339)
 	var lines []string
 	for i := 1; i <= 20; i++ {
@@ -465,8 +455,7 @@ func TestAMissingTableHoldsEventsUntilItIsBackAndDeadLettersNone(t *testing.T) {
 	if w, d := p.agg.Stats.Written.Load(), p.agg.Stats.DeadLettered.Load(); w != 0 || d != 0 {
 		t.Fatalf("while the table is missing: %d written, %d dead-lettered", w, d)
 	}
-	p.exec(t, "ATTACH TABLE ikd.events")
-	attached = true
+	endOutage()
 	p.settle(t)
 	if d := p.agg.Stats.DeadLettered.Load(); d != 0 {
 		t.Fatalf("%d events dead-lettered for the warehouse's own trouble", d)

@@ -96,13 +96,7 @@ func TestASlowWarehouseSplittingARefusedBatchGetsNoMessageDeliveredTwice(t *test
 // the broker: acknowledging it would lose events that were never written.
 func TestStoppingDuringAWarehouseOutageSendsTheBatchBack(t *testing.T) {
 	p := prepare(t)
-	p.exec(t, "DETACH TABLE ikd.events")
-	attached := false
-	t.Cleanup(func() {
-		if !attached {
-			p.exec(t, "ATTACH TABLE ikd.events")
-		}
-	})
+	endOutage := p.outage(t)
 	now := time.Now().Add(-time.Minute).Format(time.RFC3339)
 	for i := 1; i <= 20; i++ {
 		p.publish(t, line("activation", p.residentOf(t, "17.71", i), "1771-OFF-01", now))
@@ -115,8 +109,7 @@ func TestStoppingDuringAWarehouseOutageSendsTheBatchBack(t *testing.T) {
 	if err := <-done; err != nil {
 		t.Fatalf("aggregator stopped with %v", err)
 	}
-	p.exec(t, "ATTACH TABLE ikd.events")
-	attached = true
+	endOutage()
 	// The next aggregator on the durable takes what the stopped one gave back.
 	p.agg = p.setup(t, testConfig())
 	p.run(t)

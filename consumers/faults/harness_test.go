@@ -240,16 +240,10 @@ type cityYear struct {
 // served away from home (counted in their domicile city).
 func makeDataset(t *testing.T, n int, seed uint64) *dataset {
 	t.Helper()
-	ref, err := region.Load()
-	if err != nil {
-		t.Fatal(err)
-	}
-	pseudonyms, err := nik.NewPseudonymizer([]byte(nik.DevelopmentKey))
-	if err != nil {
-		t.Fatal(err)
-	}
 	now := time.Now()
-	b := &events.Builder{Ref: ref, Pseudonyms: pseudonyms, Now: func() time.Time { return now }, FutureTolerance: 10 * time.Minute}
+	b := testenv.Builder(t)
+	b.Now = func() time.Time { return now }
+	ref := b.Ref
 	rng := rand.New(rand.NewPCG(seed, 42))
 	var cities []region.City
 	for _, c := range ref.Cities() {

@@ -12,7 +12,6 @@ import (
 	"github.com/ikd-pipeline/ikd/internal/broker"
 	"github.com/ikd-pipeline/ikd/internal/events"
 	"github.com/ikd-pipeline/ikd/internal/nik"
-	"github.com/ikd-pipeline/ikd/internal/region"
 	"github.com/ikd-pipeline/ikd/internal/testenv"
 )
 
@@ -27,15 +26,9 @@ func TestFaultDeadLetterReplay(t *testing.T) {
 	ctx := t.Context()
 	e.fleet(1)
 
-	ref, err := region.Load()
-	if err != nil {
-		t.Fatal(err)
-	}
-	pseudonyms, err := nik.NewPseudonymizer([]byte(nik.DevelopmentKey))
-	if err != nil {
-		t.Fatal(err)
-	}
-	b := &events.Builder{Ref: ref, Pseudonyms: pseudonyms, FutureTolerance: time.Minute}
+	b := testenv.Builder(t)
+	b.FutureTolerance = time.Minute
+	ref := b.Ref
 	// Far enough ahead that the aggregator still finds them in the future
 	// (its tolerance is 1s) when the broker, syncing every write on a busy
 	// machine, has taken its time to accept them.

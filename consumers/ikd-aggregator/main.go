@@ -24,6 +24,7 @@ import (
 	"github.com/ikd-pipeline/ikd/consumers/aggregator"
 	"github.com/ikd-pipeline/ikd/consumers/aggregator/chwriter"
 	"github.com/ikd-pipeline/ikd/internal/broker"
+	"github.com/ikd-pipeline/ikd/internal/cmdline"
 	"github.com/ikd-pipeline/ikd/internal/config"
 	"github.com/ikd-pipeline/ikd/internal/endpoints"
 	"github.com/ikd-pipeline/ikd/internal/observe"
@@ -51,14 +52,8 @@ func main() {
 			os.Exit(code)
 		}
 	}
-	err := run(ctx, logger)
-	switch {
-	case err != nil && ctx.Err() == nil:
-		logger.Error("ikd-aggregator stopped", "err", err)
-		os.Exit(1)
-	case err != nil:
-		// Interrupted while starting: what failed was cut short by the signal.
-		logger.Info("ikd-aggregator stopped before it was fully started", "interrupted", err)
+	if code := cmdline.Stopped(ctx, logger, "ikd-aggregator", run(ctx, logger)); code != cmdline.ExitOK {
+		os.Exit(code)
 	}
 }
 

@@ -13,10 +13,8 @@ import (
 	"github.com/ikd-pipeline/ikd/internal/broker"
 	"github.com/ikd-pipeline/ikd/internal/contract"
 	"github.com/ikd-pipeline/ikd/internal/events"
-	"github.com/ikd-pipeline/ikd/internal/region"
 	"github.com/ikd-pipeline/ikd/internal/testenv"
 	"github.com/ikd-pipeline/ikd/internal/warehouse"
-	"github.com/ikd-pipeline/ikd/schema"
 )
 
 func TestMain(m *testing.M) { os.Exit(testenv.Run(m)) }
@@ -28,14 +26,7 @@ func TestOperatorCommandsListRefuseAndReconcileWithTheirExitStatus(t *testing.T)
 	defer cancel()
 	b := testenv.Broker(t)
 	_, js := testenv.JetStream(t, b.URL())
-	conn := testenv.Warehouse(t)
-	ref, err := region.Load()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := warehouse.Migrate(ctx, conn, schema.Migrations, ref, nil); err != nil {
-		t.Fatal(err)
-	}
+	conn, _ := testenv.MigratedWarehouse(t)
 	// The operator commands run with the broker's admin role.
 	testenv.SetBrokerEnv(t, b.URL(), broker.RoleAdmin)
 	t.Setenv("IKD_CLICKHOUSE_DSN", testenv.WarehouseDSN(t))

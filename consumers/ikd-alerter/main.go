@@ -51,14 +51,8 @@ func main() {
 	logger := slog.New(slog.NewTextHandler(os.Stderr, nil))
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	err := run(ctx, logger)
-	switch {
-	case err != nil && ctx.Err() == nil:
-		logger.Error("ikd-alerter stopped", "err", err)
-		os.Exit(1)
-	case err != nil:
-		// Interrupted while starting: what failed was cut short by the signal.
-		logger.Info("ikd-alerter stopped before it was fully started", "interrupted", err)
+	if code := cmdline.Stopped(ctx, logger, "ikd-alerter", run(ctx, logger)); code != cmdline.ExitOK {
+		os.Exit(code)
 	}
 }
 

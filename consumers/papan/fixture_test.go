@@ -12,10 +12,8 @@ import (
 
 	"github.com/ikd-pipeline/ikd/consumers/papan"
 	"github.com/ikd-pipeline/ikd/internal/events"
-	"github.com/ikd-pipeline/ikd/internal/region"
 	"github.com/ikd-pipeline/ikd/internal/testenv"
 	"github.com/ikd-pipeline/ikd/internal/warehouse"
-	"github.com/ikd-pipeline/ikd/schema"
 )
 
 func TestMain(m *testing.M) { os.Exit(testenv.Run(m)) }
@@ -37,14 +35,7 @@ func newFixture(t *testing.T) *fixture {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
-	db := testenv.Warehouse(t)
-	ref, err := region.Load()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := warehouse.Migrate(ctx, db, schema.Migrations, ref, testenv.Quiet); err != nil {
-		t.Fatal(err)
-	}
+	db, _ := testenv.MigratedWarehouse(t)
 	now := time.Now().In(papan.WIB)
 	f := &fixture{db: db, today: time.Date(now.Year(), now.Month(), now.Day(), 0, 0, 0, 0, papan.WIB), year: now.Year()}
 	f.lastDay = time.Date(f.year-1, 12, 31, 0, 0, 0, 0, papan.WIB)

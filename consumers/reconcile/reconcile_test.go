@@ -24,7 +24,6 @@ import (
 	"github.com/ikd-pipeline/ikd/internal/region"
 	"github.com/ikd-pipeline/ikd/internal/testenv"
 	"github.com/ikd-pipeline/ikd/internal/warehouse"
-	"github.com/ikd-pipeline/ikd/schema"
 )
 
 func TestMain(m *testing.M) { os.Exit(testenv.Run(m)) }
@@ -41,14 +40,7 @@ func TestReconcileFindsMissingUnexpectedAndAggregateDifferences(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	_, js := testenv.JetStream(t, testenv.Broker(t).URL())
-	conn := testenv.Warehouse(t)
-	ref, err := region.Load()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := warehouse.Migrate(ctx, conn, schema.Migrations, ref, nil); err != nil {
-		t.Fatal(err)
-	}
+	conn, ref := testenv.MigratedWarehouse(t)
 	at := time.Now().Add(-time.Hour).UTC().Truncate(time.Millisecond)
 	city := ref.Cities()[0].Code
 	evs := map[string]events.Event{}
@@ -148,14 +140,7 @@ func TestAggregatesCompareOnlyEventsUpToTheEndOfTodayInWIB(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	_, js := testenv.JetStream(t, testenv.Broker(t).URL())
-	conn := testenv.Warehouse(t)
-	ref, err := region.Load()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := warehouse.Migrate(ctx, conn, schema.Migrations, ref, nil); err != nil {
-		t.Fatal(err)
-	}
+	conn, ref := testenv.MigratedWarehouse(t)
 	now := time.Now().In(events.WIB)
 	tomorrow := time.Date(now.Year(), now.Month(), now.Day()+1, 0, 0, 0, 0, events.WIB)
 	city := ref.Cities()[0].Code
@@ -295,15 +280,7 @@ func TestReconcileIsCleanEveryTimeWhileEventsFlowAndTheAggregatorDrains(t *testi
 	}
 	published := stop()
 	// Drained: nothing is written after the break below.
-	stream, err := js.Stream(ctx, broker.EventsStream)
-	if err != nil {
-		t.Fatal(err)
-	}
-	info, err := stream.Info(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	waitAckFloor(t, ctx, js, cfg.Durable, info.State.LastSeq-1)
+	waitAckFloor(t, ctx, js, cfg.Durable, testenv.StreamInfo(t, js, broker.EventsStream).State.LastSeq-1)
 
 	// Broken on purpose: the year's written events dropped (a whole
 	// partition: row deletes are mutations, which the embedded engine runs

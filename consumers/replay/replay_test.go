@@ -38,17 +38,9 @@ func deadLetter(t *testing.T, ctx context.Context, js jetstream.JetStream, reaso
 	}
 }
 
-func msgs(t *testing.T, ctx context.Context, js jetstream.JetStream, stream string) uint64 {
+func msgs(t *testing.T, js jetstream.JetStream, stream string) uint64 {
 	t.Helper()
-	s, err := js.Stream(ctx, stream)
-	if err != nil {
-		t.Fatal(err)
-	}
-	info, err := s.Info(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return info.State.Msgs
+	return testenv.StreamInfo(t, js, stream).State.Msgs
 }
 
 func TestReplayRepublishesWithFreshIDsAndDeletesDeadLetters(t *testing.T) {
@@ -69,10 +61,10 @@ func TestReplayRepublishesWithFreshIDsAndDeletesDeadLetters(t *testing.T) {
 	if err != nil || n != 2 {
 		t.Fatalf("replay future_time: n=%d err=%v, want 2", n, err)
 	}
-	if got := msgs(t, ctx, js, broker.DeadLetterStream); got != 1 {
+	if got := msgs(t, js, broker.DeadLetterStream); got != 1 {
 		t.Fatalf("dead letters left: %d, want 1", got)
 	}
-	if got := msgs(t, ctx, js, broker.EventsStream); got != 5 {
+	if got := msgs(t, js, broker.EventsStream); got != 5 {
 		t.Fatalf("events stream holds %d, want 3 originals + 2 replays", got)
 	}
 	s, _ := js.Stream(ctx, broker.EventsStream)
@@ -90,7 +82,7 @@ func TestReplayRepublishesWithFreshIDsAndDeletesDeadLetters(t *testing.T) {
 	if err != nil || n != 1 {
 		t.Fatalf("replay all: n=%d err=%v, want 1", n, err)
 	}
-	if got := msgs(t, ctx, js, broker.DeadLetterStream); got != 0 {
+	if got := msgs(t, js, broker.DeadLetterStream); got != 0 {
 		t.Fatalf("dead letters left: %d, want 0", got)
 	}
 	start := time.Now()
@@ -101,7 +93,7 @@ func TestReplayRepublishesWithFreshIDsAndDeletesDeadLetters(t *testing.T) {
 	if time.Since(start) > 2*time.Second {
 		t.Errorf("replay of an empty stream took %s", time.Since(start))
 	}
-	if got := msgs(t, ctx, js, broker.EventsStream); got != 6 {
+	if got := msgs(t, js, broker.EventsStream); got != 6 {
 		t.Fatalf("events stream holds %d, want 6", got)
 	}
 }

@@ -13,10 +13,8 @@ import (
 	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
 
 	"github.com/ikd-pipeline/ikd/internal/events"
-	"github.com/ikd-pipeline/ikd/internal/region"
 	"github.com/ikd-pipeline/ikd/internal/testenv"
 	"github.com/ikd-pipeline/ikd/internal/warehouse"
-	"github.com/ikd-pipeline/ikd/schema"
 )
 
 func TestMain(m *testing.M) { os.Exit(testenv.Run(m)) }
@@ -199,14 +197,7 @@ func query(ctx context.Context, db driver.Conn, sql string) (int, [][]string, er
 func TestEveryClickHousePanelOfTheDashboardsRunsAgainstTheViews(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
-	db := testenv.Warehouse(t)
-	ref, err := region.Load()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := warehouse.Migrate(ctx, db, schema.Migrations, ref, testenv.Quiet); err != nil {
-		t.Fatal(err)
-	}
+	db, _ := testenv.MigratedWarehouse(t)
 	now := time.Now()
 	loadEvents(t, ctx, db, now)
 	r := timeRange{from: now.Add(-30 * 24 * time.Hour), to: now, interval: 24 * time.Hour}

@@ -11,6 +11,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/ikd-pipeline/ikd/internal/testenv"
 )
 
 // Every program and subcommand, as an operator runs it: --help and -h print
@@ -27,7 +29,7 @@ func TestEveryProgramExplainsItselfAndRefusesUnknownFlags(t *testing.T) {
 		t.Fatalf("build: %v\n%s", err, out)
 	}
 	dataDir := filepath.Join(dir, "var")
-	nowhere := fmt.Sprintf("127.0.0.1:%d", freePort(t))
+	nowhere := fmt.Sprintf("127.0.0.1:%d", testenv.FreePort(t))
 	run := func(args ...string) (int, string, string) {
 		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 		defer cancel()

@@ -147,13 +147,7 @@ func main() {
 		os.Exit(2)
 	}
 	config.Log(logger, "ikd-dev", &cfg)
-	err := run(ctx, cfg, *rate, *every, logger)
-	switch {
-	case err != nil && ctx.Err() == nil:
-		logger.Error("ikd-dev stopped", "err", err)
-		os.Exit(1)
-	case err != nil:
-		// Interrupted while starting: what failed was cut short by the signal.
-		logger.Info("ikd-dev stopped before it was fully started", "interrupted", err)
+	if code := cmdline.Stopped(ctx, logger, "ikd-dev", run(ctx, cfg, *rate, *every, logger)); code != cmdline.ExitOK {
+		os.Exit(code)
 	}
 }

@@ -25,16 +25,6 @@ import (
 
 // The program as a newcomer runs it: a real binary, real ports, Ctrl-C.
 
-func freePort(t *testing.T) int {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
-}
-
 type devProcess struct {
 	cmd         *exec.Cmd
 	monitorPort int // the broker's monitoring endpoint
@@ -63,7 +53,7 @@ func (l lockedWriter) Write(b []byte) (int, error) {
 
 func startDev(t *testing.T, bin, dataDir string, natsPort, chPort int, args ...string) *devProcess {
 	t.Helper()
-	p := &devProcess{cmd: exec.Command(bin, args...), done: make(chan error, 1), monitorPort: freePort(t)}
+	p := &devProcess{cmd: exec.Command(bin, args...), done: make(chan error, 1), monitorPort: testenv.FreePort(t)}
 	p.cmd.Env = append(os.Environ(),
 		"IKD_DATA_DIR="+dataDir,
 		fmt.Sprintf("IKD_NATS_LISTEN=127.0.0.1:%d", natsPort),
@@ -157,7 +147,7 @@ func TestDevStackRunsStopsOnCtrlCAndContinuesWhereItStopped(t *testing.T) {
 	if err := os.WriteFile(filepath.Join(dataDir, "notes.txt"), nil, 0o644); err != nil {
 		t.Fatal(err)
 	}
-	natsPort, chPort := freePort(t), freePort(t)
+	natsPort, chPort := testenv.FreePort(t), testenv.FreePort(t)
 
 	first := startDev(t, bin, dataDir, natsPort, chPort, "--simulate-rate=300", "--table-every=1s")
 	waitOutput(t, first, "ready:")
@@ -174,7 +164,7 @@ func TestDevStackRunsStopsOnCtrlCAndContinuesWhereItStopped(t *testing.T) {
 	checkBrokerIsPrivateAndSyncing(t, dataDir, natsPort, first.monitorPort)
 	checkReadyWithMetrics(t, first)
 
-	second := startDev(t, bin, dataDir, freePort(t), freePort(t), "--simulate-rate=0")
+	second := startDev(t, bin, dataDir, testenv.FreePort(t), testenv.FreePort(t), "--simulate-rate=0")
 	select {
 	case err := <-second.done:
 		second.done <- err

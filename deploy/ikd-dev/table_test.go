@@ -10,10 +10,8 @@ import (
 	"time"
 
 	"github.com/ikd-pipeline/ikd/internal/contract"
-	"github.com/ikd-pipeline/ikd/internal/region"
 	"github.com/ikd-pipeline/ikd/internal/testenv"
 	"github.com/ikd-pipeline/ikd/internal/warehouse"
-	"github.com/ikd-pipeline/ikd/schema"
 )
 
 func TestMain(m *testing.M) { os.Exit(testenv.Run(m)) }
@@ -24,14 +22,7 @@ func TestTheTableCountsFromTheDataNotFromTheProcess(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	_, js := testenv.JetStream(t, testenv.Broker(t).URL())
-	conn := testenv.Warehouse(t)
-	ref, err := region.Load()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := warehouse.Migrate(ctx, conn, schema.Migrations, ref, nil); err != nil {
-		t.Fatal(err)
-	}
+	conn, _ := testenv.MigratedWarehouse(t)
 	for _, sql := range []string{
 		// Two events, one of them written twice.
 		`INSERT INTO ikd.events (event_id, type, resident, province_code, city_code, district_code, office_id, channel, occurred_at, stream_seq)

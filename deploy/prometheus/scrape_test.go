@@ -29,9 +29,7 @@ import (
 	"github.com/ikd-pipeline/ikd/internal/broker"
 	"github.com/ikd-pipeline/ikd/internal/endpoints"
 	"github.com/ikd-pipeline/ikd/internal/events"
-	"github.com/ikd-pipeline/ikd/internal/nik"
 	"github.com/ikd-pipeline/ikd/internal/observe"
-	"github.com/ikd-pipeline/ikd/internal/region"
 	"github.com/ikd-pipeline/ikd/internal/testenv"
 	"github.com/ikd-pipeline/ikd/producers/agent"
 	"github.com/ikd-pipeline/ikd/producers/intake"
@@ -176,14 +174,6 @@ func as(t *testing.T, url string, role broker.Role) (*nats.Conn, jetstream.JetSt
 // startAgent runs an office agent forwarding to natsURL and returns its address.
 func startAgent(t *testing.T, ctx context.Context, wg *sync.WaitGroup, natsURL string) string {
 	t.Helper()
-	ref, err := region.Load()
-	if err != nil {
-		t.Fatal(err)
-	}
-	pseudonyms, err := nik.NewPseudonymizer([]byte(nik.DevelopmentKey))
-	if err != nil {
-		t.Fatal(err)
-	}
 	dir := t.TempDir()
 	sp, err := spool.Open(dir, 64<<20, testenv.Quiet)
 	if err != nil {
@@ -196,9 +186,8 @@ func startAgent(t *testing.T, ctx context.Context, wg *sync.WaitGroup, natsURL s
 	dial := func() (*nats.Conn, error) {
 		return broker.Connect(natsURL, "agent-"+office, testenv.Auth(broker.RoleCounter), testenv.Quiet)
 	}
-	builder := &events.Builder{Ref: ref, Pseudonyms: pseudonyms, Now: time.Now, FutureTolerance: 10 * time.Minute}
 	a := agent.New(agent.Config{OfficeID: office, Listen: ln.Addr().String(), SpoolDir: dir, SpoolLimitBytes: 64 << 20, MaxBodyBytes: 8 << 20},
-		sp, &intake.Office{Builder: builder, OfficeID: office}, dial, testenv.Quiet)
+		sp, &intake.Office{Builder: testenv.Builder(t), OfficeID: office}, dial, testenv.Quiet)
 	// Stopped by a cleanup of its own, which runs before the stack's.
 	ctx, stop := context.WithCancel(ctx)
 	done := make(chan struct{})
@@ -234,7 +223,7 @@ func post(t *testing.T, addr string, n int) {
 // promAPI is a running Prometheus' HTTP API.
 type promAPI struct {
 	base string
-	out  *lockedBuffer
+	out  *testenv.LogBuffer
 }
 
 func (p promAPI) log() string { return p.out.String() }
@@ -265,7 +254,7 @@ scrape_configs:
 	listen := fmt.Sprintf("127.0.0.1:%d", testenv.FreePort(t))
 	cmd := exec.Command(bin, "--config.file="+confFile, "--storage.tsdb.path="+filepath.Join(dir, "data"),
 		"--web.listen-address="+listen, "--log.level=warn")
-	out := &lockedBuffer{}
+	out := &testenv.LogBuffer{}
 	cmd.Stdout, cmd.Stderr = out, out
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
@@ -332,21 +321,4 @@ func (p promAPI) ruleCount() (int, error) {
 		return 0, errors.New("no alerting rule loaded")
 	}
 	return n, nil
-}
-
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  strings.Builder
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
 }

@@ -5,16 +5,19 @@
 package cmdline
 
 import (
+	"context"
 	"errors"
 	"flag"
 	"fmt"
 	"io"
+	"log/slog"
 )
 
 // Exit statuses shared by every program.
 const (
-	ExitOK    = 0
-	ExitUsage = 2
+	ExitOK     = 0
+	ExitFailed = 1
+	ExitUsage  = 2
 )
 
 // Command describes one program or subcommand for its usage text.
@@ -76,4 +79,19 @@ func (c Command) Print(w io.Writer) {
 // IsHelp tells whether arg asks for help as a subcommand name would.
 func IsHelp(arg string) bool {
 	return arg == "help" || arg == "-h" || arg == "--help" || arg == "-help"
+}
+
+// Stopped logs how a long-running program's run ended and returns its exit
+// status. An error while ctx was live is a failure; one after ctx was
+// cancelled (SIGINT or SIGTERM while the program was starting) was cut short
+// by the signal and is not.
+func Stopped(ctx context.Context, logger *slog.Logger, program string, err error) int {
+	switch {
+	case err != nil && ctx.Err() == nil:
+		logger.Error(program+" stopped", "err", err)
+		return ExitFailed
+	case err != nil:
+		logger.Info(program+" stopped before it was fully started", "interrupted", err)
+	}
+	return ExitOK
 }

@@ -2,7 +2,10 @@ package cmdline
 
 import (
 	"bytes"
+	"context"
+	"errors"
 	"flag"
+	"log/slog"
 	"strings"
 	"testing"
 )
@@ -49,5 +52,39 @@ func TestACommandWithoutFlagsStillAnswersHelp(t *testing.T) {
 	code, done := Command{Usage: "usage: ikd-alerter\n"}.Parse([]string{"--help"}, &stdout, &stderr)
 	if code != 0 || !done || stdout.String() != "usage: ikd-alerter\n" {
 		t.Errorf("code %d done %v stdout %q", code, done, stdout.String())
+	}
+}
+
+func TestStoppedFailsOnlyOnAnErrorWhileNoSignalCameIn(t *testing.T) {
+	live := context.Background()
+	signalled, cancel := context.WithCancel(context.Background())
+	cancel()
+	for _, tc := range []struct {
+		name string
+		ctx  context.Context
+		err  error
+		code int
+		log  string
+	}{
+		{"a clean stop", signalled, nil, ExitOK, ""},
+		{"no error while live", live, nil, ExitOK, ""},
+		{"an error while live", live, errors.New("warehouse down"), ExitFailed, `level=ERROR msg="ikd-x stopped" err="warehouse down"`},
+		{"an error after the signal", signalled, context.Canceled, ExitOK, `level=INFO msg="ikd-x stopped before it was fully started" interrupted="context canceled"`},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var logs bytes.Buffer
+			logger := slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{ReplaceAttr: func(_ []string, a slog.Attr) slog.Attr {
+				if a.Key == slog.TimeKey {
+					return slog.Attr{}
+				}
+				return a
+			}}))
+			if code := Stopped(tc.ctx, logger, "ikd-x", tc.err); code != tc.code {
+				t.Errorf("exit status %d, want %d", code, tc.code)
+			}
+			if got := strings.TrimSpace(logs.String()); got != tc.log {
+				t.Errorf("logged %q, want %q", got, tc.log)
+			}
+		})
 	}
 }

@@ -16,7 +16,9 @@ import (
 
 	"github.com/ikd-pipeline/ikd/internal/broker"
 	"github.com/ikd-pipeline/ikd/internal/embeddedbroker"
+	"github.com/ikd-pipeline/ikd/internal/region"
 	"github.com/ikd-pipeline/ikd/internal/warehouse"
+	"github.com/ikd-pipeline/ikd/schema"
 )
 
 // Quiet is a logger for components under test whose logs would only clutter
@@ -163,6 +165,25 @@ func Warehouse(t testing.TB) driver.Conn {
 		t.Fatal(err)
 	}
 	return conn
+}
+
+// MigratedWarehouse is Warehouse with the project's migrations applied, for
+// tests that write or read the tables themselves rather than start a program
+// that migrates at start; it returns the region reference the migrations
+// were applied with.
+func MigratedWarehouse(t testing.TB) (driver.Conn, *region.Reference) {
+	t.Helper()
+	conn := Warehouse(t)
+	ref, err := region.Load()
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	if err := warehouse.Migrate(ctx, conn, schema.Migrations, ref, Quiet); err != nil {
+		t.Fatal(err)
+	}
+	return conn, ref
 }
 
 // StoreDir is a directory for a test broker's store, removed when the test

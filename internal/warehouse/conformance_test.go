@@ -8,6 +8,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"net/http"
 	"strings"
 	"sync"
@@ -329,9 +330,11 @@ func TestHTTPInterfaceAnswersAnalystsAsClickHouseDoes(t *testing.T) {
 			t.Fatal(err)
 		}
 		defer resp.Body.Close()
-		var b strings.Builder
-		_, _ = fmt.Fprint(&b, readAll(t, resp))
-		return resp, b.String()
+		body, err := io.ReadAll(resp.Body)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return resp, string(body)
 	}
 	if _, body := get("SELECT+1,'a'", ""); body != "1\ta\n" {
 		t.Errorf("TabSeparated by default: got %q", body)
@@ -361,17 +364,5 @@ func TestHTTPInterfaceAnswersAnalystsAsClickHouseDoes(t *testing.T) {
 	}
 	if _, body := get("SELECT+sum(value)+FROM+conformance.targets_csv", ""); body != "67827\n" {
 		t.Errorf("after CSV insert: got %q", body)
-	}
-}
-
-func readAll(t *testing.T, resp *http.Response) string {
-	var b strings.Builder
-	buf := make([]byte, 4096)
-	for {
-		n, err := resp.Body.Read(buf)
-		b.Write(buf[:n])
-		if err != nil {
-			return b.String()
-		}
 	}
 }

@@ -12,19 +12,7 @@ import (
 	"github.com/ikd-pipeline/ikd/internal/events"
 	"github.com/ikd-pipeline/ikd/internal/testenv"
 	"github.com/ikd-pipeline/ikd/internal/warehouse"
-	"github.com/ikd-pipeline/ikd/schema"
 )
-
-// countsWarehouse is an empty, migrated warehouse.
-func countsWarehouse(t *testing.T) driver.Conn {
-	t.Helper()
-	testenv.Warehouse(t)
-	conn := connect(t)
-	if err := migrate(context.Background(), conn, schema.Migrations, nil); err != nil {
-		t.Fatal(err)
-	}
-	return conn
-}
 
 // pseudonym is a resident's pseudonym as producers make them: 32 hex digits.
 func pseudonym(name string) string { return fmt.Sprintf("%x", md5.Sum([]byte(name))) }
@@ -81,7 +69,7 @@ func ledgerIsConsistent(t *testing.T, conn driver.Conn) {
 }
 
 func TestViewsCountEachResidentOnceByDomicileAndProvincesAndTheNationAddUp(t *testing.T) {
-	conn := countsWarehouse(t)
+	conn, _ := testenv.MigratedWarehouse(t)
 	const act, enr = events.TypeActivation, events.TypeEnrolment
 	write(t, conn,
 		event(act, "ani", "17.71", "2025-03-02 09:00"),
@@ -118,7 +106,7 @@ func TestViewsCountEachResidentOnceByDomicileAndProvincesAndTheNationAddUp(t *te
 }
 
 func TestALateEventWithAnEarlierDayMovesTheResidentToThatDay(t *testing.T) {
-	conn := countsWarehouse(t)
+	conn, _ := testenv.MigratedWarehouse(t)
 	write(t, conn, event(events.TypeActivation, "ani", "17.71", "2025-03-02 09:00"))
 	wantFigures(t, conn, "attainment_city", "2025-02-20", "year = 2025 AND city_code = '17.71'", 0, 0)
 	write(t, conn, event(events.TypeActivation, "ani", "17.71", "2025-02-13 09:00"))
@@ -130,7 +118,7 @@ func TestALateEventWithAnEarlierDayMovesTheResidentToThatDay(t *testing.T) {
 }
 
 func TestLastYearsEventArrivingInJanuaryReopensLastYearOnly(t *testing.T) {
-	conn := countsWarehouse(t)
+	conn, _ := testenv.MigratedWarehouse(t)
 	write(t, conn, event(events.TypeActivation, "ani", "17.71", "2026-01-05 09:00"))
 	// 00:30 on 1 January in WIB is still 31 December in UTC: this year's.
 	write(t, conn, event(events.TypeActivation, "budi", "17.71", "2026-01-01 00:30"))
@@ -142,7 +130,7 @@ func TestLastYearsEventArrivingInJanuaryReopensLastYearOnly(t *testing.T) {
 }
 
 func TestARetriedOrRegroupedBatchCountsOnce(t *testing.T) {
-	conn := countsWarehouse(t)
+	conn, _ := testenv.MigratedWarehouse(t)
 	const act = events.TypeActivation
 	a, b, c := event(act, "ani", "17.71", "2025-03-02 09:00"), event(act, "budi", "17.71", "2025-03-03 09:00"), event(act, "citra", "17.02", "2025-03-04 09:00")
 	write(t, conn, a, b, c)
@@ -180,7 +168,7 @@ const oldSQL = `SELECT toUInt16(toYear(occurred_at, 'Asia/Jakarta')) AS year, to
 FROM ikd.events WHERE toDate(occurred_at, 'Asia/Jakarta') <= toDate('%s') GROUP BY year, city`
 
 func TestRecountGivesTheFiguresOfTheSetsOfResidentsAndChangesNothingTwice(t *testing.T) {
-	conn := countsWarehouse(t)
+	conn, _ := testenv.MigratedWarehouse(t)
 	ctx := context.Background()
 	exec(t, conn, mixSQL)
 	// Some written by the writer too, as after an upgrade.
@@ -217,7 +205,7 @@ func TestRecountGivesTheFiguresOfTheSetsOfResidentsAndChangesNothingTwice(t *tes
 }
 
 func TestAResidentWhoseEventsNameTwoCitiesCountsInEach(t *testing.T) {
-	conn := countsWarehouse(t)
+	conn, _ := testenv.MigratedWarehouse(t)
 	const act = events.TypeActivation
 	write(t, conn, event(act, "ani", "17.71", "2025-03-02 09:00"), event(act, "ani", "17.02", "2025-03-02 10:00"))
 	write(t, conn, event(act, "ani", "18.71", "2025-03-02 11:00"))
@@ -232,7 +220,7 @@ func TestAResidentWhoseEventsNameTwoCitiesCountsInEach(t *testing.T) {
 // A batch of the aggregator's default size names every resident in the
 // ledger lookup; once, they were a query too long for the engine to parse.
 func TestABatchOfTheAggregatorsDefaultSizeIsCountedAndItsRetryChangesNothing(t *testing.T) {
-	conn := countsWarehouse(t)
+	conn, _ := testenv.MigratedWarehouse(t)
 	batch := make([]warehouse.Record, 5000)
 	for i := range batch {
 		batch[i] = event(events.TypeActivation, fmt.Sprintf("resident-%d", i), "17.71", "2025-03-02 09:00")

@@ -1,7 +1,6 @@
 package warehouse_test
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -151,24 +150,6 @@ func TestAMigrationChangedAfterItWasAppliedIsRefusedByNameBeforeAnyIsApplied(t *
 	}
 }
 
-// syncBuffer is a log destination a test reads while a goroutine writes.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 func TestMigrateWaitsForAnotherProgramsLockAndNotForALapsedOne(t *testing.T) {
 	testenv.Warehouse(t)
 	conn := connect(t)
@@ -183,7 +164,7 @@ func TestMigrateWaitsForAnotherProgramsLockAndNotForALapsedOne(t *testing.T) {
 	}
 	// One that holds it now does, until it releases it.
 	exec(t, conn, "INSERT INTO ikd.schema_lock (owner, claimed_at) VALUES ('other', now64(6) - INTERVAL 1 SECOND)")
-	logs := &syncBuffer{}
+	logs := &testenv.LogBuffer{}
 	done := make(chan error, 1)
 	go func() { done <- migrate(ctx, conn, schema.Migrations, slog.New(slog.NewTextHandler(logs, nil))) }()
 	testenv.Eventually(t, time.Minute, func() error {
@@ -211,7 +192,7 @@ func TestMigrateWaitingForAHeldLockEndsWithItsContextNamingTheHolder(t *testing.
 	}
 	exec(t, conn, "INSERT INTO ikd.schema_lock (owner, claimed_at) VALUES ('keeper', now64(6) - INTERVAL 1 SECOND)")
 	t.Cleanup(func() { exec(t, conn, "INSERT INTO ikd.schema_lock (owner, released) VALUES ('keeper', 1)") })
-	logs := &syncBuffer{}
+	logs := &testenv.LogBuffer{}
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	done := make(chan error, 1)

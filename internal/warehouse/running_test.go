@@ -10,6 +10,7 @@ import (
 	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
 
 	"github.com/ikd-pipeline/ikd/internal/events"
+	"github.com/ikd-pipeline/ikd/internal/testenv"
 )
 
 // The as-of views add the months before a date's (monthly projections) to
@@ -17,7 +18,7 @@ import (
 // month's or a year's edge must give what counting the events themselves
 // gives, a late event that moves a resident to an earlier month included.
 func TestAsOfFiguresAtEveryMonthsEdgeAreThoseOfTheEventsThemselves(t *testing.T) {
-	conn := countsWarehouse(t)
+	conn, _ := testenv.MigratedWarehouse(t)
 	const act, enr = events.TypeActivation, events.TypeEnrolment
 	write(t, conn,
 		event(act, "ani", "17.71", "2024-12-31 23:00"),
@@ -63,7 +64,7 @@ func TestAsOfFiguresAtEveryMonthsEdgeAreThoseOfTheEventsThemselves(t *testing.T)
 // The views without a date read the yearly projections, not the as-of form:
 // they must give every column of the as-of form at today.
 func TestRunningViewsAreTheirAsOfFormAtToday(t *testing.T) {
-	conn := countsWarehouse(t)
+	conn, _ := testenv.MigratedWarehouse(t)
 	now := time.Now().In(events.WIB)
 	at := func(d time.Duration) string { return now.Add(-d).Format("2006-01-02 15:04") }
 	const act, enr = events.TypeActivation, events.TypeEnrolment
@@ -93,7 +94,7 @@ func TestRunningViewsAreTheirAsOfFormAtToday(t *testing.T) {
 // The point of migration 010: every view reads the ledger and the newest
 // times through their small projections, never the ledger's rows.
 func TestViewsReadTheLedgerThroughItsProjections(t *testing.T) {
-	conn := countsWarehouse(t)
+	conn, _ := testenv.MigratedWarehouse(t)
 	// The engine picks, per read, whichever of the table and its projections
 	// has the fewest granules to read: the choice means something only when
 	// they differ, so fill a year of 500 cities' days first (rows straight

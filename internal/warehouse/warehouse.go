@@ -21,9 +21,6 @@ import (
 	"github.com/ikd-pipeline/ikd/internal/config"
 )
 
-// DefaultDSN reaches the embedded warehouse that ikd-dev hosts.
-const DefaultDSN = "http://127.0.0.1:8123"
-
 // Open connects to the ClickHouse named by dsn ("clickhouse://host:9000/db"
 // for the native protocol, "http://host:8123" for HTTP) and checks that it
 // answers.

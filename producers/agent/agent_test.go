@@ -2,6 +2,7 @@ package agent
 
 import (
 	"fmt"
+	"io"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -358,18 +359,19 @@ func TestMetricsAreInPrometheusTextFormat(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer resp.Body.Close()
-	var b strings.Builder
-	if _, err := fmt.Fprint(&b, readAll(t, resp)); err != nil {
+	body, err := io.ReadAll(resp.Body)
+	if err != nil {
 		t.Fatal(err)
 	}
+	metrics := string(body)
 	for _, want := range []string{
 		"# TYPE ikd_agent_waiting_events gauge\n",
 		`ikd_agent_waiting_events{office="1771-OFF-01"} 2` + "\n",
 		`ikd_agent_accepted_events_total{office="1771-OFF-01"} 2` + "\n",
 		`ikd_agent_link_up{office="1771-OFF-01"} 0` + "\n",
 	} {
-		if !strings.Contains(b.String(), want) {
-			t.Errorf("metrics lack %q:\n%s", want, b.String())
+		if !strings.Contains(metrics, want) {
+			t.Errorf("metrics lack %q:\n%s", want, metrics)
 		}
 	}
 }
@@ -395,17 +397,4 @@ func TestAgentIsHealthyAndReadyWhileItTakesEventsAndNotReadyWhenStopping(t *test
 		}
 		return nil
 	})
-}
-
-func readAll(t *testing.T, resp *http.Response) string {
-	t.Helper()
-	var b strings.Builder
-	buf := make([]byte, 4096)
-	for {
-		n, err := resp.Body.Read(buf)
-		b.Write(buf[:n])
-		if err != nil {
-			return b.String()
-		}
-	}
 }

@@ -17,8 +17,6 @@ import (
 	"github.com/ikd-pipeline/ikd/internal/broker"
 	"github.com/ikd-pipeline/ikd/internal/embeddedbroker"
 	"github.com/ikd-pipeline/ikd/internal/events"
-	"github.com/ikd-pipeline/ikd/internal/nik"
-	"github.com/ikd-pipeline/ikd/internal/region"
 	"github.com/ikd-pipeline/ikd/internal/testenv"
 	"github.com/ikd-pipeline/ikd/producers/intake"
 	"github.com/ikd-pipeline/ikd/producers/spool"
@@ -72,15 +70,7 @@ type node struct {
 // startAgent runs an agent for office on dir, forwarding to natsURL.
 func startAgent(t *testing.T, office, dir string, limit int64, natsURL string) *node {
 	t.Helper()
-	ref, err := region.Load()
-	if err != nil {
-		t.Fatal(err)
-	}
-	pseudonyms, err := nik.NewPseudonymizer([]byte(nik.DevelopmentKey))
-	if err != nil {
-		t.Fatal(err)
-	}
-	builder := &events.Builder{Ref: ref, Pseudonyms: pseudonyms, Now: time.Now, FutureTolerance: 10 * time.Minute}
+	builder := testenv.Builder(t)
 	cfg := Config{OfficeID: office, Listen: "127.0.0.1:0", SpoolDir: dir, SpoolLimitBytes: limit, MaxBodyBytes: 8 << 20}
 	sp, err := spool.Open(dir, limit, testLogger(t))
 	if err != nil {
@@ -184,30 +174,11 @@ func (n *node) waitForwarded() {
 // streamMsgs returns the events stream's messages in stream order.
 func streamMsgs(t *testing.T, natsURL string) []*jetstream.RawStreamMsg {
 	t.Helper()
-	nc := testenv.Connect(t, natsURL)
-	js, err := jetstream.New(nc)
+	js, err := jetstream.New(testenv.Connect(t, natsURL))
 	if err != nil {
 		t.Fatal(err)
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-	defer cancel()
-	stream, err := js.Stream(ctx, broker.EventsStream)
-	if err != nil {
-		t.Fatal(err)
-	}
-	info, err := stream.Info(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var out []*jetstream.RawStreamMsg
-	for seq := info.State.FirstSeq; info.State.Msgs > 0 && seq <= info.State.LastSeq; seq++ {
-		msg, err := stream.GetMsg(ctx, seq)
-		if err != nil {
-			t.Fatalf("message %d: %v", seq, err)
-		}
-		out = append(out, msg)
-	}
-	return out
+	return testenv.StreamMessages(t, js, broker.EventsStream)
 }
 
 // idsByOffice groups the stream's event ids by office, in stream order, and

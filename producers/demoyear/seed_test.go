@@ -6,11 +6,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/ikd-pipeline/ikd/internal/region"
 	"github.com/ikd-pipeline/ikd/internal/testenv"
-	"github.com/ikd-pipeline/ikd/internal/warehouse"
 	"github.com/ikd-pipeline/ikd/producers/demoyear"
-	"github.com/ikd-pipeline/ikd/schema"
 )
 
 func TestMain(m *testing.M) { os.Exit(testenv.Run(m)) }
@@ -18,14 +15,7 @@ func TestMain(m *testing.M) { os.Exit(testenv.Run(m)) }
 func TestTheSeededYearIsCountedByTheViewsNearPaceAndSeededOnce(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
-	db := testenv.Warehouse(t)
-	ref, err := region.Load()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := warehouse.Migrate(ctx, db, schema.Migrations, ref, testenv.Quiet); err != nil {
-		t.Fatal(err)
-	}
+	db, ref := testenv.MigratedWarehouse(t)
 	// 1 July: half the year gone by, whatever day the test runs. The views
 	// are read as of 30 June, the last day the seed fills.
 	now := time.Date(time.Now().Year(), 7, 1, 10, 0, 0, 0, time.UTC)

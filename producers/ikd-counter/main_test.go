@@ -15,9 +15,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/ikd-pipeline/ikd/internal/broker"
-	"github.com/ikd-pipeline/ikd/internal/events"
 	"github.com/ikd-pipeline/ikd/internal/nik"
-	"github.com/ikd-pipeline/ikd/internal/region"
 	"github.com/ikd-pipeline/ikd/internal/testenv"
 	"github.com/ikd-pipeline/ikd/producers/intake"
 )
@@ -98,20 +96,8 @@ func writeFile(t *testing.T, content string) string {
 // streamIDs returns the Nats-Msg-Id of every event in the stream, in order.
 func streamIDs(t *testing.T, js jetstream.JetStream) []string {
 	t.Helper()
-	stream, err := js.Stream(t.Context(), broker.EventsStream)
-	if err != nil {
-		t.Fatalf("stream: %v", err)
-	}
-	info, err := stream.Info(t.Context())
-	if err != nil {
-		t.Fatal(err)
-	}
 	var ids []string
-	for seq := uint64(1); seq <= info.State.Msgs; seq++ {
-		msg, err := stream.GetMsg(t.Context(), seq)
-		if err != nil {
-			t.Fatalf("get %d: %v", seq, err)
-		}
+	for _, msg := range testenv.StreamMessages(t, js, broker.EventsStream) {
 		ids = append(ids, msg.Header.Get(jetstream.MsgIDHeader))
 	}
 	return ids
@@ -120,15 +106,7 @@ func streamIDs(t *testing.T, js jetstream.JetStream) []string {
 // wantIDs builds the valid lines as the command does, with the default key.
 func wantIDs(t *testing.T) []string {
 	t.Helper()
-	ref, err := region.Load()
-	if err != nil {
-		t.Fatal(err)
-	}
-	p, err := nik.NewPseudonymizer([]byte(nik.DevelopmentKey))
-	if err != nil {
-		t.Fatal(err)
-	}
-	b := &events.Builder{Ref: ref, Pseudonyms: p}
+	b := testenv.Builder(t)
 	var ids []string
 	for _, l := range []string{line("activation", validNIK), line("enrolment", otherNIK), line("enrolment", validNIK)} {
 		ev, err := b.Build([]byte(l))

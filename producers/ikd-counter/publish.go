@@ -84,29 +84,47 @@ type tally struct {
 // batches; rejected lines are reported to report and skipped.
 func (c *counter) publishLines(ctx context.Context, in io.Reader, report io.Writer) (tally, error) {
 	var t tally
-	batch := make([]events.Event, 0, batchSize)
-	flush := func() error {
+	rejected, err := inBatches(in, c.office, report, func(batch []events.Event, _ int) error {
 		res, err := c.publisher.Publish(ctx, batch)
 		t.published += res.Published
 		t.duplicates += res.Duplicates
+		return err
+	})
+	t.rejected = rejected
+	return t, err
+}
+
+// inBatches builds each line of in, reports the rejected ones to report, and
+// passes the events to flush batchSize at a time, with the line of the
+// batch's first event; the last call, at the end of in, may get fewer (or
+// none). It stops at flush's first error and returns the lines rejected.
+func inBatches(in io.Reader, office *intake.Office, report io.Writer, flush func(batch []events.Event, first int) error) (int, error) {
+	rejected := 0
+	batch := make([]events.Event, 0, batchSize)
+	first := 0
+	send := func() error {
+		err := flush(batch, first)
 		batch = batch[:0]
 		return err
 	}
 	err := intake.Lines(in, func(n int, line []byte, tooLong bool) error {
-		ev, err := c.office.Build(line, tooLong)
+		ev, err := office.Build(line, tooLong)
 		if err != nil {
-			t.rejected++
+			rejected++
 			fmt.Fprintf(report, "line %d: %s\n", n, err)
 			return nil
+		}
+		if len(batch) == 0 {
+			first = n
 		}
 		batch = append(batch, ev)
 		if len(batch) < batchSize {
 			return nil
 		}
-		return flush()
+		return send()
 	})
 	if err != nil {
-		return t, err
+		return rejected, err
 	}
-	return t, flush()
+	return rejected, send()
 }

@@ -133,15 +133,7 @@ func waitUntil(t *testing.T, what string, cond func() bool) {
 // streamCount is how many events the broker holds.
 func streamCount(t *testing.T, js jetstream.JetStream) uint64 {
 	t.Helper()
-	s, err := js.Stream(t.Context(), broker.EventsStream)
-	if err != nil {
-		t.Fatal(err)
-	}
-	info, err := s.Info(t.Context())
-	if err != nil {
-		t.Fatal(err)
-	}
-	return info.State.Msgs
+	return testenv.StreamInfo(t, js, broker.EventsStream).State.Msgs
 }
 
 // checkCountedOnce runs the aggregator into the warehouse and checks that

@@ -67,37 +67,16 @@ func publishSpooled(ctx context.Context, opts spooled, in io.Reader, stdout, std
 // are reported to report. It stops at the first batch the spool cannot take.
 func spoolLines(in io.Reader, office *intake.Office, sp *spool.Spool, report io.Writer) (tally, error) {
 	var t tally
-	batch := make([]events.Event, 0, batchSize)
-	first := 0 // the line of batch[0]
-	flush := func() error {
+	rejected, err := inBatches(in, office, report, func(batch []events.Event, first int) error {
 		n, err := sp.AppendAll(batch)
 		t.published += n
 		if err != nil {
 			return fmt.Errorf("the spool took the events before line %d, and no more: %w", first, err)
 		}
-		batch = batch[:0]
 		return nil
-	}
-	err := intake.Lines(in, func(n int, line []byte, tooLong bool) error {
-		ev, err := office.Build(line, tooLong)
-		if err != nil {
-			t.rejected++
-			fmt.Fprintf(report, "line %d: %s\n", n, err)
-			return nil
-		}
-		if len(batch) == 0 {
-			first = n
-		}
-		batch = append(batch, ev)
-		if len(batch) < batchSize {
-			return nil
-		}
-		return flush()
 	})
-	if err != nil {
-		return t, err
-	}
-	return t, flush()
+	t.rejected = rejected
+	return t, err
 }
 
 // forwardFor forwards sp until it is empty or wait has passed, and returns

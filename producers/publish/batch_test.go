@@ -14,19 +14,7 @@ import (
 // whether each was stored as part of an atomic batch.
 func storedIDs(t *testing.T, js jetstream.JetStream, stream string) (ids []string, batched int) {
 	t.Helper()
-	s, err := js.Stream(t.Context(), stream)
-	if err != nil {
-		t.Fatalf("stream: %v", err)
-	}
-	info, err := s.Info(t.Context())
-	if err != nil {
-		t.Fatalf("stream info: %v", err)
-	}
-	for seq := info.State.FirstSeq; seq <= info.State.LastSeq && info.State.Msgs > 0; seq++ {
-		msg, err := s.GetMsg(t.Context(), seq)
-		if err != nil {
-			t.Fatalf("message %d: %v", seq, err)
-		}
+	for _, msg := range testenv.StreamMessages(t, js, stream) {
 		ids = append(ids, msg.Header.Get(jetstream.MsgIDHeader))
 		if msg.Header.Get(batchIDHeader) != "" {
 			batched++

@@ -25,7 +25,7 @@ func TestOfficesWhoseLinksDropLoseNoEventAndCountNoneTwice(t *testing.T) {
 			return broker.Connect(url, "office", testenv.Auth(broker.RoleCounter), testenv.Quiet)
 		},
 	}
-	offices, err := NewOffices(cfg, testBuilder(t), testenv.Quiet)
+	offices, err := NewOffices(cfg, testenv.Builder(t), testenv.Quiet)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -70,20 +70,8 @@ func TestOfficesWhoseLinksDropLoseNoEventAndCountNoneTwice(t *testing.T) {
 // storedByOffice counts the events stream's messages by office.
 func storedByOffice(t *testing.T, js jetstream.JetStream) map[string]int {
 	t.Helper()
-	stream, err := js.Stream(t.Context(), broker.EventsStream)
-	if err != nil {
-		t.Fatal(err)
-	}
-	info, err := stream.Info(t.Context())
-	if err != nil {
-		t.Fatal(err)
-	}
 	out := map[string]int{}
-	for seq := info.State.FirstSeq; info.State.Msgs > 0 && seq <= info.State.LastSeq; seq++ {
-		msg, err := stream.GetMsg(t.Context(), seq)
-		if err != nil {
-			t.Fatal(err)
-		}
+	for _, msg := range testenv.StreamMessages(t, js, broker.EventsStream) {
 		var ev events.Event
 		if err := json.Unmarshal(msg.Data, &ev); err != nil {
 			t.Fatal(err)

@@ -12,24 +12,10 @@ import (
 
 	"github.com/ikd-pipeline/ikd/internal/broker"
 	"github.com/ikd-pipeline/ikd/internal/events"
-	"github.com/ikd-pipeline/ikd/internal/nik"
 	"github.com/ikd-pipeline/ikd/internal/region"
 	"github.com/ikd-pipeline/ikd/internal/testenv"
 	"github.com/ikd-pipeline/ikd/producers/publish"
 )
-
-func testBuilder(t *testing.T) *events.Builder {
-	t.Helper()
-	ref, err := region.Load()
-	if err != nil {
-		t.Fatalf("region.Load: %v", err)
-	}
-	p, err := nik.NewPseudonymizer([]byte(nik.DevelopmentKey))
-	if err != nil {
-		t.Fatalf("NewPseudonymizer: %v", err)
-	}
-	return &events.Builder{Ref: ref, Pseudonyms: p, Now: time.Now, FutureTolerance: 10 * time.Minute}
-}
 
 // ticking is a clock that advances a millisecond per call, so that every
 // event has its own time.
@@ -85,7 +71,7 @@ func TestTheSameSeedGivesTheSameLines(t *testing.T) {
 
 func TestGeneratedLinesFollowTheDocumentedMix(t *testing.T) {
 	const n = 100_000
-	b := testBuilder(t)
+	b := testenv.Builder(t)
 	officePattern := regexp.MustCompile(`^[0-9]{4}-OFF-01$`)
 	var enrolments, activations, away, outreach, repeats int
 	activated := map[string]bool{}
@@ -210,7 +196,7 @@ func TestRunPublishesAtTheRateForTheDuration(t *testing.T) {
 
 	var reports []Progress
 	start := time.Now()
-	err = Run(ctx, Config{Rate: rate, Duration: duration, Seed: 1}, testBuilder(t), pub, func(p Progress) { reports = append(reports, p) })
+	err = Run(ctx, Config{Rate: rate, Duration: duration, Seed: 1}, testenv.Builder(t), pub, func(p Progress) { reports = append(reports, p) })
 	if err != nil {
 		t.Fatalf("Run: %v", err)
 	}
@@ -227,15 +213,7 @@ func TestRunPublishesAtTheRateForTheDuration(t *testing.T) {
 	if first := reports[0]; math.Abs(first.Rate-rate) > rate/5 {
 		t.Errorf("first reported rate %.0f/s, want about %d/s", first.Rate, rate)
 	}
-	stream, err := js.Stream(ctx, broker.EventsStream)
-	if err != nil {
-		t.Fatal(err)
-	}
-	info, err := stream.Info(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if info.State.Msgs != uint64(last.Acked) {
-		t.Errorf("stream holds %d events, want the %d acked", info.State.Msgs, last.Acked)
+	if n := testenv.StreamInfo(t, js, broker.EventsStream).State.Msgs; n != uint64(last.Acked) {
+		t.Errorf("stream holds %d events, want the %d acked", n, last.Acked)
 	}
 }

@@ -14,7 +14,6 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -205,22 +204,7 @@ func (c *countingSender) Publish(ctx context.Context, evs []events.Event) (publi
 }
 
 // logRecorder keeps a logger's records as JSON objects.
-type logRecorder struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (l *logRecorder) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.buf.Write(p)
-}
-
-func (l *logRecorder) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.buf.String()
-}
+type logRecorder struct{ testenv.LogBuffer }
 
 // records returns the records whose message starts with msg.
 func (l *logRecorder) records(t *testing.T, msg string) []map[string]any {

@@ -147,21 +147,8 @@ func waitDrained(t *testing.T, s *Spool) {
 // in stream order.
 func streamIDs(t *testing.T, js jetstream.JetStream) []string {
 	t.Helper()
-	ctx := t.Context()
-	stream, err := js.Stream(ctx, broker.EventsStream)
-	if err != nil {
-		t.Fatalf("stream: %v", err)
-	}
-	info, err := stream.Info(ctx)
-	if err != nil {
-		t.Fatalf("stream info: %v", err)
-	}
 	var out []string
-	for seq := info.State.FirstSeq; seq <= info.State.LastSeq && info.State.Msgs > 0; seq++ {
-		msg, err := stream.GetMsg(ctx, seq)
-		if err != nil {
-			t.Fatalf("get message %d: %v", seq, err)
-		}
+	for _, msg := range testenv.StreamMessages(t, js, broker.EventsStream) {
 		out = append(out, msg.Header.Get(jetstream.MsgIDHeader))
 	}
 	return out
