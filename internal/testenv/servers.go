@@ -2,8 +2,10 @@ package testenv
 
 import (
 	"context"
+	"fmt"
 	"io"
 	"log/slog"
+	"math/rand/v2"
 	"net"
 	"os"
 	"sync"
@@ -136,15 +138,23 @@ func Provision(t testing.TB, nc *nats.Conn, opt broker.StreamOptions) jetstream.
 
 // FreePort returns a TCP port on 127.0.0.1 that was free a moment ago, for
 // tests that must know a broker's address before it starts or that need an
-// address where nothing listens.
+// address where nothing listens. It is drawn below the kernel's ephemeral
+// range (32768 and up here), so that no server listening on port 0, nor any
+// outgoing connection, is given it before the test listens on it.
 func FreePort(t testing.TB) int {
 	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
+	const low, high = 20000, 32768
+	for range 100 {
+		port := low + rand.IntN(high-low)
+		l, err := net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", port))
+		if err != nil {
+			continue
+		}
+		l.Close()
+		return port
 	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
+	t.Fatalf("no free port between %d and %d in 100 tries", low, high)
+	return 0
 }
 
 // Warehouse connects to the warehouse under test and empties every table of
