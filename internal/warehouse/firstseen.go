@@ -9,6 +9,7 @@ import (
 	"encoding/hex"
 	"fmt"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -154,51 +155,66 @@ func countFirstSeen(ctx context.Context, conn driver.Conn, records []Record) err
 	return insertTransitions(ctx, conn, Transitions(current, batch))
 }
 
-// lookupChunk bounds the residents one ledger query names: about 60 KB of
-// query text, well under the engine's max_query_size (256 KiB) whoever
-// parses it (the server, or a front that checks queries first).
-const lookupChunk = 1000
+// lookupChunk bounds the residents one ledger query names. They travel as
+// one bound parameter (34 bytes each, in the request's URL over HTTP, where
+// servers accept 1 MiB), not as SQL text: the engine parses a list of
+// literals as an expression per resident, which cost several times the read
+// itself.
+const lookupChunk = 5000
 
 // firstDays reads the first day of each counted resident of batch that the
 // ledger holds: the earliest day whose rows add up to more than 0.
 func firstDays(ctx context.Context, conn driver.Conn, batch []Sighting) (map[Counted]time.Time, error) {
-	seen := map[Counted]bool{}
-	var keys []Counted
-	for _, s := range batch {
-		if !seen[s.Counted] {
-			seen[s.Counted] = true
-			keys = append(keys, s.Counted)
-		}
+	type typeYear struct {
+		typ  string
+		year uint16
 	}
-	out := make(map[Counted]time.Time, len(keys))
-	for from := 0; from < len(keys); from += lookupChunk {
-		if err := readFirstDays(ctx, conn, keys[from:min(from+lookupChunk, len(keys))], out); err != nil {
-			return nil, err
+	seen := map[Counted]bool{}
+	residents := map[typeYear][]string{}
+	var order []typeYear
+	for _, s := range batch {
+		key := s.Counted
+		key.Province, key.City = "", "" // looked up by type, year and resident
+		if seen[key] {
+			continue
+		}
+		seen[key] = true
+		ty := typeYear{s.Type, s.Year}
+		if residents[ty] == nil {
+			order = append(order, ty)
+		}
+		residents[ty] = append(residents[ty], hex.EncodeToString(s.Resident[:]))
+	}
+	out := make(map[Counted]time.Time, len(seen))
+	for _, ty := range order {
+		rs := residents[ty]
+		for from := 0; from < len(rs); from += lookupChunk {
+			if err := readFirstDays(ctx, conn, ty.typ, ty.year, rs[from:min(from+lookupChunk, len(rs))], out); err != nil {
+				return nil, err
+			}
 		}
 	}
 	return out, nil
 }
 
-// readFirstDays adds the first days of keys to out, in one query on the
-// ledger's primary key.
-func readFirstDays(ctx context.Context, conn driver.Conn, keys []Counted, out map[Counted]time.Time) error {
-	var in strings.Builder
-	for i, k := range keys {
-		if i > 0 {
-			in.WriteByte(',')
-		}
-		// Type codes are the contract's enum values; quoted all the same.
-		fmt.Fprintf(&in, "(%s,%d,unhex('%x'))", quoteString(k.Type), k.Year, k.Resident[:])
-	}
-	sql := `SELECT type, year, toString(province_code), toString(city_code), resident, min(day) FROM (
+// readFirstDays adds to out the first days of residents (hex) of typ in
+// year, in one query on the ledger's primary key.
+func readFirstDays(ctx context.Context, conn driver.Conn, typ string, year uint16, residents []string, out map[Counted]time.Time) error {
+	ctx = clickhouse.Context(ctx, clickhouse.WithParameters(clickhouse.Parameters{
+		"type":      typ,
+		"year":      strconv.Itoa(int(year)),
+		"residents": "['" + strings.Join(residents, "','") + "']",
+	}))
+	const sql = `SELECT type, year, toString(province_code), toString(city_code), resident, min(day) FROM (
 			SELECT type, year, province_code, city_code, resident, day FROM ikd.first_seen
-			WHERE (type, year, resident) IN (` + in.String() + `)
+			WHERE type = {type:String} AND year = {year:UInt16}
+			  AND resident IN (SELECT toFixedString(unhex(arrayJoin({residents:Array(String)})), 16))
 			GROUP BY type, year, province_code, city_code, resident, day
 			HAVING sum(sign) > 0)
 		GROUP BY type, year, province_code, city_code, resident`
 	rows, err := conn.Query(ctx, sql)
 	if err != nil {
-		return fmt.Errorf("read the first-seen ledger for %d residents: %w", len(keys), err)
+		return fmt.Errorf("read the first-seen ledger for %d residents: %w", len(residents), err)
 	}
 	defer rows.Close()
 	for rows.Next() {
@@ -215,10 +231,6 @@ func readFirstDays(ctx context.Context, conn driver.Conn, keys []Counted, out ma
 		return fmt.Errorf("read the first-seen ledger: %w", err)
 	}
 	return nil
-}
-
-func quoteString(s string) string {
-	return "'" + strings.NewReplacer(`\`, `\\`, `'`, `\'`).Replace(s) + "'"
 }
 
 // insertTransitions writes ts as one block, with a token that makes an
