@@ -35,4 +35,3 @@ func TestReadRepeatsOnlyRequestsThatMaySucceedLater(t *testing.T) {
 		}
 	}
 }
-
