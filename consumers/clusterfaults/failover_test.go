@@ -50,15 +50,11 @@ type row struct {
 
 // Three nodes, two aggregators and the alerter; the events stream's leader
 // is SIGKILLed, then a follower, then every node is restarted in turn, then
-// all three are SIGKILLed at once and started again. After each, every
-// acknowledged event is counted exactly once and reconcile is clean; at the
-// end every alert transition was recorded and published once.
+// all three are SIGKILLed at once and started again (with -short only the
+// first and the last). After each, every acknowledged event is counted
+// exactly once and reconcile is clean; at the end every alert transition was
+// recorded and published once.
 func TestFaultClusterNodesDieWhileEventsFlow(t *testing.T) {
-	if testing.Short() {
-		// Open: reconcile's read of IKD_EVENTS can end short right after a
-		// node's return on a loaded machine (README, NATS cluster).
-		t.Skip("the cluster faults run in make chaos and without -short")
-	}
 	ctx := t.Context()
 	c := startCluster(t)
 	admin := testenv.Connect(t, c.urls())
@@ -141,6 +137,10 @@ func TestFaultClusterNodesDieWhileEventsFlow(t *testing.T) {
 		}
 		return func() {}
 	}})
+	if testing.Short() {
+		// make test's run: the leader's death and the whole cluster's.
+		faults = []fault{faults[0], faults[len(faults)-1]}
+	}
 
 	evs := makeEvents(t, per*len(faults), ref)
 	alerts := watchAlerts(t, conn, js, ref, evs)
@@ -316,10 +316,10 @@ func checkViews(t *testing.T, conn driver.Conn, acked []events.Event) {
 	}
 }
 
-// checkReconcile compares the broker's events with the warehouse's. A read
-// of the stream right after a node came back, on a loaded machine, has
-// ended early (broker.ReadStream stops after 5 s without a message) and
-// reported events missing from the broker that all three copies held.
+// checkReconcile compares the broker's events with the warehouse's. Its
+// read of the stream right after a node came back is the one that once
+// ended short, its consumer on a replica still catching up; on a difference
+// it shows each node's copy of the stream.
 func checkReconcile(t *testing.T, c *cluster, js jetstream.JetStream, conn driver.Conn) bool {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
