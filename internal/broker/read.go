@@ -233,10 +233,13 @@ func (r *reader) consumerConfig() jetstream.ConsumerConfig {
 	return cfg
 }
 
-// remove deletes a pass's consumer; one the broker cannot delete now goes
-// when it has been inactive for readerInactive.
+// remove deletes a pass's consumer; one it cannot delete now (the broker is
+// away, the read was cancelled) goes after readerInactive.
 func (r *reader) remove(ctx context.Context, cons jetstream.Consumer) {
-	dctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), requestTimeout)
+	if ctx.Err() != nil {
+		return // the caller is gone and waits for nobody
+	}
+	dctx, cancel := context.WithTimeout(ctx, requestTimeout)
 	defer cancel()
 	_ = r.js.DeleteConsumer(dctx, r.name, cons.CachedInfo().Name)
 }
