@@ -217,16 +217,17 @@ func TestAResidentWhoseEventsNameTwoCitiesCountsInEach(t *testing.T) {
 	ledgerIsConsistent(t, conn)
 }
 
-// A batch of the aggregator's default size names every resident in the
-// ledger lookup; once, they were a query too long for the engine to parse.
-func TestABatchOfTheAggregatorsDefaultSizeIsCountedAndItsRetryChangesNothing(t *testing.T) {
+// A batch twice the aggregator's default size (5,000) names every resident in
+// the ledger lookup, over more than one query; once, 5,000 were a query too
+// long for the engine to parse.
+func TestABatchOfTwiceTheAggregatorsDefaultSizeIsCountedAndItsRetryChangesNothing(t *testing.T) {
 	conn, _ := testenv.MigratedWarehouse(t)
-	batch := make([]warehouse.Record, 5000)
+	batch := make([]warehouse.Record, 10001)
 	for i := range batch {
 		batch[i] = event(events.TypeActivation, fmt.Sprintf("resident-%d", i), "17.71", "2025-03-02 09:00")
 	}
 	write(t, conn, batch...)
 	write(t, conn, batch...)
-	wantFigures(t, conn, "attainment_city", "2025-12-31", "year = 2025 AND city_code = '17.71'", 5000, 0)
+	wantFigures(t, conn, "attainment_city", "2025-12-31", "year = 2025 AND city_code = '17.71'", 10001, 0)
 	ledgerIsConsistent(t, conn)
 }
