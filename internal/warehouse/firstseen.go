@@ -169,17 +169,21 @@ func firstDays(ctx context.Context, conn driver.Conn, batch []Sighting) (map[Cou
 		typ  string
 		year uint16
 	}
-	seen := map[Counted]bool{}
+	// The ledger is looked up by type, year and resident, whatever the city.
+	type lookup struct {
+		typeYear
+		resident ResidentKey
+	}
+	seen := map[lookup]bool{}
 	residents := map[typeYear][]string{}
 	var order []typeYear
 	for _, s := range batch {
-		key := s.Counted
-		key.Province, key.City = "", "" // looked up by type, year and resident
+		ty := typeYear{s.Type, s.Year}
+		key := lookup{ty, s.Resident}
 		if seen[key] {
 			continue
 		}
 		seen[key] = true
-		ty := typeYear{s.Type, s.Year}
 		if residents[ty] == nil {
 			order = append(order, ty)
 		}
