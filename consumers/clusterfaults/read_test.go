@@ -32,10 +32,10 @@ func TestStreamReadWhileAFollowerCatchesUpIsComplete(t *testing.T) {
 	if testing.Short() {
 		total = 5_000
 	}
-	published := publishAll(t, js, 1_000)
+	published := publishAll(t, js, "before", 1_000)
 	_, follower := c.leader(js, broker.EventsStream)
 	follower.kill()
-	published += publishAll(t, js, total)
+	published += publishAll(t, js, "while-down", total)
 
 	c.launch(follower)
 	giveUp := time.Now().Add(3 * time.Minute)
@@ -63,33 +63,71 @@ func TestStreamReadWhileAFollowerCatchesUpIsComplete(t *testing.T) {
 	t.Logf("%d reads of %d messages each, %d of them begun before %s had caught up", reads, published, early, follower.name)
 }
 
-// publishAll publishes n events' worth of small messages to IKD_EVENTS and
-// returns how many were acknowledged (all, or the test fails).
-func publishAll(t *testing.T, js jetstream.JetStream, n int) int {
+// publishAll publishes n small messages to IKD_EVENTS, each with a message
+// ID naming batch, and returns n once every one is acknowledged. Messages
+// whose acknowledgement was lost are published again: the client may be on
+// the node the test has just killed, and the stream's duplicate window keeps
+// a message published twice once.
+func publishAll(t *testing.T, js jetstream.JetStream, batch string, n int) int {
 	t.Helper()
+	pending := make([]int, n)
+	for i := range pending {
+		pending[i] = i
+	}
+	giveUp := time.Now().Add(2 * time.Minute)
+	for round := 1; len(pending) > 0; round++ {
+		if time.Now().After(giveUp) {
+			t.Fatalf("%d of %d publishes of %s not acknowledged after %d rounds", len(pending), n, batch, round-1)
+		}
+		if round > 1 { // the publishes failed at once, or timed out: let the client reconnect
+			t.Logf("publishing %d of %d messages of %s again (round %d)", len(pending), n, batch, round)
+			testenv.Eventually(t, time.Minute, func() error {
+				if !js.Conn().IsConnected() {
+					return fmt.Errorf("not connected: %v", js.Conn().Status())
+				}
+				return nil
+			})
+		}
+		pending = publishRound(js, batch, pending)
+	}
+	return n
+}
+
+// publishRound publishes the messages numbered in ids, a window at a time,
+// and returns those not acknowledged.
+func publishRound(js jetstream.JetStream, batch string, ids []int) (failed []int) {
 	const window = 1_000 // in flight at once, below the client's limit
-	for from := 0; from < n; from += window {
-		acks := make([]jetstream.PubAckFuture, min(window, n-from))
-		for i := range acks {
-			var err error
-			if acks[i], err = js.PublishAsync(fmt.Sprintf("%s.read.%d", broker.EventsPrefix, i%50), []byte("x")); err != nil {
-				t.Fatal(err)
+	for from := 0; from < len(ids); from += window {
+		part := ids[from:min(from+window, len(ids))]
+		acks := make([]jetstream.PubAckFuture, 0, len(part))
+		for _, i := range part {
+			a, err := js.PublishAsync(fmt.Sprintf("%s.read.%d", broker.EventsPrefix, i%50), []byte("x"),
+				jetstream.WithMsgID(fmt.Sprintf("%s-%d", batch, i)))
+			if err != nil {
+				break
 			}
+			acks = append(acks, a)
 		}
 		select {
 		case <-js.PublishAsyncComplete():
-		case <-time.After(2 * time.Minute):
-			t.Fatalf("%d publishes not acknowledged within two minutes", js.PublishAsyncPending())
+		case <-time.After(30 * time.Second):
 		}
-		for i, a := range acks {
-			select {
-			case err := <-a.Err():
-				t.Fatalf("publish %d of %d: %v", from+i+1, n, err)
-			default:
+		for j, i := range part {
+			if j >= len(acks) || !acknowledged(acks[j]) {
+				failed = append(failed, i)
 			}
 		}
 	}
-	return n
+	return failed
+}
+
+func acknowledged(a jetstream.PubAckFuture) bool {
+	select {
+	case <-a.Ok():
+		return true
+	default:
+		return false
+	}
 }
 
 // healthz is nil once n's monitoring says JetStream is up and n has caught
