@@ -1,6 +1,7 @@
 package chhttp
 
 import (
+	"fmt"
 	"net/http/httptest"
 	"strings"
 	"testing"
@@ -8,17 +9,28 @@ import (
 	"github.com/ikd-pipeline/ikd/internal/engine"
 )
 
-// BenchmarkSelectOne is the front's cost per request: a fresh session, the
-// guard's two parse calls and the statement.
+// BenchmarkSelectOne is the front's cost per request for a statement it has
+// seen before: a fresh session, the guard's decision on the remembered parse
+// and the statement.
 func BenchmarkSelectOne(b *testing.B) {
+	benchmarkFront(b, func(int) string { return "SELECT 1" })
+}
+
+// BenchmarkSelectNew is the same for statements never seen before: the
+// guard's two parse calls are added.
+func BenchmarkSelectNew(b *testing.B) {
+	benchmarkFront(b, func(i int) string { return fmt.Sprintf("SELECT %d", i) })
+}
+
+func benchmarkFront(b *testing.B, statement func(int) string) {
 	s, err := newServer(eng, Config{TempDir: b.TempDir()})
 	if err != nil {
 		b.Fatal(err)
 	}
 	defer s.closeParsers()
-	for b.Loop() {
+	for i := 0; b.Loop(); i++ {
 		rec := httptest.NewRecorder()
-		s.ServeHTTP(rec, httptest.NewRequest("POST", "/", strings.NewReader("SELECT 1")))
+		s.ServeHTTP(rec, httptest.NewRequest("POST", "/", strings.NewReader(statement(i))))
 		if rec.Code != 200 {
 			b.Fatal(rec.Body.String())
 		}

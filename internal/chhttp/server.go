@@ -76,6 +76,7 @@ type Server struct {
 	sessions       *sessions
 	tableFunctions map[string]bool
 	parsers        chan *engine.Conn // idle sessions the guard parses in
+	parses         *parses           // statements the engine parsed lately
 	stop           chan struct{}
 }
 
@@ -169,6 +170,7 @@ func newServer(eng Engine, cfg Config) (*Server, error) {
 		eng: eng, cfg: cfg, tz: strings.TrimSpace(string(res.Data)), tableFunctions: tableFunctions,
 		sessions: &sessions{open: map[string]*session{}, max: cfg.MaxSessions, now: time.Now, connect: eng.Connect},
 		parsers:  make(chan *engine.Conn, 4),
+		parses:   newParses(maxParses),
 	}, nil
 }
 
@@ -539,36 +541,55 @@ func (s *Server) inSession(user string, params url.Values, fn func(querier) (eng
 	return fn(sess.conn)
 }
 
-// guard asks the engine to parse sql (formatQuery refuses more than one
-// statement; EXPLAIN AST gives the tree) and decides whether it may run. It
-// returns the statement's kind and canonical text.
+// guard has the engine parse sql (formatQuery refuses more than one
+// statement; EXPLAIN AST gives the tree), or remembers its parse, and
+// decides whether it may run. It returns the statement's kind and canonical
+// text.
 func (s *Server) guard(sql string, params map[string]string, readonly int) (string, string, error) {
-	c, err := s.parser()
+	p, err := s.parse(sql, params)
 	if err != nil {
 		return "", "", err
 	}
-	defer s.putParser(c)
-	formatted, err := c.Query(engine.Request{SQL: "SELECT formatQuery({q:String})", Format: "TabSeparatedRaw", Params: map[string]string{"q": escapeParam(sql)}})
-	if err != nil {
-		return "", "", withoutParseScope(err)
-	}
-	text := string(formatted.Data)
-	// Settings first: EXPLAIN AST would already apply a SETTINGS clause.
-	if err := checkText(text, ""); err != nil {
-		return "", "", err
-	}
-	ast, err := c.Query(engine.Request{SQL: "EXPLAIN AST " + text, Format: "TabSeparatedRaw", Params: params})
-	if err != nil {
-		return "", "", err
-	}
-	root := parseAST(string(ast.Data))
-	err = decide(text, root, policy{
+	err = decide(p.formatted, p.root, policy{
 		readonly: readonly, userFiles: s.cfg.UserFiles, tableFunctions: s.tableFunctions, fileExists: fileExists,
 	})
 	if err != nil {
 		return "", "", err
 	}
-	return root.kind, text, nil
+	return p.root.kind, p.formatted, nil
+}
+
+// parse is the engine's parse of sql with params, remembered when it parsed.
+func (s *Server) parse(sql string, params map[string]string) (parse, error) {
+	key, keep := parseKey(sql, params)
+	if keep {
+		if p, ok := s.parses.get(key); ok {
+			return p, nil
+		}
+	}
+	c, err := s.parser()
+	if err != nil {
+		return parse{}, err
+	}
+	defer s.putParser(c)
+	formatted, err := c.Query(engine.Request{SQL: "SELECT formatQuery({q:String})", Format: "TabSeparatedRaw", Params: map[string]string{"q": escapeParam(sql)}})
+	if err != nil {
+		return parse{}, withoutParseScope(err)
+	}
+	text := string(formatted.Data)
+	// Settings first: EXPLAIN AST would already apply a SETTINGS clause.
+	if err := checkText(text, ""); err != nil {
+		return parse{}, err
+	}
+	ast, err := c.Query(engine.Request{SQL: "EXPLAIN AST " + text, Format: "TabSeparatedRaw", Params: params})
+	if err != nil {
+		return parse{}, err
+	}
+	p := parse{formatted: text, root: parseAST(string(ast.Data))}
+	if keep && p.root != nil {
+		s.parses.put(key, p)
+	}
+	return p, nil
 }
 
 // withoutParseScope drops the guard's own wrapping from a syntax error, so
