@@ -51,6 +51,7 @@ type service struct {
 	Deploy *struct {
 		Replicas int `json:"replicas"`
 	} `json:"deploy,omitempty"`
+	CapAdd  []string `json:"cap_add,omitempty"`
 	Ulimits map[string]struct {
 		Soft int `json:"soft"`
 		Hard int `json:"hard"`

@@ -19,6 +19,8 @@ func TestConfigRefusesAValueThatBreaksIkdDevNamingItsVariable(t *testing.T) {
 		{Variable: "IKD_STREAM_REPLICAS", Value: "9"},
 		{Variable: "IKD_CLICKHOUSE_READ_MAX_THREADS", Value: "-2"},
 		{Variable: "IKD_CLICKHOUSE_READ_MAX_THREADS", Value: "100000"},
+		{Variable: "IKD_CLICKHOUSE_READ_NICE", Value: "-5"},
+		{Variable: "IKD_CLICKHOUSE_READ_NICE", Value: "20"},
 		{Variable: "IKD_METRICS_LISTEN", Value: ":9410"},
 		{Variable: "IKD_METRICS_LISTEN", Value: "localhost"},
 	})

@@ -55,8 +55,10 @@ type Config struct {
 	ClickHouseReadTimeout      time.Duration `envconfig:"CLICKHOUSE_READ_TIMEOUT" default:"5m"`
 	ClickHouseMaxExecutionTime time.Duration `envconfig:"CLICKHOUSE_MAX_EXECUTION_TIME" default:"60s"`
 	// ClickHouseReadMaxThreads is the readers' max_threads: 0 half the cores, -1 no cap.
-	ClickHouseReadMaxThreads int    `envconfig:"CLICKHOUSE_READ_MAX_THREADS" default:"0"`
-	ChdbLib                  string `envconfig:"CHDB_LIB"`
+	ClickHouseReadMaxThreads int `envconfig:"CLICKHOUSE_READ_MAX_THREADS" default:"0"`
+	// ClickHouseReadNice is the readers' os_thread_priority: 0 the front's 10, -1 none.
+	ClickHouseReadNice int    `envconfig:"CLICKHOUSE_READ_NICE" default:"0"`
+	ChdbLib            string `envconfig:"CHDB_LIB"`
 	// PseudonymKey unset: ikd-dev makes a random key in DataDir once and
 	// keeps it (see nik.DevelopmentKeyFile).
 	PseudonymKey string               `envconfig:"PSEUDONYM_KEY" secret:"true"`
@@ -114,6 +116,9 @@ func (c *Config) Validate() error {
 	}
 	if c.ClickHouseReadMaxThreads < -1 || c.ClickHouseReadMaxThreads > maxReadThreads {
 		errs = append(errs, config.Invalid("ClickHouseReadMaxThreads", "must be -1 (no cap), 0 (half the cores) or up to %d, got %d", maxReadThreads, c.ClickHouseReadMaxThreads))
+	}
+	if c.ClickHouseReadNice < -1 || c.ClickHouseReadNice > 19 {
+		errs = append(errs, config.Invalid("ClickHouseReadNice", "must be -1 (none), 0 (the default, 10) or a nice value up to 19, got %d", c.ClickHouseReadNice))
 	}
 	return errors.Join(errs...)
 }

@@ -89,8 +89,8 @@ func (s *servers) startWarehouse(cfg Config, logger *slog.Logger) error {
 		TempDir: filepath.Join(cfg.DataDir, "tmp"), UserFiles: filepath.Join(cfg.DataDir, "user_files"),
 		MaxBodyBytes: cfg.ClickHouseMaxBody, MaxDecompressedBytes: cfg.ClickHouseMaxDecompressed,
 		ReadTimeout: cfg.ClickHouseReadTimeout, MaxExecutionTime: cfg.ClickHouseMaxExecutionTime,
-		ReadMaxThreads: cfg.ClickHouseReadMaxThreads,
-		Logger:         logger,
+		ReadMaxThreads: cfg.ClickHouseReadMaxThreads, ReadNice: cfg.ClickHouseReadNice,
+		Logger: logger,
 	})
 	if err != nil {
 		return err

@@ -10,7 +10,7 @@ import (
 // parses remembers the engine's parse of recent statements. The guard asks
 // the engine twice per request (formatQuery, then EXPLAIN AST), which costs
 // about as much as reading a small table, and clients send the same
-// statements again and again: the aggregator's inserts and lookups, a
+// statements again and again: the aggregator's inserts, a
 // dashboard's reads. The parse depends only on the text and its query
 // parameters; what the guard decides from it also depends on the user and on
 // the host's files, so it is decided again for every request.
@@ -27,8 +27,8 @@ type parse struct {
 }
 
 const (
-	maxParses       = 512
-	maxParseKeySize = 16 << 10 // a statement with larger parameters is parsed every time
+	maxParses       = 256
+	maxParseKeySize = 8 << 10 // a larger statement, with its parameters, is parsed every time
 )
 
 func newParses(max int) *parses { return &parses{max: max, entries: map[string]parse{}} }

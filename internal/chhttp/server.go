@@ -63,7 +63,11 @@ type Config struct {
 	// the most the analyst may set, so that an analyst's long query leaves
 	// cores to the inserts; 0 means half the cores (at least 1), negative none.
 	ReadMaxThreads int
-	Logger         *slog.Logger
+	// ReadNice is os_thread_priority for reads that do not set their own,
+	// and the least the analyst may set, so that the inserts run first when
+	// the CPUs are short; 0 means 10, negative none.
+	ReadNice int
+	Logger   *slog.Logger
 }
 
 // Server is a running HTTP interface.
@@ -75,12 +79,14 @@ type Server struct {
 	tz             string
 	sessions       *sessions
 	tableFunctions map[string]bool
+	readLimits     []readLimit       // what every read gets unless it chooses
 	parsers        chan *engine.Conn // idle sessions the guard parses in
 	parses         *parses           // statements the engine parsed lately
 	stop           chan struct{}
 }
 
 const (
+	defaultReadNice       = 10
 	defaultSessionTimeout = 60 * time.Second
 	maxSessionTimeout     = 3600 * time.Second
 )
@@ -144,6 +150,16 @@ func newServer(eng Engine, cfg Config) (*Server, error) {
 	if cfg.ReadMaxThreads == 0 {
 		cfg.ReadMaxThreads = max(1, runtime.NumCPU()/2)
 	}
+	if cfg.ReadNice == 0 {
+		cfg.ReadNice = defaultReadNice
+	}
+	var limits []readLimit
+	if cfg.ReadMaxThreads > 0 {
+		limits = append(limits, threadsLimit(cfg.ReadMaxThreads))
+	}
+	if cfg.ReadNice > 0 {
+		limits = append(limits, niceLimit(cfg.ReadNice))
+	}
 	if cfg.UserFiles != "" {
 		abs, err := filepath.Abs(cfg.UserFiles)
 		if err != nil {
@@ -167,7 +183,7 @@ func newServer(eng Engine, cfg Config) (*Server, error) {
 		tableFunctions[name] = true
 	}
 	return &Server{
-		eng: eng, cfg: cfg, tz: strings.TrimSpace(string(res.Data)), tableFunctions: tableFunctions,
+		eng: eng, cfg: cfg, tz: strings.TrimSpace(string(res.Data)), tableFunctions: tableFunctions, readLimits: limits,
 		sessions: &sessions{open: map[string]*session{}, max: cfg.MaxSessions, now: time.Now, connect: eng.Connect},
 		parsers:  make(chan *engine.Conn, 4),
 		parses:   newParses(maxParses),
@@ -304,8 +320,10 @@ func (s *Server) request(r *http.Request, params url.Values, readonly int, analy
 		if err != nil {
 			return req, nothing, err
 		}
-		if err := capThreads(req.Settings, kind, formatted, s.cfg.ReadMaxThreads, analyst); err != nil {
-			return req, nothing, err
+		for _, l := range s.readLimits {
+			if err := l.apply(req.Settings, kind, formatted, analyst); err != nil {
+				return req, nothing, err
+			}
 		}
 		rest, err := io.ReadAll(body)
 		if err != nil {

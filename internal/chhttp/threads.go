@@ -7,29 +7,49 @@ import (
 	"unicode"
 )
 
-// capThreads gives a read that does not choose its own max_threads the
-// front's cap, so that a long analyst query leaves cores to the inserts,
-// and holds the analyst to the cap whatever it asks. Writes, the programs'
-// inserts among them, keep the engine's default. limit <= 0 caps nothing.
-func capThreads(settings map[string]string, kind, formatted string, limit int, analyst bool) error {
-	if limit <= 0 {
-		return nil
-	}
-	inText := settingValues(formatted, "max_threads")
+// readLimit is a setting the front gives every read that does not choose
+// its own, and holds the analyst to whatever it asks, so that reads leave
+// the engine's CPUs to the inserts. Writes, the programs' inserts among
+// them, keep the engine's defaults.
+type readLimit struct {
+	name  string
+	value int                  // what a read gets
+	ok    func(asked int) bool // what the analyst may ask
+	bound string               // the bound, as a refusal words it
+}
+
+// threadsLimit caps max_threads at n, so that a long analyst query leaves
+// cores to the inserts.
+func threadsLimit(n int) readLimit {
+	return readLimit{"max_threads", n, func(a int) bool { return a >= 1 && a <= n }, fmt.Sprintf("shouldn't be greater than %d or unlimited", n)}
+}
+
+// niceLimit runs reads at nice n (os_thread_priority), so that when the
+// CPUs are short the inserts run first and reads take what is left. The
+// engine applies it only with CAP_SYS_NICE, and ignores it otherwise.
+func niceLimit(n int) readLimit {
+	return readLimit{"os_thread_priority", n, func(a int) bool { return a >= n && a <= 19 }, fmt.Sprintf("shouldn't be less than %d or more than 19", n)}
+}
+
+// apply gives settings the limit when the statement is a read that sets
+// none (URL parameter or SET/SETTINGS in its text), and refuses an
+// analyst's ask beyond it.
+func (l readLimit) apply(settings map[string]string, kind, formatted string, analyst bool) error {
+	inText := settingValues(formatted, l.name)
 	if analyst {
 		asked := inText
-		if v, ok := settings["max_threads"]; ok {
+		if v, ok := settings[l.name]; ok {
 			asked = append(asked, v)
 		}
 		for _, v := range asked {
-			if n, err := strconv.Atoi(v); err != nil || n < 1 || n > limit {
-				return newErr(452, fmt.Sprintf("Setting max_threads shouldn't be greater than %d or unlimited, got %s. (SETTING_CONSTRAINT_VIOLATION)", limit, v))
+			if n, err := strconv.Atoi(v); err != nil || !l.ok(n) {
+				return newErr(452, fmt.Sprintf("Setting %s %s, got %s. (SETTING_CONSTRAINT_VIOLATION)", l.name, l.bound, v))
 			}
 		}
 	}
-	_, explicit := settings["max_threads"]
+	_, explicit := settings[l.name]
 	if isRead(kind) && !explicit && len(inText) == 0 {
-		settings["max_threads"] = strconv.Itoa(limit)
+		settings[l.name] = strconv.Itoa(l.value)
 	}
 	return nil
 }

@@ -48,7 +48,7 @@ func TestInsertsKeepTheEnginesThreads(t *testing.T) {
 	}
 }
 
-func TestCapThreads(t *testing.T) {
+func TestReadLimitOfThreads(t *testing.T) {
 	for _, tc := range []struct {
 		name, kind, formatted string
 		settings              map[string]string
@@ -59,7 +59,6 @@ func TestCapThreads(t *testing.T) {
 		{"read gets the cap", "SelectWithUnionQuery", "SELECT 1", map[string]string{}, 2, false, false, "2"},
 		{"show gets the cap", "ShowTables", "SHOW TABLES", map[string]string{}, 2, false, false, "2"},
 		{"insert keeps the default", "InsertQuery", "INSERT INTO t SELECT 1", map[string]string{}, 2, false, false, ""},
-		{"no cap configured", "SelectWithUnionQuery", "SELECT 1", map[string]string{}, -1, true, false, ""},
 		{"own parameter wins", "SelectWithUnionQuery", "SELECT 1", map[string]string{"max_threads": "8"}, 2, false, false, "8"},
 		{"own SETTINGS wins", "SelectWithUnionQuery", "SELECT 1 SETTINGS max_threads = 8", map[string]string{}, 2, false, false, ""},
 		{"analyst below the cap", "SelectWithUnionQuery", "SELECT 1 SETTINGS max_threads = 1", map[string]string{}, 2, true, false, ""},
@@ -71,7 +70,7 @@ func TestCapThreads(t *testing.T) {
 		{"quoted name is no setting", "SelectWithUnionQuery", "SELECT getSetting('max_threads')", map[string]string{}, 2, true, false, "2"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			err := capThreads(tc.settings, tc.kind, tc.formatted, tc.limit, tc.analyst)
+			err := threadsLimit(tc.limit).apply(tc.settings, tc.kind, tc.formatted, tc.analyst)
 			if (err != nil) != tc.refused {
 				t.Fatalf("err %v, refused want %v", err, tc.refused)
 			}
@@ -79,5 +78,47 @@ func TestCapThreads(t *testing.T) {
 				t.Errorf("max_threads %q, want %q", got, tc.want)
 			}
 		})
+	}
+}
+
+func TestReadLimitOfNice(t *testing.T) {
+	for _, tc := range []struct {
+		name, kind, formatted string
+		settings              map[string]string
+		analyst, refused      bool
+		want                  string // os_thread_priority afterwards; "" for none
+	}{
+		{"read yields", "SelectWithUnionQuery", "SELECT 1", map[string]string{}, false, false, "10"},
+		{"insert does not", "InsertQuery", "INSERT INTO t SELECT 1", map[string]string{}, false, false, ""},
+		{"a program may ask for its own", "SelectWithUnionQuery", "SELECT 1", map[string]string{"os_thread_priority": "0"}, false, false, "0"},
+		{"analyst yields more", "SelectWithUnionQuery", "SELECT 1 SETTINGS os_thread_priority = 19", map[string]string{}, true, false, ""},
+		{"analyst parameter ahead of inserts", "SelectWithUnionQuery", "SELECT 1", map[string]string{"os_thread_priority": "0"}, true, true, "0"},
+		{"analyst SETTINGS ahead of inserts", "SelectWithUnionQuery", "SELECT 1 SETTINGS os_thread_priority = -5", map[string]string{}, true, true, ""},
+		{"analyst SET ahead of inserts", "Set", "SET os_thread_priority = 9", map[string]string{}, true, true, ""},
+		{"analyst beyond nice's range", "SelectWithUnionQuery", "SELECT 1 SETTINGS os_thread_priority = 20", map[string]string{}, true, true, ""},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			err := niceLimit(10).apply(tc.settings, tc.kind, tc.formatted, tc.analyst)
+			if (err != nil) != tc.refused {
+				t.Fatalf("err %v, refused want %v", err, tc.refused)
+			}
+			if got := tc.settings["os_thread_priority"]; got != tc.want {
+				t.Errorf("os_thread_priority %q, want %q", got, tc.want)
+			}
+		})
+	}
+}
+
+// Reads run at the front's nice unless they choose; the engine takes the
+// setting (an unknown or refused one would fail the read).
+func TestReadsYieldTheCPUsToInserts(t *testing.T) {
+	s := front(t, Config{ReadNice: 12})
+	if got := mustAsk(t, s, "", "SELECT getSetting('os_thread_priority')"); got != "12\n" {
+		t.Errorf("a read runs at os_thread_priority %q, want 12", got)
+	}
+	mustAsk(t, s, "", "CREATE TABLE IF NOT EXISTS default.insert_nice (v String) ENGINE = Memory")
+	mustAsk(t, s, "", "INSERT INTO default.insert_nice SELECT toString(getSetting('os_thread_priority'))")
+	if got := mustAsk(t, s, "", "SELECT v FROM default.insert_nice"); got != "0\n" {
+		t.Errorf("an INSERT ran at os_thread_priority %q, want the engine's 0", got)
 	}
 }

@@ -208,6 +208,11 @@ func readFirstDays(ctx context.Context, conn driver.Conn, typ string, year uint1
 		"type":      typ,
 		"year":      strconv.Itoa(int(year)),
 		"residents": "['" + strings.Join(residents, "','") + "']",
+	}), clickhouse.WithSettings(clickhouse.Settings{
+		// A batch waits for this read: it runs at the writes' priority,
+		// where the embedded warehouse lets other reads yield (README,
+		// "Readers' threads").
+		"os_thread_priority": 0,
 	}))
 	const sql = `SELECT type, year, toString(province_code), toString(city_code), resident, min(day) FROM (
 			SELECT type, year, province_code, city_code, resident, day FROM ikd.first_seen
