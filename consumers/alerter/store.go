@@ -3,6 +3,7 @@ package alerter
 import (
 	"context"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/ClickHouse/clickhouse-go/v2"
@@ -70,30 +71,29 @@ func (w warehouseStore) Latest(ctx context.Context) (map[string]Alert, error) {
 
 // Attainment reads the current year's rows with a target and some of the year
 // gone; the current year is that of as_of, now's day in WIB. Every value is a
-// bound parameter.
+// parameter the warehouse binds, the regions as one array each, so that the
+// statement's text stays the same from one evaluation to the next.
 func (w warehouseStore) Attainment(ctx context.Context, now time.Time, cities []string) ([]Row, error) {
-	day := now.In(events.WIB).Format("2006-01-02")
+	params := clickhouse.Parameters{"as_of": now.In(events.WIB).Format(time.DateOnly)}
 	const where = " WHERE year = toYear(as_of) AND target > 0 AND expected_pct > 0"
 	cityQuery := `SELECT year, province_code, city_code, city_name, activated, target, attainment_pct, expected_pct, last_activation_at
-		 FROM ikd.attainment_city_as_of(as_of = ?)` + where
+		 FROM ikd.attainment_city_as_of(as_of = {as_of:Date})` + where
 	provinceQuery := `SELECT year, province_code, '', province_name, activated, target, attainment_pct, expected_pct, last_activation_at
-		 FROM ikd.attainment_province_as_of(as_of = ?)` + where
-	cityArgs, provinceArgs := []any{day}, []any{day}
+		 FROM ikd.attainment_province_as_of(as_of = {as_of:Date})` + where
 	if cities != nil {
 		cs, ps := regionsOf(cities)
 		if len(cs) == 0 {
 			return nil, nil
 		}
-		cityQuery += " AND has(?, city_code)"
-		provinceQuery += " AND has(?, province_code)"
-		cityArgs, provinceArgs = append(cityArgs, cs), append(provinceArgs, ps)
+		// Codes are digits and dots (regionsOf keeps no other).
+		params["cities"], params["provinces"] = "['"+strings.Join(cs, "','")+"']", "['"+strings.Join(ps, "','")+"']"
+		cityQuery += " AND has({cities:Array(String)}, city_code)"
+		provinceQuery += " AND has({provinces:Array(String)}, province_code)"
 	}
+	ctx = clickhouse.Context(ctx, clickhouse.WithParameters(params))
 	var out []Row
-	for _, q := range []struct {
-		sql  string
-		args []any
-	}{{cityQuery, cityArgs}, {provinceQuery, provinceArgs}} {
-		rows, err := w.conn.Query(ctx, q.sql, q.args...)
+	for _, sql := range []string{cityQuery, provinceQuery} {
+		rows, err := w.conn.Query(ctx, sql)
 		if err != nil {
 			return nil, fmt.Errorf("read attainment: %w", err)
 		}
