@@ -3,6 +3,7 @@ package alerter
 import (
 	"context"
 	"fmt"
+	"strconv"
 	"strings"
 	"time"
 
@@ -70,16 +71,20 @@ func (w warehouseStore) Latest(ctx context.Context) (map[string]Alert, error) {
 }
 
 // Attainment reads the current year's rows with a target and some of the year
-// gone; the current year is that of as_of, now's day in WIB. Every value is a
+// gone; the current year is that of now's day in WIB. Every value is a
 // parameter the warehouse binds, the regions as one array each, so that the
 // statement's text stays the same from one evaluation to the next.
 func (w warehouseStore) Attainment(ctx context.Context, now time.Time, cities []string) ([]Row, error) {
-	params := clickhouse.Parameters{"as_of": now.In(events.WIB).Format(time.DateOnly)}
-	const where = " WHERE year = toYear(as_of) AND target > 0 AND expected_pct > 0"
+	params := clickhouse.Parameters{
+		"as_of": now.In(events.WIB).Format(time.DateOnly),
+		"year":  strconv.Itoa(now.In(events.WIB).Year()),
+	}
+	cityView, provinceView := viewsAsOf(now, time.Now())
+	const where = " WHERE year = {year:UInt16} AND target > 0 AND expected_pct > 0"
 	cityQuery := `SELECT year, province_code, city_code, city_name, activated, target, attainment_pct, expected_pct, last_activation_at
-		 FROM ikd.attainment_city_as_of(as_of = {as_of:Date})` + where
+		 FROM ` + cityView + where
 	provinceQuery := `SELECT year, province_code, '', province_name, activated, target, attainment_pct, expected_pct, last_activation_at
-		 FROM ikd.attainment_province_as_of(as_of = {as_of:Date})` + where
+		 FROM ` + provinceView + where
 	if cities != nil {
 		cs, ps := regionsOf(cities)
 		if len(cs) == 0 {
@@ -118,4 +123,17 @@ func (w warehouseStore) Attainment(ctx context.Context, now time.Time, cities []
 		}
 	}
 	return out, nil
+}
+
+// viewsAsOf names the city and province views an evaluation as of now reads:
+// the running views when now is today in WIB by the wall clock too (they are
+// the as-of figures at today, at a third of the as-of views' cost), else the
+// as-of views at now's date. Around midnight the alerter's clock and the
+// warehouse's may name two days for one evaluation; expected_pct then differs
+// by a day's share of the year until the next one.
+func viewsAsOf(now, wall time.Time) (city, province string) {
+	if now.In(events.WIB).Format(time.DateOnly) == wall.In(events.WIB).Format(time.DateOnly) {
+		return "ikd.attainment_city", "ikd.attainment_province"
+	}
+	return "ikd.attainment_city_as_of(as_of = {as_of:Date})", "ikd.attainment_province_as_of(as_of = {as_of:Date})"
 }

@@ -48,10 +48,7 @@ func startAlerter(ctx context.Context, natsURL string, auth broker.Auth, conn dr
 		nc.Close()
 		return nil, fmt.Errorf("alerter: %w", err)
 	}
-	a.Now = func() time.Time {
-		now := time.Now()
-		return now.AddDate(nationalYear-now.In(events.WIB).Year(), 0, 0)
-	}
+	a.Now = inNationalYear
 	r := &alerterRun{a: a, nc: nc, done: make(chan error, 1), first: make(chan struct{})}
 	a.Evaluated = r.evaluated
 	ctx, r.cancel = context.WithCancel(ctx)
@@ -139,4 +136,63 @@ func alerterRows(evals []alerter.Evaluation, fired uint64) []Row {
 			Note: fmt.Sprintf("%d scheduled evaluations", len(all))})
 	}
 	return rows
+}
+
+// inNationalYear is now moved into nationalYear.
+func inNationalYear() time.Time {
+	now := time.Now()
+	return now.AddDate(nationalYear-now.In(events.WIB).Year(), 0, 0)
+}
+
+// evaluationCosts times the alerter's evaluation of every region with nothing
+// else running: as of today's date in nationalYear, which reads the as-of
+// views, then as of today, which reads the running views, as a deployed
+// alerter does. The first of each is left out: it may publish the year's
+// first alerts, or resolve those of nationalYear, ended for that clock.
+func evaluationCosts(ctx context.Context, natsURL string, auth broker.Auth, conn driver.Conn, logger *slog.Logger, runs int) ([]Row, error) {
+	nc, err := broker.Connect(natsURL, "ikd-bench-alerter-costs", auth, logger)
+	if err != nil {
+		return nil, err
+	}
+	defer nc.Close()
+	js, err := jetstream.New(nc)
+	if err != nil {
+		return nil, err
+	}
+	a, err := alerter.New(ctx, alerter.DefaultConfig(), js, conn, logger)
+	if err != nil {
+		return nil, fmt.Errorf("alerter: %w", err)
+	}
+	defer a.Close()
+	var last alerter.Evaluation
+	a.Evaluated = func(ev alerter.Evaluation) { last = ev }
+	clocks := []struct {
+		name string
+		now  func() time.Time
+	}{
+		{fmt.Sprintf("as of today's date in %d (the as-of views)", nationalYear), inNationalYear},
+		{"as of today (the running views)", time.Now},
+	}
+	took := make([][]time.Duration, len(clocks))
+	regions := make([]int, len(clocks))
+	for c, clock := range clocks {
+		a.Now = clock.now
+		for i := 0; i <= runs; i++ {
+			if err := a.Evaluate(ctx, nil); err != nil {
+				return nil, fmt.Errorf("alerter evaluation %s: %w", clock.name, err)
+			}
+			if i > 0 {
+				took[c] = append(took[c], last.Took)
+				regions[c] = last.Rows
+			}
+		}
+	}
+	var rows []Row
+	for c, clock := range clocks {
+		rows = append(rows,
+			Row{Step: "6 alerter evaluation of every region, quiet, " + clock.name + " p50", Figure: ms(percentile(took[c], 0.5)), Unit: "ms", Goal: "-", Met: "-",
+				Note: fmt.Sprintf("%d evaluations after a first, one after the other, nothing else running; %d regions read each", len(took[c]), regions[c])},
+			Row{Step: "6 alerter evaluation of every region, quiet, " + clock.name + " p99", Figure: ms(percentile(took[c], 0.99)), Unit: "ms", Goal: "info", Met: "-"})
+	}
+	return rows, nil
 }

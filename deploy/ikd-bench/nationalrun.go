@@ -255,6 +255,11 @@ func nationalFreshness(ctx context.Context, env nationalEnv, f flags, queries []
 			Note: "a new ikd-aggregator process, started after the national load"},
 	}
 	rows = append(rows, alerterRows(evals, fired)...)
+	costs, err := evaluationCosts(ctx, env.natsURL, env.creds.Auth(broker.RoleAlerter), alConn, env.logger, 10)
+	if err != nil {
+		return nil, err
+	}
+	rows = append(rows, costs...)
 	log.Printf("step 6: freshness at national scale p50 %s p99 %s (%d probes, %d analyst queries, background %.0f/s)",
 		percentile(fr.latencies, 0.5), p99, fr.probes, runs, fr.bgRate)
 	return rows, nil
