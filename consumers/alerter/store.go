@@ -75,11 +75,19 @@ func (w warehouseStore) Latest(ctx context.Context) (map[string]Alert, error) {
 // parameter the warehouse binds, the regions as one array each, so that the
 // statement's text stays the same from one evaluation to the next.
 func (w warehouseStore) Attainment(ctx context.Context, now time.Time, cities []string) ([]Row, error) {
-	params := clickhouse.Parameters{
-		"as_of": now.In(events.WIB).Format(time.DateOnly),
-		"year":  strconv.Itoa(now.In(events.WIB).Year()),
+	// As of today, the running views are the as-of figures, at a third of
+	// the as-of views' cost.
+	return w.attainment(ctx, now, cities, today(now, time.Now()))
+}
+
+// attainment is Attainment from the running views or the as-of views.
+func (w warehouseStore) attainment(ctx context.Context, now time.Time, cities []string, running bool) ([]Row, error) {
+	params := clickhouse.Parameters{"year": strconv.Itoa(now.In(events.WIB).Year())}
+	cityView, provinceView := "ikd.attainment_city", "ikd.attainment_province"
+	if !running {
+		cityView, provinceView = "ikd.attainment_city_as_of(as_of = {as_of:Date})", "ikd.attainment_province_as_of(as_of = {as_of:Date})"
+		params["as_of"] = now.In(events.WIB).Format(time.DateOnly)
 	}
-	cityView, provinceView := viewsAsOf(now, time.Now())
 	const where = " WHERE year = {year:UInt16} AND target > 0 AND expected_pct > 0"
 	cityQuery := `SELECT year, province_code, city_code, city_name, activated, target, attainment_pct, expected_pct, last_activation_at
 		 FROM ` + cityView + where
@@ -125,15 +133,9 @@ func (w warehouseStore) Attainment(ctx context.Context, now time.Time, cities []
 	return out, nil
 }
 
-// viewsAsOf names the city and province views an evaluation as of now reads:
-// the running views when now is today in WIB by the wall clock too (they are
-// the as-of figures at today, at a third of the as-of views' cost), else the
-// as-of views at now's date. Around midnight the alerter's clock and the
-// warehouse's may name two days for one evaluation; expected_pct then differs
-// by a day's share of the year until the next one.
-func viewsAsOf(now, wall time.Time) (city, province string) {
-	if now.In(events.WIB).Format(time.DateOnly) == wall.In(events.WIB).Format(time.DateOnly) {
-		return "ikd.attainment_city", "ikd.attainment_province"
-	}
-	return "ikd.attainment_city_as_of(as_of = {as_of:Date})", "ikd.attainment_province_as_of(as_of = {as_of:Date})"
+// today says whether now is the wall clock's day in WIB. Around midnight the
+// alerter's clock and the warehouse's may name two days for one evaluation;
+// expected_pct then differs by a day's share of the year until the next one.
+func today(now, wall time.Time) bool {
+	return now.In(events.WIB).Format(time.DateOnly) == wall.In(events.WIB).Format(time.DateOnly)
 }
