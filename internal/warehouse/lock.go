@@ -17,13 +17,16 @@ import (
 
 // The migration lock lives in the warehouse, so that it works wherever the
 // programs run and on any ClickHouse, server or embedded: ClickHouse has no
-// row locks, but an insert is visible to every later read. A program claims
-// the lock by inserting a claim, then reads the live claims: it holds the
-// lock when its claim is strictly the earliest. Of two programs that claim at
-// once, the second to insert sees the first's claim (inserted before the
-// first read) and one claimed no later than it, so at most one holds. A
-// program that loses withdraws its claim and tries again; a claim that is
-// never withdrawn (the program died) lapses after lockLease.
+// row locks, but an insert is visible to every read that begins after it
+// returned. A program claims the lock by inserting a claim, then reads the
+// live claims: it holds the lock when its claim is the only one. Of two
+// programs that claim at once, the one whose insert returned second reads
+// after both returned and sees both claims, so at most one holds. (Holding
+// the earliest claim was not enough: a claim's time is taken when its
+// insert begins, so an earlier claim could become visible after a later one
+// had been read alone, and both programs held.) A program that does not hold
+// withdraws its claim and tries again; a claim that is never withdrawn (the
+// program died) lapses after lockLease.
 const lockTable = `CREATE TABLE IF NOT EXISTS ikd.schema_lock
 	(owner String, released UInt8 DEFAULT 0, claimed_at DateTime64(6, 'UTC') DEFAULT now64(6))
 	ENGINE = MergeTree ORDER BY claimed_at TTL toDateTime(claimed_at) + INTERVAL 1 DAY`
@@ -50,15 +53,18 @@ func acquireLock(ctx context.Context, conn driver.Conn, logger *slog.Logger) (re
 		if err := conn.Exec(ctx, "INSERT INTO ikd.schema_lock (owner) VALUES (?)", owner); err != nil {
 			return fmt.Errorf("migrate: claim the lock: %w", err)
 		}
-		current, err := lockHolder(ctx, conn)
-		if err == nil && current == owner {
+		claims, err := liveClaims(ctx, conn)
+		if err == nil && len(claims) == 1 && claims[0] == owner {
 			return nil
 		}
 		withdraw(ctx, conn, owner, logger)
 		if err != nil {
 			return err
 		}
-		holder = current
+		holder = claims[0]
+		if holder == owner && len(claims) > 1 {
+			holder = claims[1]
+		}
 		return errLockHeld
 	}
 	logged := false
@@ -78,37 +84,32 @@ func acquireLock(ctx context.Context, conn driver.Conn, logger *slog.Logger) (re
 	return nil, err
 }
 
-// lockHolder returns the owner of the earliest live claim, or "" when two
-// claims tie for it.
-func lockHolder(ctx context.Context, conn driver.Conn) (string, error) {
-	rows, err := conn.Query(ctx, `SELECT owner, claimed_at FROM ikd.schema_lock
+// liveClaims returns the owners of the live claims, the earliest first, two
+// at most: enough to tell whether a claim is the only one.
+func liveClaims(ctx context.Context, conn driver.Conn) ([]string, error) {
+	rows, err := conn.Query(ctx, `SELECT owner FROM ikd.schema_lock
 		WHERE released = 0 AND claimed_at > now64(6) - toIntervalSecond(?)
 		  AND owner NOT IN (SELECT owner FROM ikd.schema_lock WHERE released = 1)
 		ORDER BY claimed_at, owner LIMIT 2`, int(lockLease.Seconds()))
 	if err != nil {
-		return "", fmt.Errorf("migrate: read the lock: %w", err)
+		return nil, fmt.Errorf("migrate: read the lock: %w", err)
 	}
 	defer rows.Close()
 	var owners []string
-	var at []time.Time
 	for rows.Next() {
 		var o string
-		var t time.Time
-		if err := rows.Scan(&o, &t); err != nil {
-			return "", fmt.Errorf("migrate: read the lock: %w", err)
+		if err := rows.Scan(&o); err != nil {
+			return nil, fmt.Errorf("migrate: read the lock: %w", err)
 		}
-		owners, at = append(owners, o), append(at, t)
+		owners = append(owners, o)
 	}
 	if err := rows.Err(); err != nil {
-		return "", fmt.Errorf("migrate: read the lock: %w", err)
+		return nil, fmt.Errorf("migrate: read the lock: %w", err)
 	}
-	switch {
-	case len(owners) == 0:
-		return "", errors.New("migrate: the lock claim just inserted is not there")
-	case len(owners) == 2 && at[0].Equal(at[1]):
-		return "", nil
+	if len(owners) == 0 {
+		return nil, errors.New("migrate: the lock claim just inserted is not there")
 	}
-	return owners[0], nil
+	return owners, nil
 }
 
 // withdraw releases a claim, with the settings of ctx but not its end; a
