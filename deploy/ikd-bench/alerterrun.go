@@ -34,19 +34,9 @@ type alerterRun struct {
 }
 
 func startAlerter(ctx context.Context, natsURL string, auth broker.Auth, conn driver.Conn, logger *slog.Logger) (*alerterRun, error) {
-	nc, err := broker.Connect(natsURL, "ikd-bench-alerter", auth, logger)
+	a, nc, err := newAlerter(ctx, "ikd-bench-alerter", natsURL, auth, conn, logger)
 	if err != nil {
 		return nil, err
-	}
-	js, err := jetstream.New(nc)
-	if err != nil {
-		nc.Close()
-		return nil, err
-	}
-	a, err := alerter.New(ctx, alerter.DefaultConfig(), js, conn, logger)
-	if err != nil {
-		nc.Close()
-		return nil, fmt.Errorf("alerter: %w", err)
 	}
 	a.Now = inNationalYear
 	r := &alerterRun{a: a, nc: nc, done: make(chan error, 1), first: make(chan struct{})}
@@ -150,19 +140,11 @@ func inNationalYear() time.Time {
 // alerter does. The first of each is left out: it may publish the year's
 // first alerts, or resolve those of nationalYear, ended for that clock.
 func evaluationCosts(ctx context.Context, natsURL string, auth broker.Auth, conn driver.Conn, logger *slog.Logger, runs int) ([]Row, error) {
-	nc, err := broker.Connect(natsURL, "ikd-bench-alerter-costs", auth, logger)
+	a, nc, err := newAlerter(ctx, "ikd-bench-alerter-costs", natsURL, auth, conn, logger)
 	if err != nil {
 		return nil, err
 	}
 	defer nc.Close()
-	js, err := jetstream.New(nc)
-	if err != nil {
-		return nil, err
-	}
-	a, err := alerter.New(ctx, alerter.DefaultConfig(), js, conn, logger)
-	if err != nil {
-		return nil, fmt.Errorf("alerter: %w", err)
-	}
 	defer a.Close()
 	var last alerter.Evaluation
 	a.Evaluated = func(ev alerter.Evaluation) { last = ev }
@@ -195,4 +177,24 @@ func evaluationCosts(ctx context.Context, natsURL string, auth broker.Auth, conn
 			Row{Step: "6 alerter evaluation of every region, quiet, " + clock.name + " p99", Figure: ms(percentile(took[c], 0.99)), Unit: "ms", Goal: "info", Met: "-"})
 	}
 	return rows, nil
+}
+
+// newAlerter is the project's alerter in its default configuration, on a
+// connection of its own named name; close both when done.
+func newAlerter(ctx context.Context, name, natsURL string, auth broker.Auth, conn driver.Conn, logger *slog.Logger) (*alerter.Alerter, *nats.Conn, error) {
+	nc, err := broker.Connect(natsURL, name, auth, logger)
+	if err != nil {
+		return nil, nil, err
+	}
+	js, err := jetstream.New(nc)
+	if err != nil {
+		nc.Close()
+		return nil, nil, err
+	}
+	a, err := alerter.New(ctx, alerter.DefaultConfig(), js, conn, logger)
+	if err != nil {
+		nc.Close()
+		return nil, nil, fmt.Errorf("alerter: %w", err)
+	}
+	return a, nc, nil
 }
