@@ -49,6 +49,11 @@ type Config struct {
 	// LeaseTTL is how long the single writer's lease outlives its holder's
 	// last renewal: a standby takes over that long after the holder died.
 	LeaseTTL time.Duration `envconfig:"LEASE_TTL" default:"10s"`
+	// LedgerFilterMiB sizes the filter by which the writer skips looking up
+	// residents the first-seen ledger cannot hold (README, "Counting at
+	// ingest"): 64 holds a nation's year at about 1 % looked up needlessly;
+	// 0 looks every resident up.
+	LedgerFilterMiB int `envconfig:"LEDGER_FILTER_MIB" default:"64"`
 }
 
 // Writer stores accepted events. Its errors say what they blame by being a
@@ -56,6 +61,14 @@ type Config struct {
 // rows. Setup adapts the warehouse's event writer.
 type Writer interface {
 	Write(ctx context.Context, records []Record) error
+}
+
+// A Beginner is a Writer that keeps what it learned of the warehouse from
+// one write to the next, which holds only while no one else writes: Begin is
+// called each time this aggregator takes the lease, before its first write,
+// with a context that ends when the lease is lost.
+type Beginner interface {
+	Begin(ctx context.Context)
 }
 
 // Record is an accepted event and its position in the source stream, kept
@@ -208,6 +221,9 @@ func (a *Aggregator) takeLease(ctx context.Context) (*lease.Held, error) {
 // yet written are sent back unwritten.
 func (a *Aggregator) consume(ctx context.Context, held *lease.Held) error {
 	a.held.Store(held)
+	if b, ok := a.writer.(Beginner); ok {
+		b.Begin(held.Context())
+	}
 	iter, err := a.consumer.Messages(jetstream.PullMaxMessages(2 * a.cfg.BatchSize))
 	if err != nil {
 		return fmt.Errorf("consume %s: %w", contract.EventsStream, err)
@@ -376,6 +392,7 @@ func (c Config) Validate() error {
 		config.Positive("RetryMaxInterval", c.RetryMaxInterval),
 		config.NotNegative("FutureTolerance", c.FutureTolerance),
 		validLease(c.LeaseTTL),
+		config.AtLeast("LedgerFilterMiB", c.LedgerFilterMiB, 0),
 	)
 }
 

@@ -40,7 +40,7 @@ func testConfig() aggregator.Config {
 	return aggregator.Config{
 		Durable: "ikd-aggregator", BatchSize: 500, FlushInterval: 50 * time.Millisecond, AckWait: 5 * time.Second,
 		MaxDeliver: 3, RefusedDelay: 10 * time.Millisecond, RetryMaxInterval: 200 * time.Millisecond, FutureTolerance: 10 * time.Minute,
-		LeaseTTL: 10 * time.Second,
+		LeaseTTL: 10 * time.Second, LedgerFilterMiB: 1,
 	}
 }
 

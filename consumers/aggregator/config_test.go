@@ -24,6 +24,7 @@ func TestConfigValidateRefusesValuesThatBreakTheAggregator(t *testing.T) {
 		{"FutureTolerance", func(c *aggregator.Config) { c.FutureTolerance = -time.Minute }},
 		{"LeaseTTL", func(c *aggregator.Config) { c.LeaseTTL = 0 }},
 		{"LeaseTTL", func(c *aggregator.Config) { c.LeaseTTL = 1500 * time.Millisecond }},
+		{"LedgerFilterMiB", func(c *aggregator.Config) { c.LedgerFilterMiB = -1 }},
 	}
 	if err := testConfig().Validate(); err != nil {
 		t.Fatalf("the tests' configuration is refused: %v", err)

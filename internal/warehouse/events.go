@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"fmt"
 	"slices"
+	"sync/atomic"
 
 	"github.com/ClickHouse/clickhouse-go/v2"
 	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
@@ -23,11 +24,21 @@ type Record struct {
 // EventWriter writes accepted events into ikd.events, from where the
 // materialized views keep the running counts.
 type EventWriter struct {
-	conn driver.Conn
+	conn   driver.Conn
+	filter FilterConfig
+	// seen is the filter of the ledger's keys since Begin; nil before.
+	seen atomic.Pointer[seenFilter]
 }
 
-// NewEventWriter writes through conn.
+// NewEventWriter writes through conn, looking every resident up in the
+// ledger.
 func NewEventWriter(conn driver.Conn) *EventWriter { return &EventWriter{conn: conn} }
+
+// NewFilteredEventWriter writes through conn, and from each Begin on looks
+// up only the residents that its filter of the ledger's keys may hold.
+func NewFilteredEventWriter(conn driver.Conn, filter FilterConfig) *EventWriter {
+	return &EventWriter{conn: conn, filter: filter}
+}
 
 // Write inserts records as one block, then counts their residents in the
 // first-seen ledger (countFirstSeen); the batch is stored only when both
@@ -62,7 +73,7 @@ func (w *EventWriter) Write(ctx context.Context, records []Record) error {
 	if err := batch.Send(); err != nil {
 		return fmt.Errorf("insert %d events (seq %d-%d): %w", len(records), records[0].Seq, records[len(records)-1].Seq, err)
 	}
-	if err := countFirstSeen(ctx, w.conn, records); err != nil {
+	if err := countFirstSeen(ctx, w.conn, records, w.seen.Load()); err != nil {
 		return fmt.Errorf("count the residents of %d events (seq %d-%d): %w", len(records), records[0].Seq, records[len(records)-1].Seq, err)
 	}
 	return nil

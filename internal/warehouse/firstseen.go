@@ -139,20 +139,23 @@ func transitionsToken(ts []Transition) string {
 }
 
 // countFirstSeen brings the ledger up to date with records, already written
-// to ikd.events: it reads the first day of the batch's residents (one
-// query on the ledger's primary key), and inserts the transitions. Run by
-// the single active writer; see README, "Exactly once", for why a crash at
-// any point leaves the ledger right once the batch is delivered again.
-func countFirstSeen(ctx context.Context, conn driver.Conn, records []Record) error {
+// to ikd.events: it reads the first day of the batch's residents that seen
+// (nil: none) may hold (one query on the ledger's primary key), and inserts
+// the transitions. Run by the single active writer; see README, "Exactly
+// once", for why a crash at any point leaves the ledger right once the batch
+// is delivered again.
+func countFirstSeen(ctx context.Context, conn driver.Conn, records []Record, seen *seenFilter) error {
 	batch := make([]Sighting, len(records))
 	for i, r := range records {
 		batch[i] = SightingOf(r)
 	}
-	current, err := firstDays(ctx, conn, batch)
+	current, err := firstDays(ctx, conn, batch, seen)
 	if err != nil {
 		return err
 	}
-	return insertTransitions(ctx, conn, Transitions(current, batch))
+	ts := Transitions(current, batch)
+	seen.remember(ts)
+	return insertTransitions(ctx, conn, ts)
 }
 
 // lookupChunk bounds the residents one ledger query names. They travel as
@@ -163,27 +166,26 @@ func countFirstSeen(ctx context.Context, conn driver.Conn, records []Record) err
 const lookupChunk = 5000
 
 // firstDays reads the first day of each counted resident of batch that the
-// ledger holds: the earliest day whose rows add up to more than 0.
-func firstDays(ctx context.Context, conn driver.Conn, batch []Sighting) (map[Counted]time.Time, error) {
+// ledger holds: the earliest day whose rows add up to more than 0. The
+// residents that filter knows to be new are not looked up.
+func firstDays(ctx context.Context, conn driver.Conn, batch []Sighting, filter *seenFilter) (map[Counted]time.Time, error) {
 	type typeYear struct {
 		typ  string
 		year uint16
 	}
-	// The ledger is looked up by type, year and resident, whatever the city.
-	type lookup struct {
-		typeYear
-		resident ResidentKey
-	}
-	seen := map[lookup]bool{}
+	seen := map[ledgerKey]bool{}
 	residents := map[typeYear][]string{}
 	var order []typeYear
 	for _, s := range batch {
 		ty := typeYear{s.Type, s.Year}
-		key := lookup{ty, s.Resident}
+		key := ledgerKey{s.Type, s.Year, s.Resident}
 		if seen[key] {
 			continue
 		}
 		seen[key] = true
+		if filter.certainlyNew(key) {
+			continue
+		}
 		if residents[ty] == nil {
 			order = append(order, ty)
 		}

@@ -32,7 +32,8 @@ func Setup(ctx context.Context, cfg aggregator.Config, js jetstream.JetStream, c
 		return nil, fmt.Errorf("reference regions: %w", err)
 	}
 	validator := &events.Validator{Ref: ref, Now: time.Now, FutureTolerance: cfg.FutureTolerance}
-	return aggregator.New(ctx, cfg, js, Writer{warehouse.NewEventWriter(conn)}, validator, logger)
+	w := warehouse.NewFilteredEventWriter(conn, warehouse.FilterConfig{Bytes: cfg.LedgerFilterMiB << 20, Logger: logger})
+	return aggregator.New(ctx, cfg, js, Writer{w}, validator, logger)
 }
 
 // Writer is the warehouse's event writer as the aggregator's Writer: the one
@@ -53,6 +54,10 @@ func (w Writer) Write(ctx context.Context, records []aggregator.Record) error {
 	}
 	return nil
 }
+
+// Begin starts the writer's filter of the ledger anew: this aggregator has
+// just become the only writer.
+func (w Writer) Begin(ctx context.Context) { w.W.Begin(ctx) }
 
 // classOf is the aggregator's class for what the warehouse blames; failed is
 // false for NoFault. A fault it does not know is taken as the rows' own.
