@@ -33,7 +33,9 @@ import (
 
 	"github.com/nats-io/nats.go/jetstream"
 
+	"github.com/ikd-pipeline/ikd/consumers/aggregator"
 	"github.com/ikd-pipeline/ikd/internal/broker"
+	"github.com/ikd-pipeline/ikd/internal/config"
 	"github.com/ikd-pipeline/ikd/internal/chhttp"
 	"github.com/ikd-pipeline/ikd/internal/embeddedbroker"
 	"github.com/ikd-pipeline/ikd/internal/endpoints"
@@ -223,7 +225,12 @@ func run(ctx context.Context, f flags) (rows []Row, err error) {
 
 	// 2. Engine ceiling: the aggregator's write path without the broker.
 	log.Printf("step 2: engine ceiling, %d batches of %d", f.engineBatches, f.engineBatch)
-	w := warehouse.NewEventWriter(conn)
+	// As the aggregator writes, with its filter of the ledger's keys.
+	aggDefaults := config.MustDefaults[aggregator.Config]()
+	w := warehouse.NewFilteredEventWriter(conn, warehouse.FilterConfig{Bytes: aggDefaults.LedgerFilterMiB << 20})
+	if err := <-w.Begin(ctx); err != nil {
+		return rows, fmt.Errorf("engine ceiling: %w", err)
+	}
 	eg := newGenerator("engine", 1, cities, ps)
 	var writeTime time.Duration
 	for i := 0; i < f.engineBatches; i++ {

@@ -27,7 +27,8 @@ type EventWriter struct {
 	conn   driver.Conn
 	filter FilterConfig
 	// seen is the filter of the ledger's keys since Begin; nil before.
-	seen atomic.Pointer[seenFilter]
+	seen  atomic.Pointer[seenFilter]
+	words []atomic.Uint64 // seen's, kept from one Begin to the next
 }
 
 // NewEventWriter writes through conn, looking every resident up in the

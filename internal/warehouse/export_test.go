@@ -1,5 +1,7 @@
 package warehouse
 
+import "sync/atomic"
+
 // The filter's workings, for the tests of package warehouse_test, which
 // start a warehouse (a package test of warehouse cannot: testenv imports
 // warehouse).
@@ -14,7 +16,7 @@ func CertainlyNew(w *EventWriter, typ string, year uint16, resident string) bool
 type Filter struct{ f *seenFilter }
 
 func NewFilter(size int, from uint16) Filter {
-	f := newSeenFilter(size, from)
+	f := newSeenFilter(make([]atomic.Uint64, filterLen(size)), from)
 	f.ready.Store(true)
 	return Filter{f}
 }

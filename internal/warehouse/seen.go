@@ -44,11 +44,14 @@ type seenFilter struct {
 // filterHashes is how many bits a key sets: the best for 10 bits a key.
 const filterHashes = 7
 
-// newSeenFilter makes a filter of at most size bytes (at least 8), covering
-// the years from on.
-func newSeenFilter(size int, from uint16) *seenFilter {
-	n := 1 << (bits.Len(uint(max(size, 8)*8)) - 1)
-	return &seenFilter{words: make([]atomic.Uint64, n/64), mask: uint64(n - 1), from: from}
+// filterLen is how many words a filter of at most size bytes has: a power
+// of two, at least one.
+func filterLen(size int) int { return 1 << (bits.Len(uint(max(size, 8)/8)) - 1) }
+
+// newSeenFilter makes a filter over words (cleared, filterLen of them),
+// covering the years from on.
+func newSeenFilter(words []atomic.Uint64, from uint16) *seenFilter {
+	return &seenFilter{words: words, mask: uint64(len(words)*64 - 1), from: from}
 }
 
 // positions returns the two hashes from which a key's bits are taken:
@@ -207,9 +210,10 @@ type FilterConfig struct {
 // Begin starts a new filter, loaded from the ledger in the background,
 // which serves the writes from then on; the channel gets the load's outcome.
 // Call it each time the writer becomes the only one (the aggregator when it
-// takes the lease), before it writes: what another writer wrote before then
-// is loaded, and nothing may be written by another after. The load is tried
-// again until ctx ends; until it succeeds every resident is looked up.
+// takes the lease), before it writes and never while it writes: what another
+// writer wrote before then is loaded, and nothing may be written by another
+// after. The load is tried again until ctx ends; until it succeeds every
+// resident is looked up.
 func (w *EventWriter) Begin(ctx context.Context) <-chan error {
 	done := make(chan error, 1)
 	if w.filter.Bytes <= 0 {
@@ -223,7 +227,23 @@ func (w *EventWriter) Begin(ctx context.Context) <-chan error {
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
 	}
-	f := newSeenFilter(w.filter.Bytes, uint16(now().In(wib).Year()))
+	// The words are the writer's for its life, cleared for each filter: a
+	// previous load still running can only add bits, which cost lookups.
+	w.seen.Store(nil)
+	if w.words == nil {
+		words, err := filterWords(filterLen(w.filter.Bytes))
+		if err != nil {
+			logger.Warn("no filter of the ledger's keys; looking every resident up", "err", err)
+			done <- err
+			return done
+		}
+		w.words = words
+	} else {
+		for i := range w.words {
+			w.words[i].Store(0)
+		}
+	}
+	f := newSeenFilter(w.words, uint16(now().In(wib).Year()))
 	w.seen.Store(f)
 	go func() {
 		started := time.Now()

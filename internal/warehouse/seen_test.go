@@ -116,6 +116,13 @@ func TestAFilteredWriterCountsAsTheLedgerDoes(t *testing.T) {
 	if warehouse.CertainlyNew(w, string(act), 2025, pseudonym("dewi")) {
 		t.Error("a resident the writer counted is still new to its filter")
 	}
+	// Taking the lease again, the writer clears its filter and loads it anew.
+	if err := <-w.Begin(ctx); err != nil {
+		t.Fatalf("load the filter again: %v", err)
+	}
+	if warehouse.CertainlyNew(w, string(act), 2025, pseudonym("dewi")) || !warehouse.CertainlyNew(w, string(act), 2025, pseudonym("eko")) {
+		t.Error("the filter loaded anew does not know the ledger's residents, or knows one it never held")
+	}
 }
 
 // TestAFilterLoadedWhileItsWriterWritesMissesNoResident: the keys written
