@@ -42,7 +42,13 @@ func startProgram(t *testing.T, c *cluster, pkg string, role broker.Role, dsn st
 		t.Fatal(err)
 	}
 	go func() { _ = cmd.Wait(); close(p.done) }()
-	t.Cleanup(p.stop)
+	t.Cleanup(func() {
+		p.stop()
+		// What the program said last is most of what explains a failure.
+		if t.Failed() {
+			t.Logf("%s, the end of its output:\n%s", pkg, p.out.tail(3000))
+		}
+	})
 	return p
 }
 
