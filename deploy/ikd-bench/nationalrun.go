@@ -122,10 +122,18 @@ func nationalStep(ctx context.Context, env nationalEnv, f flags, rows *[]Row) er
 	if err != nil {
 		return err
 	}
+
+	tLedger := time.Now()
+	ledger, err := ledgerLookups(ctx, conn, newGenerator("ledger", 5, env.cities, env.ps), activations, 5, 5000)
+	*rows = append(*rows, ledger...)
+	if err != nil {
+		return err
+	}
+	ledgerTook := time.Since(tLedger)
 	*rows = append(*rows, Row{Step: "6 national step wall time", Figure: time.Since(began).Seconds(), Unit: "s", Goal: "info", Met: "-",
-		Note: fmt.Sprintf("load and count %s, exactness checks %s, analyst queries %s, pages %s, freshness at national scale %s",
+		Note: fmt.Sprintf("load and count %s, exactness checks %s, analyst queries %s, pages %s, freshness at national scale %s, ledger writes %s",
 			loadDone.Sub(began).Round(time.Second), tAnalyst.Sub(loadDone).Round(time.Second), analystTook.Round(time.Second),
-			pagesTook.Round(time.Second), freshTook.Round(time.Second))})
+			pagesTook.Round(time.Second), freshTook.Round(time.Second), ledgerTook.Round(time.Second))})
 	return nil
 }
 
