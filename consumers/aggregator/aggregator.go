@@ -50,8 +50,8 @@ type Config struct {
 	// last renewal: a standby takes over that long after the holder died.
 	LeaseTTL time.Duration `envconfig:"LEASE_TTL" default:"10s"`
 	// LedgerFilterMiB sizes the filter by which the writer skips looking up
-	// residents the first-seen ledger cannot hold (README, "Counting at
-	// ingest"): 64 holds a nation's year at about 1 % looked up needlessly;
+	// residents the first-seen ledger cannot hold (README, "The ledger's
+	// filter"): 64 holds a nation's year at about 1 % looked up needlessly;
 	// 0 looks every resident up.
 	LedgerFilterMiB int `envconfig:"LEDGER_FILTER_MIB" default:"64"`
 }

@@ -29,7 +29,8 @@ func (f Filter) CertainlyNew(typ string, year uint16, resident ResidentKey) bool
 	return f.f.certainlyNew(ledgerKey{typ, year, resident})
 }
 
-// ResidentRanges are the first bytes that split the load of keys residents.
+// ResidentRanges are the slices, by first byte from and to, in which a load
+// of keys reads the residents.
 func ResidentRanges(keys uint64) [][2]int {
 	var out [][2]int
 	for _, r := range residentRanges(keys) {

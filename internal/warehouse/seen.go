@@ -27,8 +27,8 @@ type ledgerKey struct {
 // brings are new to the ledger (a resident activates once a year), and the
 // filter says so for all but about one in a hundred of them at its sizing, so
 // that only the rest are looked up: a point read of the ledger costs about
-// 0.1 ms a resident when it holds a nation's year (README, "Counting at
-// ingest"). It never answers "new" for a key it was given, so a key in the
+// 0.1 ms a resident when it holds a nation's year (README, "The ledger's
+// filter"). It never answers "new" for a key it was given, so a key in the
 // ledger is never counted again as long as every key of the ledger was
 // given to it (load and add). Safe for concurrent use.
 type seenFilter struct {
