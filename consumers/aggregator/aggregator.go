@@ -122,7 +122,38 @@ func New(ctx context.Context, cfg Config, js jetstream.JetStream, writer Writer,
 	if err := cfg.Validate(); err != nil {
 		return nil, fmt.Errorf("aggregator configuration: %w", err)
 	}
-	consumer, err := js.CreateOrUpdateConsumer(ctx, contract.EventsStream, jetstream.ConsumerConfig{
+	// A broker electing a leader answers late: the set-up waits for it.
+	waiting := func(what string) func(error, time.Duration) {
+		var failures uint64
+		return func(err error, wait time.Duration) {
+			if failures++; logsample.Due(failures) {
+				logger.Warn("the broker does not answer yet; trying again", "request", what, "tries_failed", failures, "retry_in", wait.Round(time.Millisecond), "err", err)
+			}
+		}
+	}
+	var consumer jetstream.Consumer
+	err := broker.Request(ctx, func(ctx context.Context) (err error) {
+		consumer, err = js.CreateOrUpdateConsumer(ctx, contract.EventsStream, consumerConfig(cfg))
+		return err
+	}, waiting("create consumer"))
+	if err != nil {
+		return nil, fmt.Errorf("create consumer %s on %s: %w", cfg.Durable, contract.EventsStream, err)
+	}
+	var l *lease.Lease
+	err = broker.Request(ctx, func(ctx context.Context) (err error) {
+		l, err = lease.Open(ctx, js, broker.LeaseBucket, broker.AggregatorLease, holderName(), lease.For(cfg.LeaseTTL))
+		return err
+	}, waiting("open the lease"))
+	if err != nil {
+		return nil, err
+	}
+	return &Aggregator{cfg: cfg, js: js, consumer: consumer, lease: l, writer: writer, validator: validator, logger: logger,
+		refusals: make(map[uint64]int), metrics: newMetrics()}, nil
+}
+
+// consumerConfig is the durable consumer the aggregator reads through.
+func consumerConfig(cfg Config) jetstream.ConsumerConfig {
+	return jetstream.ConsumerConfig{
 		Durable:       cfg.Durable,
 		Description:   "aggregates events into the warehouse",
 		FilterSubject: events.SubjectPrefix + ".>",
@@ -135,16 +166,7 @@ func New(ctx context.Context, cfg Config, js jetstream.JetStream, writer Writer,
 		MaxDeliver:    -1,
 		MaxAckPending: 4 * cfg.BatchSize,
 		DeliverPolicy: jetstream.DeliverAllPolicy,
-	})
-	if err != nil {
-		return nil, fmt.Errorf("create consumer %s on %s: %w", cfg.Durable, contract.EventsStream, err)
 	}
-	l, err := lease.Open(ctx, js, broker.LeaseBucket, broker.AggregatorLease, holderName(), lease.For(cfg.LeaseTTL))
-	if err != nil {
-		return nil, err
-	}
-	return &Aggregator{cfg: cfg, js: js, consumer: consumer, lease: l, writer: writer, validator: validator, logger: logger,
-		refusals: make(map[uint64]int), metrics: newMetrics()}, nil
 }
 
 // holderName is how this process names itself as the lease's holder.

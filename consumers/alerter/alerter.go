@@ -124,13 +124,23 @@ func New(ctx context.Context, cfg Config, js jetstream.JetStream, conn driver.Co
 	if logger == nil {
 		logger = slog.Default()
 	}
-	consumer, err := js.CreateOrUpdateConsumer(ctx, broker.ChangesStream, jetstream.ConsumerConfig{
-		Durable:       cfg.Durable,
-		Description:   "re-evaluates alerts for the regions the aggregator changed",
-		FilterSubject: broker.ChangesPrefix + ".>",
-		AckPolicy:     jetstream.AckExplicitPolicy,
-		// A new alerter evaluates everything at start; older changes add nothing.
-		DeliverPolicy: jetstream.DeliverNewPolicy,
+	// A broker electing a leader answers late: the set-up waits for it.
+	var consumer jetstream.Consumer
+	var failures uint64
+	err := broker.Request(ctx, func(ctx context.Context) (err error) {
+		consumer, err = js.CreateOrUpdateConsumer(ctx, broker.ChangesStream, jetstream.ConsumerConfig{
+			Durable:       cfg.Durable,
+			Description:   "re-evaluates alerts for the regions the aggregator changed",
+			FilterSubject: broker.ChangesPrefix + ".>",
+			AckPolicy:     jetstream.AckExplicitPolicy,
+			// A new alerter evaluates everything at start; older changes add nothing.
+			DeliverPolicy: jetstream.DeliverNewPolicy,
+		})
+		return err
+	}, func(err error, wait time.Duration) {
+		if failures++; logsample.Due(failures) {
+			logger.Warn("the broker does not answer yet; trying again", "request", "create consumer", "tries_failed", failures, "retry_in", wait.Round(time.Millisecond), "err", err)
+		}
 	})
 	if err != nil {
 		return nil, fmt.Errorf("create consumer %s on %s: %w", cfg.Durable, broker.ChangesStream, err)

@@ -35,3 +35,25 @@ func TestReadRepeatsOnlyRequestsThatMaySucceedLater(t *testing.T) {
 		}
 	}
 }
+
+func TestSetUpRequestsAreRepeatedOnlyWhileTheyMaySucceed(t *testing.T) {
+	for _, tt := range []struct {
+		err  error
+		want bool
+	}{
+		{context.DeadlineExceeded, true}, // a node died under the request
+		{nats.ErrNoResponders, true},
+		{&jetstream.APIError{Code: 503, ErrorCode: 10008, Description: "JetStream system temporarily unavailable"}, true},
+		{&jetstream.APIError{Code: 408, Description: "request timeout"}, true},
+		{fmt.Errorf("create consumer: %w", nats.ErrTimeout), true},
+		{&jetstream.APIError{Code: 400, ErrorCode: 10013, Description: "consumer name in subject does not match durable name in request"}, false},
+		{fmt.Errorf("lease bucket: %w", jetstream.ErrBucketNotFound), false},
+		{jetstream.ErrStreamNotFound, false},
+		{nats.ErrPermissionViolation, false},
+		{context.Canceled, false},
+	} {
+		if got := requestRetryable(tt.err); got != tt.want {
+			t.Errorf("requestRetryable(%v) = %v, want %v", tt.err, got, tt.want)
+		}
+	}
+}
