@@ -123,27 +123,19 @@ func New(ctx context.Context, cfg Config, js jetstream.JetStream, writer Writer,
 		return nil, fmt.Errorf("aggregator configuration: %w", err)
 	}
 	// A broker electing a leader answers late: the set-up waits for it.
-	waiting := func(what string) func(error, time.Duration) {
-		var failures uint64
-		return func(err error, wait time.Duration) {
-			if failures++; logsample.Due(failures) {
-				logger.Warn("the broker does not answer yet; trying again", "request", what, "tries_failed", failures, "retry_in", wait.Round(time.Millisecond), "err", err)
-			}
-		}
-	}
 	var consumer jetstream.Consumer
-	err := broker.Request(ctx, func(ctx context.Context) (err error) {
+	err := broker.Request(ctx, "create consumer", logger, func(ctx context.Context) (err error) {
 		consumer, err = js.CreateOrUpdateConsumer(ctx, contract.EventsStream, consumerConfig(cfg))
 		return err
-	}, waiting("create consumer"))
+	})
 	if err != nil {
 		return nil, fmt.Errorf("create consumer %s on %s: %w", cfg.Durable, contract.EventsStream, err)
 	}
 	var l *lease.Lease
-	err = broker.Request(ctx, func(ctx context.Context) (err error) {
+	err = broker.Request(ctx, "open the lease", logger, func(ctx context.Context) (err error) {
 		l, err = lease.Open(ctx, js, broker.LeaseBucket, broker.AggregatorLease, holderName(), lease.For(cfg.LeaseTTL))
 		return err
-	}, waiting("open the lease"))
+	})
 	if err != nil {
 		return nil, err
 	}

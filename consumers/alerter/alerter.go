@@ -126,8 +126,7 @@ func New(ctx context.Context, cfg Config, js jetstream.JetStream, conn driver.Co
 	}
 	// A broker electing a leader answers late: the set-up waits for it.
 	var consumer jetstream.Consumer
-	var failures uint64
-	err := broker.Request(ctx, func(ctx context.Context) (err error) {
+	err := broker.Request(ctx, "create consumer", logger, func(ctx context.Context) (err error) {
 		consumer, err = js.CreateOrUpdateConsumer(ctx, broker.ChangesStream, jetstream.ConsumerConfig{
 			Durable:       cfg.Durable,
 			Description:   "re-evaluates alerts for the regions the aggregator changed",
@@ -137,10 +136,6 @@ func New(ctx context.Context, cfg Config, js jetstream.JetStream, conn driver.Co
 			DeliverPolicy: jetstream.DeliverNewPolicy,
 		})
 		return err
-	}, func(err error, wait time.Duration) {
-		if failures++; logsample.Due(failures) {
-			logger.Warn("the broker does not answer yet; trying again", "request", "create consumer", "tries_failed", failures, "retry_in", wait.Round(time.Millisecond), "err", err)
-		}
 	})
 	if err != nil {
 		return nil, fmt.Errorf("create consumer %s on %s: %w", cfg.Durable, broker.ChangesStream, err)

@@ -33,10 +33,8 @@ import (
 
 	"github.com/nats-io/nats.go/jetstream"
 
-	"github.com/ikd-pipeline/ikd/consumers/aggregator"
 	"github.com/ikd-pipeline/ikd/internal/broker"
 	"github.com/ikd-pipeline/ikd/internal/chhttp"
-	"github.com/ikd-pipeline/ikd/internal/config"
 	"github.com/ikd-pipeline/ikd/internal/embeddedbroker"
 	"github.com/ikd-pipeline/ikd/internal/endpoints"
 	"github.com/ikd-pipeline/ikd/internal/engine"
@@ -225,9 +223,7 @@ func run(ctx context.Context, f flags) (rows []Row, err error) {
 
 	// 2. Engine ceiling: the aggregator's write path without the broker.
 	log.Printf("step 2: engine ceiling, %d batches of %d", f.engineBatches, f.engineBatch)
-	// As the aggregator writes, with its filter of the ledger's keys.
-	aggDefaults := config.MustDefaults[aggregator.Config]()
-	w := warehouse.NewFilteredEventWriter(conn, warehouse.FilterConfig{Bytes: aggDefaults.LedgerFilterMiB << 20})
+	w := aggregatorWriter(conn, time.Now)
 	if err := <-w.Begin(ctx); err != nil {
 		return rows, fmt.Errorf("engine ceiling: %w", err)
 	}

@@ -3,26 +3,33 @@ package broker
 import (
 	"context"
 	"errors"
+	"log/slog"
 	"net/http"
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
 
+	"github.com/ikd-pipeline/ikd/internal/logsample"
 	"github.com/ikd-pipeline/ikd/internal/retry"
 )
 
-// Request runs op, a request a program makes to set itself up (its
-// consumer, its lease's bucket), each attempt bounded by requestTimeout,
-// until it succeeds, fails for good, or ctx ends. A cluster electing a
-// leader after a node died answers such a request late or not at all for a
-// while; a program starting then waits instead of exiting. notify, when not
-// nil, hears of each failed attempt before the wait.
-func Request(ctx context.Context, op func(ctx context.Context) error, notify func(err error, wait time.Duration)) error {
+// Request runs op, a request a program makes to set itself up (what names
+// it: its consumer, its lease's bucket), each attempt bounded by
+// requestTimeout, until it succeeds, fails for good, or ctx ends. A cluster
+// electing a leader after a node died answers such a request late or not at
+// all for a while; a program starting then waits instead of exiting, and
+// says so on logger (a sample of the failed attempts).
+func Request(ctx context.Context, what string, logger *slog.Logger, op func(ctx context.Context) error) error {
+	var failures uint64
 	return retry.Do(ctx, readRetry, func() error {
 		actx, cancel := context.WithTimeout(ctx, requestTimeout)
 		defer cancel()
 		return op(actx)
-	}, func(err error) bool { return ctx.Err() == nil && requestRetryable(err) }, notify)
+	}, func(err error) bool { return ctx.Err() == nil && requestRetryable(err) }, func(err error, wait time.Duration) {
+		if failures++; logsample.Due(failures) {
+			logger.Warn("the broker does not answer yet; trying again", "request", what, "tries_failed", failures, "retry_in", wait.Round(time.Millisecond), "err", err)
+		}
+	})
 }
 
 // requestRetryable is retryable without what a set-up request cannot cure by
