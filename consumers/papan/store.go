@@ -228,7 +228,7 @@ func (s *Store) Cumulative(ctx context.Context, city string, year int, until tim
 // when there is none.
 func (s *Store) Newest(ctx context.Context) (time.Time, error) {
 	var at time.Time
-	if err := s.db.QueryRow(ctx, `SELECT max(last_at) FROM ikd.latest_daily`).Scan(&at); err != nil {
+	if err := s.db.QueryRow(ctx, `SELECT max(last_at) FROM ikd.first_seen`).Scan(&at); err != nil {
 		return time.Time{}, fmt.Errorf("read the newest counted event: %w", err)
 	}
 	return at, nil

@@ -161,6 +161,6 @@ func settle(ctx context.Context, conn driver.Conn, limit time.Duration) (string,
 	}
 	var parts string
 	err := conn.QueryRow(ctx, `SELECT arrayStringConcat(groupArray(concat(table, ' ', toString(n))), ', ') FROM
-		(SELECT table, count() AS n FROM system.parts WHERE database = 'ikd' AND active AND table IN ('first_seen', 'latest_daily') GROUP BY table ORDER BY table)`).Scan(&parts)
+		(SELECT table, count() AS n FROM system.parts WHERE database = 'ikd' AND active AND table = 'first_seen' GROUP BY table ORDER BY table)`).Scan(&parts)
 	return parts, err
 }

@@ -21,8 +21,8 @@ type Record struct {
 	Seq uint64
 }
 
-// EventWriter writes accepted events into ikd.events, from where the
-// materialized views keep the running counts.
+// EventWriter writes accepted events into ikd.events and counts their
+// residents in the first-seen ledger, from which the views read.
 type EventWriter struct {
 	conn   driver.Conn
 	filter FilterConfig
@@ -52,8 +52,7 @@ func (w *EventWriter) Write(ctx context.Context, records []Record) error {
 		return nil
 	}
 	ctx = clickhouse.Context(ctx, clickhouse.WithSettings(clickhouse.Settings{
-		"insert_deduplication_token":                         dedupToken(records),
-		"deduplicate_blocks_in_dependent_materialized_views": 1,
+		"insert_deduplication_token": dedupToken(records),
 		// On a cluster ikd.events is Distributed: the insert returns once
 		// every shard has its rows, not when they are queued on this node,
 		// so that an acknowledged event is on its shard's replicas.

@@ -60,6 +60,7 @@ type Counted struct {
 type Sighting struct {
 	Counted
 	Day time.Time
+	At  time.Time // the event's time
 }
 
 // SightingOf returns the sighting of an accepted event.
@@ -68,7 +69,48 @@ func SightingOf(r Record) Sighting {
 	return Sighting{
 		Counted: Counted{Type: string(r.Type), Year: uint16(at.Year()), Province: r.ProvinceCode, City: r.CityCode, Resident: KeyOf(r.Resident)},
 		Day:     time.Date(at.Year(), at.Month(), at.Day(), 0, 0, 0, 0, time.UTC),
+		At:      r.OccurredAt,
 	}
+}
+
+// Newest is a row of the ledger that counts no one (the zero resident, sign
+// 0): the newest time of the events of one type, city and WIB day in a
+// batch, which the ledger's projections keep with the counts (max(last_at))
+// for the views' last_activation_at. A max is idempotent, so the rows of a
+// batch written twice, or regrouped, change nothing.
+type Newest struct {
+	Type     string
+	Year     uint16
+	Province string
+	City     string
+	Day      time.Time
+	At       time.Time
+}
+
+// NewestOf returns the newest rows of a batch, sorted, so that the same
+// batch gives the same rows.
+func NewestOf(batch []Sighting) []Newest {
+	type place struct {
+		typ, province, city string
+		year                uint16
+		day                 time.Time
+	}
+	newest := map[place]time.Time{}
+	for _, s := range batch {
+		p := place{s.Type, s.Province, s.City, s.Year, s.Day}
+		if at, ok := newest[p]; !ok || s.At.After(at) {
+			newest[p] = s.At
+		}
+	}
+	out := make([]Newest, 0, len(newest))
+	for p, at := range newest {
+		out = append(out, Newest{Type: p.typ, Year: p.year, Province: p.province, City: p.city, Day: p.day, At: at})
+	}
+	slices.SortFunc(out, func(a, b Newest) int {
+		return cmp.Or(cmp.Compare(a.Type, b.Type), cmp.Compare(a.Year, b.Year), cmp.Compare(a.City, b.City),
+			a.Day.Compare(b.Day), cmp.Compare(a.Province, b.Province))
+	})
+	return out
 }
 
 // Transition is one signed row of the ledger.
@@ -85,13 +127,13 @@ type Transition struct {
 // otherwise. The result is sorted, so that the same batch over the same
 // ledger gives the same rows.
 func Transitions(current map[Counted]time.Time, batch []Sighting) []Transition {
-	first := map[Counted]time.Time{}
+	first := make(map[Counted]time.Time, len(batch))
 	for _, s := range batch {
 		if d, ok := first[s.Counted]; !ok || s.Day.Before(d) {
 			first[s.Counted] = s.Day
 		}
 	}
-	var out []Transition
+	out := make([]Transition, 0, len(first))
 	for c, d := range first {
 		old, seen := current[c]
 		switch {
@@ -121,19 +163,27 @@ func compareTransitions(a, b Transition) int {
 	return cmp.Compare(a.Sign, b.Sign)
 }
 
-// transitionsToken is the insert's deduplication token, derived from the rows
-// themselves: the same rows are only ever right once (a resident's first
-// day only moves earlier), so a retry of an insert that landed is dropped.
-func transitionsToken(ts []Transition) string {
+// ledgerToken is the insert's deduplication token, derived from the rows
+// themselves: the same transitions are only ever right once (a resident's
+// first day only moves earlier), and newest rows written again change
+// nothing, so a retry of an insert that landed is dropped.
+func ledgerToken(ts []Transition, newest []Newest) string {
 	h := sha256.New()
-	var buf [2]byte
+	var buf []byte
 	for _, t := range ts {
-		h.Write([]byte(t.Type))
-		binary.BigEndian.PutUint16(buf[:], t.Year)
-		h.Write(buf[:])
-		h.Write(t.Resident[:])
-		h.Write([]byte(t.Province + "\x00" + t.City + "\x00" + t.Day.Format(time.DateOnly) + "\x00"))
-		h.Write([]byte{byte(t.Sign)})
+		buf = append(buf[:0], t.Type...)
+		buf = binary.BigEndian.AppendUint16(buf, t.Year)
+		buf = append(buf, t.Resident[:]...)
+		buf = append(append(append(append(buf, t.Province...), 0), t.City...), 0)
+		buf = append(t.Day.AppendFormat(buf, time.DateOnly), 0, byte(t.Sign))
+		h.Write(buf)
+	}
+	for _, n := range newest {
+		buf = append(buf[:0], n.Type...)
+		buf = binary.BigEndian.AppendUint16(buf, n.Year)
+		buf = append(append(append(append(buf, n.Province...), 0), n.City...), 0)
+		buf = binary.BigEndian.AppendUint64(append(n.Day.AppendFormat(buf, time.DateOnly), 0), uint64(n.At.UnixMilli()))
+		h.Write(buf)
 	}
 	return "first-seen-" + hex.EncodeToString(h.Sum(nil))
 }
@@ -141,7 +191,7 @@ func transitionsToken(ts []Transition) string {
 // countFirstSeen brings the ledger up to date with records, already written
 // to ikd.events: it reads the first day of the batch's residents that seen
 // (nil: none) may hold (one query on the ledger's primary key), and inserts
-// the transitions. Run by the single active writer; see README, "Exactly
+// the transitions with the batch's newest rows. Run by the single active writer; see README, "Exactly
 // once", for why a crash at any point leaves the ledger right once the batch
 // is delivered again.
 func countFirstSeen(ctx context.Context, conn driver.Conn, records []Record, seen *seenFilter) error {
@@ -155,7 +205,7 @@ func countFirstSeen(ctx context.Context, conn driver.Conn, records []Record, see
 	}
 	ts := Transitions(current, batch)
 	seen.remember(ts)
-	return insertTransitions(ctx, conn, ts)
+	return insertLedger(ctx, conn, ts, NewestOf(batch))
 }
 
 // lookupChunk bounds the residents one ledger query names. They travel as
@@ -244,31 +294,39 @@ func readFirstDays(ctx context.Context, conn driver.Conn, typ string, year uint1
 	return nil
 }
 
-// insertTransitions writes ts as one block, with a token that makes an
-// identical retry change nothing.
-func insertTransitions(ctx context.Context, conn driver.Conn, ts []Transition) error {
-	if len(ts) == 0 {
+// insertLedger writes ts and newest as one block, with a token that makes
+// an identical retry change nothing.
+func insertLedger(ctx context.Context, conn driver.Conn, ts []Transition, newest []Newest) error {
+	if len(ts)+len(newest) == 0 {
 		return nil
 	}
 	// The settings replace the events insert's, so the ledger's own are
 	// given whole: on a cluster the next batch's lookup must find these rows
 	// on their shard, not queued on this node.
 	ctx = clickhouse.Context(ctx, clickhouse.WithSettings(clickhouse.Settings{
-		"insert_deduplication_token":    transitionsToken(ts),
+		"insert_deduplication_token":    ledgerToken(ts, newest),
 		"distributed_foreground_insert": 1,
 	}))
-	batch, err := conn.PrepareBatch(ctx, "INSERT INTO ikd.first_seen (type, year, resident, province_code, city_code, day, sign)")
+	batch, err := conn.PrepareBatch(ctx, "INSERT INTO ikd.first_seen (type, year, resident, province_code, city_code, day, sign, last_at)")
 	if err != nil {
-		return fmt.Errorf("prepare the first-seen ledger's %d rows: %w", len(ts), err)
+		return fmt.Errorf("prepare the first-seen ledger's %d rows: %w", len(ts)+len(newest), err)
 	}
 	for _, t := range ts {
-		if err := batch.Append(t.Type, t.Year, string(t.Resident[:]), t.Province, t.City, t.Day, t.Sign); err != nil {
+		// A transition carries no time: the column's default, the epoch.
+		if err := batch.Append(t.Type, t.Year, string(t.Resident[:]), t.Province, t.City, t.Day, t.Sign, time.UnixMilli(0)); err != nil {
+			_ = batch.Abort()
+			return fmt.Errorf("append a first-seen row: %w", err)
+		}
+	}
+	var nobody ResidentKey
+	for _, n := range newest {
+		if err := batch.Append(n.Type, n.Year, string(nobody[:]), n.Province, n.City, n.Day, int8(0), n.At); err != nil {
 			_ = batch.Abort()
 			return fmt.Errorf("append a first-seen row: %w", err)
 		}
 	}
 	if err := batch.Send(); err != nil {
-		return fmt.Errorf("insert the first-seen ledger's %d rows: %w", len(ts), err)
+		return fmt.Errorf("insert the first-seen ledger's %d rows: %w", len(ts)+len(newest), err)
 	}
 	return nil
 }

@@ -166,3 +166,41 @@ func TestResidentKeyIsThePseudonymsBytesOrTheMD5OfOtherText(t *testing.T) {
 		}
 	}
 }
+
+func TestNewestRowsKeepTheLatestEventOfEachTypeCityAndDay(t *testing.T) {
+	at := func(s string) time.Time {
+		v, err := time.Parse("2006-01-02 15:04", s)
+		if err != nil {
+			panic(err)
+		}
+		return v
+	}
+	sighting := func(typ, resident, d, city, when string) warehouse.Sighting {
+		s := seen(typ, 2025, resident, d, city)
+		s.At = at(when)
+		return s
+	}
+	newest := func(typ, d, city, when string) warehouse.Newest {
+		return warehouse.Newest{Type: typ, Year: 2025, Province: city[:2], City: city, Day: day(d), At: at(when)}
+	}
+	got := warehouse.NewestOf([]warehouse.Sighting{
+		sighting("activation", residentA, "2025-03-02", "17.71", "2025-03-02 02:00"),
+		sighting("activation", residentB, "2025-03-02", "17.71", "2025-03-02 09:00"), // newer, another resident
+		sighting("activation", residentA, "2025-03-02", "17.71", "2025-03-02 05:00"),
+		sighting("enrolment", residentA, "2025-03-02", "17.71", "2025-03-02 01:00"), // another type
+		sighting("activation", residentA, "2025-03-01", "17.71", "2025-03-01 10:00"), // another day
+		sighting("activation", residentA, "2025-03-02", "18.71", "2025-03-02 03:00"), // another city
+	})
+	want := []warehouse.Newest{
+		newest("activation", "2025-03-01", "17.71", "2025-03-01 10:00"),
+		newest("activation", "2025-03-02", "17.71", "2025-03-02 09:00"),
+		newest("activation", "2025-03-02", "18.71", "2025-03-02 03:00"),
+		newest("enrolment", "2025-03-02", "17.71", "2025-03-02 01:00"),
+	}
+	if !slices.Equal(got, want) {
+		t.Errorf("NewestOf:\n got %v\nwant %v", got, want)
+	}
+	if got := warehouse.NewestOf(nil); len(got) != 0 {
+		t.Errorf("no sightings gave rows %v", got)
+	}
+}

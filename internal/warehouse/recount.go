@@ -12,12 +12,45 @@ import (
 
 // Recount brings the first-seen ledger in line with ikd.events, for every
 // type and year: each resident's rows in each of their cities then add up to
-// +1 on the day of their earliest event there and to 0 on every other day.
+// +1 on the day of their earliest event there and to 0 on every other day,
+// and the newest time of each type, city and day is there (recountNewest).
 // On an empty ledger it is the backfill of events written before the ledger
 // existed (migration 007, or a bulk load straight into ikd.events such as
 // the bench's); on a full one it writes only the differences, so running it
 // twice changes nothing. It must not run while an aggregator writes.
 func Recount(ctx context.Context, conn driver.Conn, logger *slog.Logger) error {
+	if err := recountResidents(ctx, conn, logger); err != nil {
+		return err
+	}
+	return recountNewest(ctx, conn, logger)
+}
+
+// recountResidents is Recount's counting of the residents.
+func recountResidents(ctx context.Context, conn driver.Conn, logger *slog.Logger) error {
+	return eachYear(ctx, conn, logger, "first-seen ledger recounted", func(ctx context.Context, y countedYear) error {
+		var held uint64
+		if err := conn.QueryRow(ctx, "SELECT count() FROM ikd.first_seen WHERE type = ? AND year = ? AND sign != 0", y.Type, y.Year).Scan(&held); err != nil {
+			return err
+		}
+		sql, args := recountSQL, []any{y.Type, y.Year, y.Type, y.Year}
+		if held == 0 {
+			sql, args = backfillSQL, args[:2]
+		}
+		return conn.Exec(ctx, sql, args...)
+	})
+}
+
+// recountNewest writes the ledger's newest rows (Newest) of the events
+// whose time is newer than the ledger holds for their type, city and day.
+func recountNewest(ctx context.Context, conn driver.Conn, logger *slog.Logger) error {
+	return eachYear(ctx, conn, logger, "first-seen ledger's newest times recounted", func(ctx context.Context, y countedYear) error {
+		return conn.Exec(ctx, newestSQL, y.Type, y.Year, y.Type, y.Year)
+	})
+}
+
+// eachYear runs recount for every type and year of the events and the
+// ledger, logging done with the time each took.
+func eachYear(ctx context.Context, conn driver.Conn, logger *slog.Logger, done string, recount func(context.Context, countedYear) error) error {
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
 	}
@@ -32,18 +65,10 @@ func Recount(ctx context.Context, conn driver.Conn, logger *slog.Logger) error {
 	ctx = clickhouse.Context(ctx, clickhouse.WithSettings(clickhouse.Settings{"insert_deduplicate": 0, "max_execution_time": 0}))
 	for _, y := range years {
 		start := time.Now()
-		var held uint64
-		if err := conn.QueryRow(ctx, "SELECT count() FROM ikd.first_seen WHERE type = ? AND year = ?", y.Type, y.Year).Scan(&held); err != nil {
+		if err := recount(ctx, y); err != nil {
 			return fmt.Errorf("recount %s %d: %w", y.Type, y.Year, err)
 		}
-		sql, args := recountSQL, []any{y.Type, y.Year, y.Type, y.Year}
-		if held == 0 {
-			sql, args = backfillSQL, args[:2]
-		}
-		if err := conn.Exec(ctx, sql, args...); err != nil {
-			return fmt.Errorf("recount %s %d: %w", y.Type, y.Year, err)
-		}
-		logger.Info("first-seen ledger recounted", "type", y.Type, "year", y.Year, "took", time.Since(start).Round(time.Millisecond))
+		logger.Info(done, "type", y.Type, "year", y.Year, "took", time.Since(start).Round(time.Millisecond))
 	}
 	return nil
 }
@@ -53,11 +78,11 @@ type countedYear struct {
 	Year uint16
 }
 
-// countedYears lists the types and years of the events (from their small
-// per-day table) and of the ledger.
+// countedYears lists the types and years of the events and of the ledger.
 func countedYears(ctx context.Context, conn driver.Conn) ([]countedYear, error) {
 	rows, err := conn.Query(ctx, `SELECT DISTINCT toString(type), year FROM
-		(SELECT type, year FROM ikd.latest_daily UNION ALL SELECT type, year FROM ikd.first_seen GROUP BY type, year)
+		(SELECT type, toUInt16(toYear(occurred_at, 'Asia/Jakarta')) AS year FROM ikd.events GROUP BY type, year
+		 UNION ALL SELECT type, year FROM ikd.first_seen GROUP BY type, year)
 		ORDER BY 1, 2`)
 	if err != nil {
 		return nil, fmt.Errorf("recount: list the years: %w", err)
@@ -101,3 +126,25 @@ SELECT type, year, resident, province_code, city_code, day, toInt8(sum(n)) FROM
 )
 GROUP BY type, year, resident, province_code, city_code, day
 HAVING sum(n) != 0`
+
+// newestSQL writes the newest time of the events of each city and day of
+// one type and year that is newer than the ledger's newest rows hold.
+const newestSQL = `INSERT INTO ikd.first_seen (type, year, resident, province_code, city_code, day, sign, last_at)
+SELECT type, year, toFixedString('', 16), province_code, city_code, day, 0, at FROM
+(
+	SELECT toString(type) AS type, toUInt16(toYear(occurred_at, 'Asia/Jakarta')) AS year,
+		toString(province_code) AS province_code, toString(city_code) AS city_code,
+		toDate(occurred_at, 'Asia/Jakarta') AS day, max(occurred_at) AS at
+	FROM ikd.events
+	WHERE type = ? AND toYear(occurred_at, 'Asia/Jakarta') = ?
+	GROUP BY type, year, province_code, city_code, day
+) AS e
+LEFT JOIN
+(
+	SELECT toString(type) AS type, year, toString(province_code) AS province_code, toString(city_code) AS city_code,
+		day, max(last_at) AS held
+	FROM ikd.first_seen
+	WHERE type = ? AND year = ? AND sign = 0
+	GROUP BY type, year, province_code, city_code, day
+) AS l USING (type, year, province_code, city_code, day)
+WHERE at > held`

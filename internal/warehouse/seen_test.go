@@ -156,3 +156,22 @@ func TestAFilterLoadedWhileItsWriterWritesMissesNoResident(t *testing.T) {
 	wantFigures(t, conn, "attainment_city", "2025-12-31", "year = 2025 AND city_code = '17.71'", 300, 0)
 	ledgerIsConsistent(t, conn)
 }
+
+// BenchmarkTheLedgersFilter is the filter's part of a new resident's write
+// at its default size: asked once, then given the key.
+func BenchmarkTheLedgersFilter(b *testing.B) {
+	f := warehouse.NewFilter(64<<20, 2025)
+	keys := make([]warehouse.ResidentKey, 1<<16)
+	for i := range keys {
+		keys[i] = md5.Sum(fmt.Appendf(nil, "resident %d", i))
+	}
+	i := 0
+	for b.Loop() {
+		k := keys[i%len(keys)]
+		k[0] ^= byte(i >> 16) // a new key on every pass over keys
+		if f.CertainlyNew("activation", 2025, k) {
+			f.Add("activation", 2025, k)
+		}
+		i++
+	}
+}
