@@ -1,16 +1,16 @@
 -- The newest event times move into the ledger (README, "Exactly once").
 -- ikd.latest_daily was filled by a materialized view from ikd.events, so
--- every batch the aggregator wrote made two parts there besides the ledger's:
--- the view's and its table's, with three projections; on the tests' warehouse
--- a batch of 5,000 new residents took 100 to 115 ms without that view against
--- 110 to 150 with it (BenchmarkEventWriterWrite, 2026-12-01). Now the writer
--- puts, in the block of the batch's ledger rows, one row per type, city and
--- WIB day of its events that counts no one: the zero resident, sign 0, and
--- the newest event time of that day in last_at. The ledger's projections sum
--- the signs and take the newest time together, so each view reads one table
--- where it read two, and the newest time of a day is written with the counts
--- it goes with. A max is idempotent, so a redelivered batch's rows change
--- nothing.
+-- every batch the aggregator wrote made a part there, with three projections,
+-- besides the ledger's, and planned the view's query; on the tests' warehouse
+-- a batch of 5,000 new residents took 88 to 95 ms as below against 109 to 112
+-- (BenchmarkEventWriterWrite, three runs each, taking turns, 2026-12-01).
+-- Now the writer puts, in the block of the batch's ledger rows, one row per
+-- type, city and WIB day of its events that counts no one: the zero
+-- resident, sign 0, and the newest event time of that day in last_at. The
+-- ledger's projections sum the signs and take the newest time together, so
+-- each view reads one table where it read two, and the newest time of a day
+-- is written with the counts it goes with. A max is idempotent, so a
+-- redelivered batch's rows change nothing.
 --
 -- The newest times already written are put back from ikd.events by the
 -- migration runner right after this file (warehouse.recountNewest), as

@@ -191,9 +191,9 @@ func ledgerToken(ts []Transition, newest []Newest) string {
 // countFirstSeen brings the ledger up to date with records, already written
 // to ikd.events: it reads the first day of the batch's residents that seen
 // (nil: none) may hold (one query on the ledger's primary key), and inserts
-// the transitions with the batch's newest rows. Run by the single active writer; see README, "Exactly
-// once", for why a crash at any point leaves the ledger right once the batch
-// is delivered again.
+// the transitions with the batch's newest rows. Run by the single active
+// writer; see README, "Exactly once", for why a crash at any point leaves
+// the ledger right once the batch is delivered again.
 func countFirstSeen(ctx context.Context, conn driver.Conn, records []Record, seen *seenFilter) error {
 	batch := make([]Sighting, len(records))
 	for i, r := range records {

@@ -187,7 +187,7 @@ func TestNewestRowsKeepTheLatestEventOfEachTypeCityAndDay(t *testing.T) {
 		sighting("activation", residentA, "2025-03-02", "17.71", "2025-03-02 02:00"),
 		sighting("activation", residentB, "2025-03-02", "17.71", "2025-03-02 09:00"), // newer, another resident
 		sighting("activation", residentA, "2025-03-02", "17.71", "2025-03-02 05:00"),
-		sighting("enrolment", residentA, "2025-03-02", "17.71", "2025-03-02 01:00"), // another type
+		sighting("enrolment", residentA, "2025-03-02", "17.71", "2025-03-02 01:00"),  // another type
 		sighting("activation", residentA, "2025-03-01", "17.71", "2025-03-01 10:00"), // another day
 		sighting("activation", residentA, "2025-03-02", "18.71", "2025-03-02 03:00"), // another city
 	})

@@ -122,6 +122,8 @@ func TestViewsReadTheLedgerThroughItsProjections(t *testing.T) {
 		{"SELECT * FROM ikd.attainment_city_as_of(as_of = '2025-03-10') WHERE year = 2025", []string{"(monthly)", "(by_day)"}},
 		{"SELECT * FROM ikd.attainment_province_as_of(as_of = '2025-03-10') WHERE year = 2025", []string{"(monthly)", "(by_day)"}},
 		{"SELECT * FROM ikd.attainment_national_as_of(as_of = '2025-03-10') WHERE year = 2025", []string{"(monthly)", "(by_day)"}},
+		// The board's newest counted event (papan.Store.Newest).
+		{"SELECT max(last_at) FROM ikd.first_seen", []string{"(yearly)"}},
 	} {
 		plan := explain(t, conn, c.sql)
 		for _, w := range c.want {
