@@ -40,9 +40,19 @@ func (w warehouseStore) Record(ctx context.Context, al Alert) error {
 	return nil
 }
 
+// writesPriority runs the alerter's reads at the writes' priority
+// (os_thread_priority 0), where the embedded warehouse lets other reads, an
+// analyst's loop among them, yield the CPUs (README, "Readers yield the CPUs
+// to inserts"): an evaluation after every batch reads the alerts and two
+// views, and what it decides reaches people. Each query gets a map of its
+// own, since the client adds to a query's settings.
+func writesPriority() clickhouse.QueryOption {
+	return clickhouse.WithSettings(clickhouse.Settings{"os_thread_priority": 0})
+}
+
 // Latest reads the latest transition of every (rule, region, year).
 func (w warehouseStore) Latest(ctx context.Context) (map[string]Alert, error) {
-	rows, err := w.conn.Query(ctx, `SELECT rule, region_code, year,
+	rows, err := w.conn.Query(clickhouse.Context(ctx, writesPriority()), `SELECT rule, region_code, year,
 		argMax(alert_id, at), argMax(severity, at), argMax(state, at), argMax(province_code, at), argMax(city_code, at),
 		argMax(region_name, at), argMax(attainment_pct, at), argMax(expected_pct, at), argMax(target, at),
 		argMax(activated, at), argMax(message, at), max(at)
@@ -103,7 +113,7 @@ func (w warehouseStore) attainment(ctx context.Context, now time.Time, cities []
 		cityQuery += " AND has({cities:Array(String)}, city_code)"
 		provinceQuery += " AND has({provinces:Array(String)}, province_code)"
 	}
-	ctx = clickhouse.Context(ctx, clickhouse.WithParameters(params))
+	ctx = clickhouse.Context(ctx, clickhouse.WithParameters(params), writesPriority())
 	var out []Row
 	for _, sql := range []string{cityQuery, provinceQuery} {
 		rows, err := w.conn.Query(ctx, sql)
