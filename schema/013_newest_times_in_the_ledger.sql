@@ -2,7 +2,8 @@
 -- ikd.latest_daily was filled by a materialized view from ikd.events, so
 -- every batch the aggregator wrote made a part there, with three projections,
 -- besides the ledger's, and planned the view's query; on the tests' warehouse
--- a batch of 5,000 new residents took 88 to 95 ms as below against 109 to 112
+-- a batch of 5,000 new residents took 88 to 95 ms this way (and with the
+-- filter's cache-line blocks of the same commit) against 109 to 112 before
 -- (BenchmarkEventWriterWrite, three runs each, taking turns, 2026-12-01).
 -- Now the writer puts, in the block of the batch's ledger rows, one row per
 -- type, city and WIB day of its events that counts no one: the zero

@@ -90,21 +90,17 @@ type Newest struct {
 // NewestOf returns the newest rows of a batch, sorted, so that the same
 // batch gives the same rows.
 func NewestOf(batch []Sighting) []Newest {
-	type place struct {
-		typ, province, city string
-		year                uint16
-		day                 time.Time
-	}
-	newest := map[place]time.Time{}
+	newest := map[Newest]time.Time{} // by the row without its time
 	for _, s := range batch {
-		p := place{s.Type, s.Province, s.City, s.Year, s.Day}
-		if at, ok := newest[p]; !ok || s.At.After(at) {
-			newest[p] = s.At
+		k := Newest{Type: s.Type, Year: s.Year, Province: s.Province, City: s.City, Day: s.Day}
+		if at, ok := newest[k]; !ok || s.At.After(at) {
+			newest[k] = s.At
 		}
 	}
 	out := make([]Newest, 0, len(newest))
-	for p, at := range newest {
-		out = append(out, Newest{Type: p.typ, Year: p.year, Province: p.province, City: p.city, Day: p.day, At: at})
+	for row, at := range newest {
+		row.At = at
+		out = append(out, row)
 	}
 	slices.SortFunc(out, func(a, b Newest) int {
 		return cmp.Or(cmp.Compare(a.Type, b.Type), cmp.Compare(a.Year, b.Year), cmp.Compare(a.City, b.City),

@@ -19,38 +19,34 @@ import (
 // the bench's); on a full one it writes only the differences, so running it
 // twice changes nothing. It must not run while an aggregator writes.
 func Recount(ctx context.Context, conn driver.Conn, logger *slog.Logger) error {
-	if err := recountResidents(ctx, conn, logger); err != nil {
-		return err
-	}
-	return recountNewest(ctx, conn, logger)
+	return recount(ctx, conn, logger, recountResidents, recountNewest)
 }
 
+// recountStep is one part of Recount for one type and year.
+type recountStep func(ctx context.Context, conn driver.Conn, y countedYear) error
+
 // recountResidents is Recount's counting of the residents.
-func recountResidents(ctx context.Context, conn driver.Conn, logger *slog.Logger) error {
-	return eachYear(ctx, conn, logger, "first-seen ledger recounted", func(ctx context.Context, y countedYear) error {
-		var held uint64
-		if err := conn.QueryRow(ctx, "SELECT count() FROM ikd.first_seen WHERE type = ? AND year = ? AND sign != 0", y.Type, y.Year).Scan(&held); err != nil {
-			return err
-		}
-		sql, args := recountSQL, []any{y.Type, y.Year, y.Type, y.Year}
-		if held == 0 {
-			sql, args = backfillSQL, args[:2]
-		}
-		return conn.Exec(ctx, sql, args...)
-	})
+func recountResidents(ctx context.Context, conn driver.Conn, y countedYear) error {
+	var held uint64
+	if err := conn.QueryRow(ctx, "SELECT count() FROM ikd.first_seen WHERE type = ? AND year = ? AND sign != 0", y.Type, y.Year).Scan(&held); err != nil {
+		return err
+	}
+	sql, args := recountSQL, []any{y.Type, y.Year, y.Type, y.Year}
+	if held == 0 {
+		sql, args = backfillSQL, args[:2]
+	}
+	return conn.Exec(ctx, sql, args...)
 }
 
 // recountNewest writes the ledger's newest rows (Newest) of the events
 // whose time is newer than the ledger holds for their type, city and day.
-func recountNewest(ctx context.Context, conn driver.Conn, logger *slog.Logger) error {
-	return eachYear(ctx, conn, logger, "first-seen ledger's newest times recounted", func(ctx context.Context, y countedYear) error {
-		return conn.Exec(ctx, newestSQL, y.Type, y.Year, y.Type, y.Year)
-	})
+func recountNewest(ctx context.Context, conn driver.Conn, y countedYear) error {
+	return conn.Exec(ctx, newestSQL, y.Type, y.Year, y.Type, y.Year)
 }
 
-// eachYear runs recount for every type and year of the events and the
-// ledger, logging done with the time each took.
-func eachYear(ctx context.Context, conn driver.Conn, logger *slog.Logger, done string, recount func(context.Context, countedYear) error) error {
+// recount runs steps for every type and year of the events and the ledger,
+// listed once (a scan of ikd.events), logging the time each year took.
+func recount(ctx context.Context, conn driver.Conn, logger *slog.Logger, steps ...recountStep) error {
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
 	}
@@ -65,10 +61,12 @@ func eachYear(ctx context.Context, conn driver.Conn, logger *slog.Logger, done s
 	ctx = clickhouse.Context(ctx, clickhouse.WithSettings(clickhouse.Settings{"insert_deduplicate": 0, "max_execution_time": 0}))
 	for _, y := range years {
 		start := time.Now()
-		if err := recount(ctx, y); err != nil {
-			return fmt.Errorf("recount %s %d: %w", y.Type, y.Year, err)
+		for _, step := range steps {
+			if err := step(ctx, conn, y); err != nil {
+				return fmt.Errorf("recount %s %d: %w", y.Type, y.Year, err)
+			}
 		}
-		logger.Info(done, "type", y.Type, "year", y.Year, "took", time.Since(start).Round(time.Millisecond))
+		logger.Info("first-seen ledger recounted", "type", y.Type, "year", y.Year, "took", time.Since(start).Round(time.Millisecond))
 	}
 	return nil
 }
