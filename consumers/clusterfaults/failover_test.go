@@ -150,8 +150,8 @@ func TestFaultClusterNodesDieWhileEventsFlow(t *testing.T) {
 	for i, flt := range faults {
 		part := evs[i*per : (i+1)*per]
 		base := f.count()
-		published := make(chan error, 1)
-		go func() { published <- f.run(ctx, part) }()
+		published, fallen := make(chan error, 1), make(chan struct{})
+		go func() { published <- f.run(ctx, part, fallen) }()
 		// The fault falls once a third of this part is acknowledged and the
 		// warehouse is taking it in.
 		testenv.Eventually(t, 5*time.Minute, func() error {
@@ -165,6 +165,7 @@ func TestFaultClusterNodesDieWhileEventsFlow(t *testing.T) {
 		})
 		start := time.Now()
 		restore := flt.inject()
+		close(fallen)
 		recovered := movesAgain(t, f, conn, start)
 		restore()
 		if err := <-published; err != nil {
