@@ -124,10 +124,9 @@ const maxLag = 1500
 // run publishes evs in chunks until done, keeping at most maxLag events ahead of
 // what the warehouse holds. Its last third waits until fallen is closed (the
 // fault has fallen), so that some publishes come after the fault however
-// fast the rest went: once
-// a whole part was acknowledged before the aggregators had finished their
-// migrations, and nothing could be acknowledged after the fault. It returns
-// the publish errors it met.
+// fast the rest went: once a whole part was acknowledged before the
+// aggregators had finished their migrations, and nothing could be
+// acknowledged after the fault. It returns the publish errors it met.
 func (f *feed) run(ctx context.Context, evs []events.Event, fallen <-chan struct{}) error {
 	for i := 0; i < len(evs); i += chunk {
 		if i >= len(evs)*2/3 {
