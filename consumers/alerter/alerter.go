@@ -134,6 +134,7 @@ func New(ctx context.Context, cfg Config, js jetstream.JetStream, conn driver.Co
 			AckPolicy:     jetstream.AckExplicitPolicy,
 			// A new alerter evaluates everything at start; older changes add nothing.
 			DeliverPolicy: jetstream.DeliverNewPolicy,
+			AckWait:       changesAckWait,
 		})
 		return err
 	})
@@ -298,11 +299,22 @@ func (a *Alerter) schedule(ctx context.Context) {
 	}
 }
 
-// poll fetches one batch of announcements, evaluates the cities they name and
-// acks them. It returns an error only when no later fetch can succeed.
+// changesAckWait is how long the broker waits for an announcement's
+// acknowledgement before it delivers it again (the broker's default, written
+// out because ChangesWindow is bounded by it).
+const changesAckWait = 30 * time.Second
+
+// poll gathers the announcements of one ChangesWindow (at most 256),
+// evaluates the cities they name together and acks them. It returns an error
+// only when no later fetch can succeed.
 func (a *Alerter) poll(ctx context.Context) error {
-	msgs, err := a.consumer.Fetch(256, jetstream.FetchMaxWait(time.Second))
+	window, cancel := context.WithTimeout(ctx, a.cfg.ChangesWindow)
+	defer cancel()
+	msgs, err := a.consumer.Fetch(256, jetstream.FetchContext(window))
 	if err != nil {
+		if window.Err() != nil {
+			err = window.Err() // the window, or Run, ended before the fetch began
+		}
 		return a.fetchFailed(ctx, err)
 	}
 	var got []jetstream.Msg
@@ -361,7 +373,8 @@ const (
 // context has ended.
 func judgeFetch(err error, stopping bool) fetchOutcome {
 	switch {
-	case stopping, errors.Is(err, nats.ErrTimeout), errors.Is(err, jetstream.ErrNoMessages):
+	case stopping, errors.Is(err, nats.ErrTimeout), errors.Is(err, jetstream.ErrNoMessages),
+		errors.Is(err, context.DeadlineExceeded): // the window ended before the broker said so
 		return fetchQuiet
 	case errors.Is(err, jetstream.ErrConsumerDeleted), errors.Is(err, jetstream.ErrConsumerNotFound):
 		return fetchGone

@@ -38,6 +38,7 @@ type env struct {
 func testConfig() alerter.Config {
 	cfg := alerter.DefaultConfig()
 	cfg.Interval = time.Hour
+	cfg.ChangesWindow = 200 * time.Millisecond
 	cfg.WebhookInitialInterval = 20 * time.Millisecond
 	cfg.WebhookMaxElapsed = 10 * time.Second
 	return cfg

@@ -52,6 +52,13 @@ type Config struct {
 	Durable string `envconfig:"DURABLE" default:"ikd-alerter"`
 	// Interval between full evaluations of every region.
 	Interval time.Duration `envconfig:"INTERVAL" default:"1m"`
+	// ChangesWindow is how long the announcements on IKD_CHANGES are
+	// gathered into one evaluation of the regions they name. An evaluation
+	// reads the views once for all of them, at national scale a few hundred
+	// milliseconds of the warehouse's time whatever their number, so a
+	// longer window leaves more of it to ingest and analysts; an alert comes
+	// at most this much, plus its evaluation, after the batch that caused it.
+	ChangesWindow time.Duration `envconfig:"CHANGES_WINDOW" default:"5s"`
 	// MarginPct: percentage points below expected_pct at which behind_pace fires.
 	MarginPct float64 `envconfig:"MARGIN_PCT" default:"5"`
 	// CriticalFactor: behind_pace is critical below expected_pct * CriticalFactor.
@@ -83,6 +90,7 @@ func (c Config) Validate() error {
 	errs := []error{
 		config.NotEmpty("Durable", c.Durable),
 		config.Positive("Interval", c.Interval),
+		changesWindow(c.ChangesWindow),
 		config.Between("MarginPct", c.MarginPct, 0, 100),
 		config.Between("CriticalFactor", c.CriticalFactor, 0, 1),
 		config.Between("HysteresisPct", c.HysteresisPct, 0, 100),
@@ -99,4 +107,16 @@ func (c Config) Validate() error {
 		errs = append(errs, config.URL("WebhookURL", c.WebhookURL, "http", "https"))
 	}
 	return errors.Join(errs...)
+}
+
+// maxChangesWindow keeps the announcements of a window, and their
+// evaluation, well within the broker's wait for their acknowledgement.
+const maxChangesWindow = changesAckWait / 2
+
+// changesWindow refuses a window the broker would not wait for, or none.
+func changesWindow(w time.Duration) error {
+	if w <= 0 || w > maxChangesWindow {
+		return config.Invalid("ChangesWindow", "must be more than 0 and at most %s (announcements are redelivered when not acknowledged within %s), got %s", maxChangesWindow, changesAckWait, w)
+	}
+	return nil
 }

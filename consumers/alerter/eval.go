@@ -71,13 +71,13 @@ func firing(state map[string]Alert) map[string]Alert {
 // their provinces: what an announcement asks to evaluate. A code that is
 // not a city's is dropped, so that nothing else reaches a query.
 func regionsOf(cities []string) (cs, ps []string) {
+	seen := map[string]bool{} // a window's announcements name most cities many times
 	for _, c := range cities {
-		if !cityCode.MatchString(c) {
+		if seen[c] || !cityCode.MatchString(c) {
 			continue
 		}
-		if !slices.Contains(cs, c) {
-			cs = append(cs, c)
-		}
+		seen[c] = true
+		cs = append(cs, c)
 		if p := provinceOf(c); !slices.Contains(ps, p) {
 			ps = append(ps, p)
 		}

@@ -1,6 +1,7 @@
 package alerter
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"net/http"
@@ -252,6 +253,7 @@ func TestAFailedFetchIsQuietEndsRunAsksOrIsRetried(t *testing.T) {
 	}{
 		{"the wait ran out", nats.ErrTimeout, false, fetchQuiet},
 		{"nothing to fetch", jetstream.ErrNoMessages, false, fetchQuiet},
+		{"the changes window ended first", context.DeadlineExceeded, false, fetchQuiet},
 		{"shutting down, whatever failed", errors.New("connection closed"), true, fetchQuiet},
 		{"consumer deleted during the fetch", jetstream.ErrConsumerDeleted, false, fetchGone},
 		{"consumer not found", fmt.Errorf("fetch: %w", jetstream.ErrConsumerNotFound), false, fetchGone},

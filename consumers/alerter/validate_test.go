@@ -15,6 +15,8 @@ func TestConfigValidateRefusesValuesThatBreakTheAlerter(t *testing.T) {
 	}{
 		{"Durable", func(c *alerter.Config) { c.Durable = "" }},
 		{"Interval", func(c *alerter.Config) { c.Interval = 0 }},
+		{"ChangesWindow", func(c *alerter.Config) { c.ChangesWindow = 0 }},
+		{"ChangesWindow", func(c *alerter.Config) { c.ChangesWindow = 20 * time.Second }},
 		{"MarginPct", func(c *alerter.Config) { c.MarginPct = -1 }},
 		{"CriticalFactor", func(c *alerter.Config) { c.CriticalFactor = 1.5 }},
 		{"HysteresisPct", func(c *alerter.Config) { c.HysteresisPct = -2 }},
