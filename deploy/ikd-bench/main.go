@@ -33,6 +33,7 @@ import (
 
 	"github.com/nats-io/nats.go/jetstream"
 
+	"github.com/ikd-pipeline/ikd/consumers/alerter"
 	"github.com/ikd-pipeline/ikd/internal/broker"
 	"github.com/ikd-pipeline/ikd/internal/chhttp"
 	"github.com/ikd-pipeline/ikd/internal/embeddedbroker"
@@ -60,6 +61,7 @@ type flags struct {
 	freshRate     int
 	freshDur      time.Duration
 	queryRuns     int
+	alerterWindow time.Duration
 	keep          bool
 }
 
@@ -92,6 +94,7 @@ func main() {
 	flag.IntVar(&f.freshRate, "fresh-rate", 5000, "background events/s during the freshness step (5); at most half the broker's publish ceiling")
 	flag.DurationVar(&f.freshDur, "fresh-dur", 20*time.Second, "duration of the freshness step")
 	flag.IntVar(&f.queryRuns, "query-runs", 20, "runs of each analyst query (step 6)")
+	flag.DurationVar(&f.alerterWindow, "alerter-changes-window", alerter.DefaultConfig().ChangesWindow, "the alerter's IKD_ALERTER_CHANGES_WINDOW in step 6")
 	flag.BoolVar(&f.keep, "keep", false, "keep the temporary data directory")
 	flag.Parse()
 	log.SetFlags(log.Ltime)

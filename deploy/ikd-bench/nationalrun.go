@@ -195,13 +195,13 @@ func nationalFreshness(ctx context.Context, env nationalEnv, f flags, queries []
 		return nil, err
 	}
 	defer alConn.Close()
-	al, err := startAlerter(ctx, env.natsURL, env.creds.Auth(broker.RoleAlerter), alConn, env.logger)
+	al, err := startAlerter(ctx, f.alerterWindow, env.natsURL, env.creds.Auth(broker.RoleAlerter), alConn, env.logger)
 	if err != nil {
 		return nil, err
 	}
 	defer func() {
 		if al != nil {
-			_, _ = al.stop()
+			_, _, _ = al.stop()
 		}
 	}()
 	if err := al.started(ctx, 20*time.Minute); err != nil {
@@ -231,7 +231,7 @@ func nationalFreshness(ctx context.Context, env nationalEnv, f flags, queries []
 	if err != nil {
 		return nil, fmt.Errorf("freshness at national scale: %w", err)
 	}
-	evals, alErr := al.stop()
+	evals, alRan, alErr := al.stop()
 	fired := al.a.Stats.Fired.Load()
 	al = nil
 	if alErr != nil {
@@ -262,7 +262,7 @@ func nationalFreshness(ctx context.Context, env nationalEnv, f flags, queries []
 		{Step: "6 aggregator peak RSS during freshness at national scale", Figure: mib(aggPeak), Unit: "MiB", Goal: "< 256 MiB", Met: yesNo(mib(aggPeak) < 256),
 			Note: "a new ikd-aggregator process, started after the national load"},
 	}
-	rows = append(rows, alerterRows(evals, fired)...)
+	rows = append(rows, alerterRows(evals, f.alerterWindow, alRan, fired)...)
 	costs, err := evaluationCosts(ctx, env.natsURL, env.creds.Auth(broker.RoleAlerter), alConn, env.logger, 10)
 	if err != nil {
 		return nil, err
