@@ -54,10 +54,10 @@ type Config struct {
 	Interval time.Duration `envconfig:"INTERVAL" default:"1m"`
 	// ChangesWindow is how long the announcements on IKD_CHANGES are
 	// gathered into one evaluation of the regions they name. An evaluation
-	// reads the views once for all of them, at national scale a few hundred
-	// milliseconds of the warehouse's time whatever their number, so a
-	// longer window leaves more of it to ingest and analysts; an alert comes
-	// at most this much, plus its evaluation, after the batch that caused it.
+	// reads the views once for all of them, at national scale 0.2 to 1 s of
+	// the warehouse's time whatever their number, so a longer window leaves
+	// more of it to ingest and analysts; an alert comes at most this much,
+	// plus its evaluation, after the batch that caused it.
 	ChangesWindow time.Duration `envconfig:"CHANGES_WINDOW" default:"5s"`
 	// MarginPct: percentage points below expected_pct at which behind_pace fires.
 	MarginPct float64 `envconfig:"MARGIN_PCT" default:"5"`
