@@ -174,14 +174,8 @@ func (f form) consistent(ctx context.Context) context.Context {
 // applied; it must be safe to run again, since a failure leaves the
 // migration pending.
 var afterMigration = map[string]func(context.Context, driver.Conn, *slog.Logger) error{
-	// The ledger of the events already written.
-	"007_first_seen.sql": func(ctx context.Context, conn driver.Conn, logger *slog.Logger) error {
-		return recount(ctx, conn, logger, recountResidents)
-	},
-	// Their newest times, which ikd.latest_daily held.
-	"013_newest_times_in_the_ledger.sql": func(ctx context.Context, conn driver.Conn, logger *slog.Logger) error {
-		return recount(ctx, conn, logger, recountNewest)
-	},
+	"007_first_seen.sql":                 recountWith(recountResidents), // the ledger of the events already written
+	"013_newest_times_in_the_ledger.sql": recountWith(recountNewest),    // their newest times, which ikd.latest_daily held
 }
 
 // Migration is one numbered file of the schema.

@@ -44,6 +44,13 @@ func recountNewest(ctx context.Context, conn driver.Conn, y countedYear) error {
 	return conn.Exec(ctx, newestSQL, y.Type, y.Year, y.Type, y.Year)
 }
 
+// recountWith is recount of steps alone, as a migration runs it.
+func recountWith(steps ...recountStep) func(context.Context, driver.Conn, *slog.Logger) error {
+	return func(ctx context.Context, conn driver.Conn, logger *slog.Logger) error {
+		return recount(ctx, conn, logger, steps...)
+	}
+}
+
 // recount runs steps for every type and year of the events and the ledger,
 // listed once (a scan of ikd.events), logging the time each year took.
 func recount(ctx context.Context, conn driver.Conn, logger *slog.Logger, steps ...recountStep) error {
