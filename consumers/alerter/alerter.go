@@ -312,8 +312,8 @@ func (a *Alerter) poll(ctx context.Context) error {
 	defer cancel()
 	msgs, err := a.consumer.Fetch(256, jetstream.FetchContext(window))
 	if err != nil {
-		if window.Err() != nil {
-			err = window.Err() // the window, or Run, ended before the fetch began
+		if ended := windowEnded(window, time.Now()); ended != nil {
+			err = ended // the window, or Run, ended before the fetch began
 		}
 		return a.fetchFailed(ctx, err)
 	}
@@ -341,6 +341,19 @@ func (a *Alerter) poll(ctx context.Context) error {
 		return a.fetchFailed(ctx, err)
 	}
 	a.fetched()
+	return nil
+}
+
+// windowEnded says why a fetch's window has ended by now, or nil. A deadline
+// can pass before the context's timer marks it done, and the fetch refuses
+// such a context as an invalid option, so the deadline is read as well.
+func windowEnded(window context.Context, now time.Time) error {
+	if err := window.Err(); err != nil {
+		return err
+	}
+	if deadline, ok := window.Deadline(); ok && !now.Before(deadline) {
+		return context.DeadlineExceeded
+	}
 	return nil
 }
 

@@ -269,6 +269,32 @@ func TestAFailedFetchIsQuietEndsRunAsksOrIsRetried(t *testing.T) {
 	}
 }
 
+func TestAWindowEndsAtItsDeadlineEvenBeforeItsTimerFires(t *testing.T) {
+	deadline := time.Date(2026, 12, 2, 3, 0, 0, 0, time.UTC)
+	open, cancelOpen := context.WithDeadline(context.Background(), deadline.Add(time.Hour))
+	defer cancelOpen()
+	stopped, stop := context.WithCancel(context.Background())
+	stop()
+	for _, tc := range []struct {
+		name   string
+		window context.Context
+		now    time.Time
+		want   error
+	}{
+		{"before its deadline", open, deadline, nil},
+		{"at its deadline, its timer not yet fired", open, deadline.Add(time.Hour), context.DeadlineExceeded},
+		{"after its deadline", open, deadline.Add(2 * time.Hour), context.DeadlineExceeded},
+		{"Run stopped", stopped, deadline, context.Canceled},
+		{"no deadline", context.Background(), deadline, nil},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if got := windowEnded(tc.window, tc.now); !errors.Is(got, tc.want) || (got == nil) != (tc.want == nil) {
+				t.Errorf("got %v, want %v", got, tc.want)
+			}
+		})
+	}
+}
+
 func TestFiringListsOnlyTheAlertsFiringNow(t *testing.T) {
 	state := map[string]Alert{}
 	for _, al := range []Alert{
