@@ -216,7 +216,7 @@ func TestHostFilesAndTheNetworkAreOutOfReach(t *testing.T) {
 			t.Errorf("%s: %d code %s, want %s: %s", tc.sql, status, code, tc.code, body)
 		}
 	}
-	mustAsk(t, s, "", "CREATE TABLE IF NOT EXISTS default.smuggled (s String) ENGINE = Memory")
+	mustAsk(t, s, "", "CREATE OR REPLACE TABLE default.smuggled (s String) ENGINE = Memory")
 	for _, data := range []string{"(file('/etc/hostname'))", "(toString((SELECT count() FROM url('http://127.0.0.1:1/', 'LineAsString'))))"} {
 		if status, _, body := ask(t, s, "query="+url.QueryEscape("INSERT INTO default.smuggled VALUES"), data); status == 200 {
 			t.Errorf("Values data %s was evaluated: %s", data, body)

@@ -99,7 +99,7 @@ func TestURLParametersBecomeSettingsQueryParametersAndDatabase(t *testing.T) {
 
 func TestInsertBodiesLandWhateverTheirFraming(t *testing.T) {
 	_, _ = serve(t, Config{}, httptest.NewRequest("POST", "/", strings.NewReader(
-		"CREATE TABLE IF NOT EXISTS default.framing (a UInt32, s String) ENGINE = MergeTree ORDER BY a")))
+		"CREATE OR REPLACE TABLE default.framing (a UInt32, s String) ENGINE = MergeTree ORDER BY a")))
 	for _, req := range []*http.Request{
 		httptest.NewRequest("POST", "/?query=INSERT+INTO+default.framing+FORMAT+CSV", strings.NewReader("1,one\n2,two\n")),
 		httptest.NewRequest("POST", "/", strings.NewReader("INSERT INTO default.framing FORMAT TSV\n3\tthree\n")),

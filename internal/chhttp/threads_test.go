@@ -116,7 +116,7 @@ func TestReadsYieldTheCPUsToInserts(t *testing.T) {
 	if got := mustAsk(t, s, "", "SELECT getSetting('os_thread_priority')"); got != "12\n" {
 		t.Errorf("a read runs at os_thread_priority %q, want 12", got)
 	}
-	mustAsk(t, s, "", "CREATE TABLE IF NOT EXISTS default.insert_nice (v String) ENGINE = Memory")
+	mustAsk(t, s, "", "CREATE OR REPLACE TABLE default.insert_nice (v String) ENGINE = Memory")
 	mustAsk(t, s, "", "INSERT INTO default.insert_nice SELECT toString(getSetting('os_thread_priority'))")
 	if got := mustAsk(t, s, "", "SELECT v FROM default.insert_nice"); got != "0\n" {
 		t.Errorf("an INSERT ran at os_thread_priority %q, want the engine's 0", got)
